@@ -1,0 +1,25 @@
+# mudiff: which training samples are hard to unlearn, why, and what to do about it.
+# The DAG: prepare_data -> track_data -> train_target -> train_bank -> scores -> forget_set
+#          -> unlearn (method x forget set) -> evaluate -> report
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/default.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/bank.smk"
+include: "rules/scores.smk"
+include: "rules/forget_sets.smk"
+include: "rules/unlearn.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        REPORT,

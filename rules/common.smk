@@ -1,0 +1,89 @@
+# Shared helpers: config validation, paths, the job description every rule passes to its
+# stage, and each stage's source files (so that code changes rerun exactly that stage).
+import json
+import sys
+from pathlib import Path
+
+SRC = str(Path(workflow.basedir) / "workflow")
+sys.path.insert(0, SRC)
+
+from mudiff import forget_sets as _forget_sets
+from mudiff.__main__ import STAGES
+from mudiff.config import ConfigError, validate
+from mudiff.methods import METHODS
+from mudiff.sources import module_files
+
+try:
+    _validated = validate(dict(config))
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+config.clear()
+config.update(_validated)
+
+STUDY = config["name"]
+RESULTS = f"results/{STUDY}"
+LOGS = f"logs/{STUDY}"
+BENCH = f"benchmarks/{STUDY}"
+DATA_ROOT = config["data"]["root"]
+DATASET_DIR = f"{DATA_ROOT}/{config['data']['dataset']}"
+DVC_FILE = f"{DATA_ROOT}.dvc"
+FORGET_SETS = _forget_sets.names(config["forget_sets"])
+METHOD_NAMES = list(config["unlearn"])
+REPORT = f"{RESULTS}/report.md"
+
+
+wildcard_constraints:
+    method="|".join(METHOD_NAMES),
+    forget_set="|".join(FORGET_SETS),
+
+
+def sources(stage, *modules):
+    """The package files a stage's job runs (the stage module's import closure, plus extra modules)."""
+    files = set(module_files("mudiff.__main__")) | set(module_files(STAGES[stage]))
+    for module in modules:
+        files |= set(module_files(module))
+    return sorted(files)
+
+
+def data_inputs():
+    """Prepared data: depend on data.dvc for content, and on the arrays as ancient, so that a
+    `dvc checkout` that restores identical data (new mtimes) reruns nothing."""
+    return {
+        "arrays": ancient(f"{DATASET_DIR}/arrays.npz"),
+        "dvc": DVC_FILE,
+    }
+
+
+def job(rule_name, params=None):
+    """A params function: the JSON job description the stage's `run(job)` receives."""
+
+    def describe(wildcards, input, output):
+        values = params(wildcards) if callable(params) else (params or {})
+        return json.dumps(
+            {
+                "rule": rule_name,
+                "study": STUDY,
+                "wildcards": dict(wildcards.items()),
+                "input": {k: v for k, v in input.items() if k != "sources"},
+                "output": dict(output.items()),
+                "params": values,
+            },
+            sort_keys=True,
+        )
+
+    return describe
+
+
+def mudiff(stage):
+    """The shell command of a stage: its log captures stdout and stderr (progress bars included)."""
+    return (
+        f"OMP_NUM_THREADS={{threads}} PYTHONPATH={SRC!r}${{{{PYTHONPATH:+:$PYTHONPATH}}}} "
+        f"python -m mudiff {stage} --job {{params.job:q}} > {{log:q}} 2>&1"
+    )
+
+
+onstart:
+    from mudiff.tracking import init_store, tracking_uri
+
+    init_store(STUDY)
+    print(f"mudiff: MLflow store {tracking_uri()}, experiment '{STUDY}'", file=sys.stderr)

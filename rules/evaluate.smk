@@ -1,0 +1,20 @@
+rule evaluate:
+    input:
+        **data_inputs(),
+        forget_set=f"{RESULTS}/forget_sets/{{forget_set}}.parquet",
+        model=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/model.pt",
+        record=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/record.json",
+        retrain_model=f"{RESULTS}/unlearn/retrain/{{forget_set}}/model.pt",
+        retrain_record=f"{RESULTS}/unlearn/retrain/{{forget_set}}/record.json",
+        sources=sources("evaluate"),
+    output:
+        metrics=f"{RESULTS}/evaluate/{{method}}/{{forget_set}}.json",
+    params:
+        job=job("evaluate", {k: config[k] for k in ("model", "device", "evaluate")}),
+    log:
+        f"{LOGS}/evaluate/{{method}}/{{forget_set}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/{{method}}/{{forget_set}}.tsv"
+    threads: 1
+    shell:
+        mudiff("evaluate")

@@ -1,0 +1,31 @@
+rule report:
+    input:
+        evaluations=expand(
+            f"{RESULTS}/evaluate/{{method}}/{{forget_set}}.json",
+            method=METHOD_NAMES,
+            forget_set=FORGET_SETS,
+        ),
+        manifests=expand(f"{RESULTS}/forget_sets/{{forget_set}}.json", forget_set=FORGET_SETS),
+        forget_sets=expand(f"{RESULTS}/forget_sets/{{forget_set}}.parquet", forget_set=FORGET_SETS),
+        scores=f"{RESULTS}/scores/scores.parquet",
+        timings=f"{RESULTS}/scores/timings.json",
+        bank_summary=f"{RESULTS}/bank/summary.json",
+        target_metrics=f"{RESULTS}/target/metrics.json",
+        data_manifest=ancient(f"{DATASET_DIR}/manifest.json"),
+        sources=sources("report"),
+    output:
+        report=REPORT,
+        evaluation=f"{RESULTS}/evaluation.parquet",
+        figures=directory(f"{RESULTS}/figures"),
+    params:
+        job=job(
+            "report",
+            {"study": {k: config[k] for k in ("name", "seed", "model")}},
+        ),
+    log:
+        f"{LOGS}/report.log",
+    benchmark:
+        f"{BENCH}/report.tsv"
+    threads: 1
+    shell:
+        mudiff("report")

@@ -1,0 +1,25 @@
+rule unlearn:
+    input:
+        **data_inputs(),
+        model=f"{RESULTS}/target/model.pt",
+        forget_set=f"{RESULTS}/forget_sets/{{forget_set}}.parquet",
+        sources=lambda wc: sources("unlearn", METHODS[wc.method]),
+    output:
+        model=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/model.pt",
+        record=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/record.json",
+        trace=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/trace.parquet",
+    params:
+        job=job(
+            "unlearn",
+            lambda wc: {
+                "hyper": config["unlearn"][wc.method],
+                **{k: config[k] for k in ("seed", "model", "device", "train")},
+            },
+        ),
+    log:
+        f"{LOGS}/unlearn/{{method}}/{{forget_set}}.log",
+    benchmark:
+        f"{BENCH}/unlearn/{{method}}/{{forget_set}}.tsv"
+    threads: 1
+    shell:
+        mudiff("unlearn")

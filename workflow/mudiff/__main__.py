@@ -1,0 +1,36 @@
+"""Command-line entry point of every pipeline stage: `python -m mudiff STAGE --job JSON`.
+
+Stages are imported lazily, so a job loads (and depends on) its own stage's code only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+STAGES = {
+    "init": "mudiff.tracking",
+    "prepare": "mudiff.stages.prepare",
+    "track": "mudiff.stages.track",
+    "train": "mudiff.stages.train",
+    "bank": "mudiff.stages.bank",
+    "scores": "mudiff.stages.scores",
+    "forget_set": "mudiff.stages.forget_set",
+    "unlearn": "mudiff.stages.unlearn",
+    "evaluate": "mudiff.stages.evaluate",
+    "report": "mudiff.stages.report",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mudiff", description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=sorted(STAGES))
+    parser.add_argument("--job", required=True, help="JSON: rule, wildcards, input, output, params, study")
+    args = parser.parse_args(argv)
+    module = importlib.import_module(STAGES[args.stage])
+    module.run(json.loads(args.job))
+
+
+if __name__ == "__main__":
+    main()

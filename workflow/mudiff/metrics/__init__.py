@@ -1,0 +1,1 @@
+"""Evaluation metrics of an unlearned model against retrain (SPEC, evaluation)."""

@@ -1,0 +1,34 @@
+"""Training-dynamics proxies (SPEC): means over epochs of the target's per-sample records.
+
+Inputs are (epochs, N) arrays recorded during target training (`mudiff.training.Dynamics`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def confidence(p_y: np.ndarray) -> np.ndarray:
+    """Mean over epochs of the true-class probability (high = easy)."""
+    return p_y.mean(0)
+
+
+def max_conf(max_p: np.ndarray) -> np.ndarray:
+    """Mean over epochs of the largest class probability (high = easy)."""
+    return max_p.mean(0)
+
+
+def entropy(neg_entropy: np.ndarray) -> np.ndarray:
+    """Mean over epochs of sum_k p_k log p_k, the negative entropy (high = easy)."""
+    return neg_entropy.mean(0)
+
+
+def bi_acc(correct: np.ndarray) -> np.ndarray:
+    """Mean over epochs of correctness (high = easy)."""
+    return correct.astype(np.float64).mean(0)
+
+
+def forgetting_events(correct: np.ndarray) -> np.ndarray:
+    """Count of correct -> incorrect transitions between consecutive epochs (high = hard)."""
+    c = correct.astype(bool)
+    return (c[:-1] & ~c[1:]).sum(0).astype(np.float64)

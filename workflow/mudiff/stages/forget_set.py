@@ -1,0 +1,28 @@
+"""Stage `forget_set`: the ids of one forget set and the manifest of how it was built."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mudiff import forget_sets
+from mudiff.io import read_arrays, read_table, write_json, write_table
+from mudiff.scores.centroid_distance import entanglement_score
+from mudiff.tracking import job_run
+
+
+def run(job: dict) -> None:
+    p, inp, out = job["params"], job["input"], job["output"]
+    name = job["wildcards"]["forget_set"]
+    with job_run(job) as mlrun:
+        scores = read_table(inp["scores"])
+        ids, manifest = forget_sets.build(name, scores, **p)
+        forget_sets.validate_ids(ids, scores["id"].to_numpy(), name)
+        emb = read_arrays(inp["embeddings"])
+        manifest["entanglement_score"] = entanglement_score(emb["train"], np.isin(emb["id_train"], ids))
+        table = pd.DataFrame({"id": ids}).merge(scores, on="id", how="left")
+        write_table(table, out["ids"])
+        write_json(manifest, out["manifest"])
+        mlrun.log_metrics({"size": manifest["size"], "entanglement_score": manifest["entanglement_score"]})
+        mlrun.log_params({"manifest": manifest})
+        print(manifest)

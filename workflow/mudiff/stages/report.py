@@ -1,0 +1,59 @@
+"""Stage `report`: the evaluation table, figures and `report.md` of a study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mudiff.forget_sets import parse_name
+from mudiff.io import atomic_path, read_json, read_table, write_table
+from mudiff.report import figures
+from mudiff.report.markdown import render
+from mudiff.tracking import job_run
+
+DEVIATIONS = [
+    "Scores: only memorization, the training-dynamics proxies (confidence, max_conf, entropy, bi_acc, forgetting_events) "
+    "and centroid_distance are computed; the others in SPEC are not yet.",
+    "Forget sets: random and low/mid/high/mix by a score; entanglement, risk_ranked and class sets are not yet built.",
+    "Methods: retrain, finetune and neggrad_plus; the rest of SPEC's roster, RUM and RSU are not yet available. "
+    "Non-retrain methods use a constant learning rate.",
+    "Training dynamics are read off the training forward pass (the model mid-epoch, on augmented views when augmentation "
+    "is on), not from a separate evaluation pass.",
+    "MIA: a logistic regression on the logit of the true-class confidence (a monotone transform of it), "
+    "classes balanced by subsampling.",
+    "Models with BatchNorm are trained one at a time in the bank (vmap cannot keep running statistics).",
+    "One seed per study: no 95% intervals yet.",
+]
+
+
+def run(job: dict) -> None:
+    p, inp, out = job["params"], job["input"], job["output"]
+    with job_run(job) as mlrun:
+        mlrun.set_tags({"mudiff.deviations": " | ".join(DEVIATIONS)})
+        evaluation = pd.DataFrame([read_json(f) for f in inp["evaluations"]])
+        parsed = [parse_name(n) for n in evaluation["forget_set"]]
+        evaluation["score"] = [s if s != "random" else None for s, _ in parsed]
+        evaluation["level"] = [lv for _, lv in parsed]
+        scores = read_table(inp["scores"])
+        forget_sets = pd.DataFrame([read_json(f) for f in inp["manifests"]])
+        if "memorization" in scores.columns:
+            mem = scores.set_index("id")["memorization"]
+            forget_sets["mean_memorization"] = [float(mem.loc[read_table(f)["id"]].mean()) for f in inp["forget_sets"]]
+        else:
+            forget_sets["mean_memorization"] = float("nan")
+        fig_dir = Path(out["figures"])
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        figs = {
+            "tow_by_memorization": figures.tow_by_level(evaluation, "memorization", fig_dir / "tow_by_memorization.png"),
+            "proxies_vs_memorization": figures.proxies_vs_memorization(
+                scores, [c for c in scores.columns if c not in ("id", "label", "memorization")], fig_dir / "proxies_vs_memorization.png"),
+        }
+        rel = {k: str(Path(v).relative_to(Path(out["report"]).parent)) for k, v in figs.items()}
+        text = render(p["study"], read_json(inp["data_manifest"]), read_json(inp["target_metrics"]), read_json(inp["bank_summary"]),
+                      scores, read_json(inp["timings"]), forget_sets, evaluation, rel, DEVIATIONS)
+        write_table(evaluation, out["evaluation"])
+        with atomic_path(out["report"]) as tmp:
+            tmp.write_text(text)
+        mlrun.log_metrics({f"ToW.{r.method}.{r.forget_set}": r.ToW for r in evaluation.itertuples()})
+        print(text)

@@ -1,0 +1,46 @@
+"""Stage `train`: the original (target) model on the whole train set, with training dynamics."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mudiff.io import save_model, write_json, write_table
+from mudiff.models import build
+from mudiff.stages import device_of, device_tags, load_data, target_recipe
+from mudiff.tracking import job_run
+from mudiff.training import Dynamics, accuracy, fit
+
+
+def dynamics_table(ids: np.ndarray, records: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Long table: one row per (epoch, id)."""
+    epochs, n = records["p_y"].shape
+    table = pd.DataFrame({"epoch": np.repeat(np.arange(1, epochs + 1), n), "id": np.tile(ids, epochs)})
+    for name, values in records.items():
+        table[name] = values.reshape(-1).astype(np.float32)
+    table["correct"] = table["correct"].astype(bool)
+    return table
+
+
+def run(job: dict) -> None:
+    p = job["params"]
+    device = device_of(job)
+    with job_run(job) as mlrun:
+        mlrun.set_tags(device_tags(device))
+        prepared, data = load_data(job["input"]["arrays"], device)
+        torch.manual_seed(p["seed"])
+        model = build(p["model"], prepared.shape, prepared.num_classes, seed=p["seed"])
+        recipe = target_recipe(p["train"])
+        dyn = Dynamics(recipe.epochs, len(prepared.y_train), device)
+        start = time.perf_counter()
+        fit(model, data, torch.arange(len(prepared.y_train), device=device), recipe, p["seed"], dynamics=dyn, desc="target")
+        seconds = time.perf_counter() - start
+        metrics = {"train_acc": accuracy(model, data, "train"), "test_acc": accuracy(model, data, "test"), "seconds": seconds}
+        save_model(model, job["output"]["model"])
+        write_table(dynamics_table(prepared.id_train, dyn.numpy()), job["output"]["dynamics"])
+        write_json(metrics, job["output"]["metrics"])
+        mlrun.log_metrics(metrics)
+        print(f"target {p['model']}: train {metrics['train_acc']:.2f}%, test {metrics['test_acc']:.2f}%, {seconds:.1f}s")

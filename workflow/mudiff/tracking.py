@@ -1,0 +1,172 @@
+"""The one MLflow helper: every pipeline job is one run, tagged so that every number is traceable.
+
+A job's run carries tags (rule, wildcards, study, git commit, data digest, device), the job's
+params, its metrics and its output files as artifacts. The store defaults to
+`sqlite:///mlflow.db` in the working directory with artifacts under `mlartifacts/`;
+`MLFLOW_TRACKING_URI` overrides it. The store and the experiment are created once, before any
+job starts (`python -m mudiff init`, run by the Snakefile's `onstart`): SQLite stores raced by
+several first jobs fail on schema creation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+MAX_ARTIFACT_MB = float(os.environ.get("MUDIFF_MAX_ARTIFACT_MB", "64"))
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def _retry(fn: Callable[[], Any], attempts: int = 8) -> Any:
+    """SQLite allows one writer at a time: retry the rare write that meets a held lock."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except Exception as err:  # MlflowException wraps sqlalchemy's OperationalError
+            if "locked" not in str(err).lower() or i == attempts - 1:
+                raise
+            time.sleep(0.2 * 2**i)
+
+
+def _client():
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri())
+
+
+def init_store(experiment: str) -> str:
+    """Create the store's schema and the experiment if missing; return the experiment id."""
+    client = _client()
+    exp = client.get_experiment_by_name(experiment)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if tracking_uri().startswith("sqlite:"):
+        location = Path(ARTIFACT_DIR).resolve().as_uri()
+    return client.create_experiment(experiment, artifact_location=location)
+
+
+def run(job: dict) -> None:
+    """Stage entry point of `python -m mudiff init`."""
+    print(f"MLflow store {tracking_uri()}, experiment '{job['study']}' id {init_store(job['study'])}")
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def data_digest(dvc_file: str | Path = "data.dvc") -> str:
+    """The md5 that DVC records for data/ (what `dvc status` checks against)."""
+    import yaml
+
+    try:
+        outs = yaml.safe_load(Path(dvc_file).read_text())["outs"]
+        return str(outs[0]["md5"])
+    except (OSError, KeyError, IndexError, TypeError):
+        return "untracked"
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+class Killed(BaseException):
+    """Raised in a job that receives SIGTERM or SIGINT, so its run is marked KILLED."""
+
+
+class JobRun:
+    """The MLflow run of one job. Metrics and params are sent in batches."""
+
+    def __init__(self, client: Any, run_id: str):
+        self.client = client
+        self.run_id = run_id
+
+    def log_params(self, params: dict) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in flatten(params).items()]
+        for i in range(0, len(items), 100):
+            _retry(lambda chunk=items[i : i + 100]: self.client.log_batch(self.run_id, params=chunk))
+
+    def log_metrics(self, metrics: dict, step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in flatten(metrics).items() if v is not None]
+        for i in range(0, len(items), 500):
+            _retry(lambda chunk=items[i : i + 500]: self.client.log_batch(self.run_id, metrics=chunk))
+
+    def set_tags(self, tags: dict) -> None:
+        from mlflow.entities import RunTag
+
+        _retry(lambda: self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
+
+    def log_artifact(self, path: str | Path, subdir: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), subdir)
+        elif path.stat().st_size <= MAX_ARTIFACT_MB * 2**20:
+            self.client.log_artifact(self.run_id, str(path), subdir)
+        else:
+            self.set_tags({f"artifact_not_copied.{path.name}": f"{path} ({path.stat().st_size / 2**20:.0f} MB)"})
+
+
+@contextlib.contextmanager
+def job_run(job: dict) -> Iterator[JobRun]:
+    """One MLflow run around one job; FAILED on error, KILLED on a signal, outputs logged on success."""
+    client = _client()
+    exp = client.get_experiment_by_name(job["study"])
+    exp_id = exp.experiment_id if exp is not None else init_store(job["study"])
+    wildcards = job.get("wildcards", {})
+    name = job["rule"] + "".join(f"[{k}={v}]" for k, v in sorted(wildcards.items()))
+    tags = {
+        "mudiff.rule": job["rule"],
+        "mudiff.study": job["study"],
+        "mudiff.git_commit": git_commit(),
+        "mudiff.data_digest": data_digest(),
+        **{f"mudiff.wildcard.{k}": v for k, v in wildcards.items()},
+    }
+    run = _retry(lambda: client.create_run(exp_id, run_name=name, tags=tags))
+    jr = JobRun(client, run.info.run_id)
+    jr.log_params(job.get("params", {}))
+
+    def on_signal(signum, frame):
+        raise Killed(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    status = "FAILED"
+    try:
+        yield jr
+        for path in job.get("output", {}).values():
+            if Path(path).exists():
+                jr.log_artifact(path, "outputs")
+        status = "FINISHED"
+    except Killed:
+        status = "KILLED"
+        raise
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        _retry(lambda: client.set_terminated(jr.run_id, status))
