@@ -6,7 +6,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/default.yaml"
+# The default study, unless --configfile names another: that file alone (plus the schema's
+# defaults) is then the study, rather than a deep merge onto the default.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/default.yaml"
 
 
 include: "rules/common.smk"

@@ -5,12 +5,17 @@ rule train_bank:
     output:
         bank=f"{RESULTS}/bank/bank.npz",
         summary=f"{RESULTS}/bank/summary.json",
-    params:
-        job=job("train_bank", {k: config[k] for k in ("seed", "model", "device", "bank")}),
     log:
         f"{LOGS}/train_bank.log",
     benchmark:
         f"{BENCH}/train_bank.tsv"
+    conda:
+        "../envs/mudiff.yaml"
     threads: 2
+    params:
+        io=io,
+        job=job(
+            "train_bank", {k: config[k] for k in ("seed", "model", "device", "bank")}
+        ),
     shell:
         mudiff("bank")

@@ -1,6 +1,7 @@
 # Shared helpers: config validation, paths, the job description every rule passes to its
 # stage, and each stage's source files (so that code changes rerun exactly that stage).
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def sources(stage, *modules):
     files = set(module_files("mudiff.__main__")) | set(module_files(STAGES[stage]))
     for module in modules:
         files |= set(module_files(module))
-    return sorted(files)
+    return sorted(os.path.relpath(f) for f in files)
 
 
 def data_inputs():
@@ -55,17 +56,17 @@ def data_inputs():
 
 
 def job(rule_name, params=None):
-    """A params function: the JSON job description the stage's `run(job)` receives."""
+    """A params function: the JSON job description (rule, wildcards, params) the stage receives.
+    It reads wildcards only, so Snakemake tracks its value: a changed value reruns the job.
+    """
 
-    def describe(wildcards, input, output):
+    def describe(wildcards):
         values = params(wildcards) if callable(params) else (params or {})
         return json.dumps(
             {
                 "rule": rule_name,
                 "study": STUDY,
                 "wildcards": dict(wildcards.items()),
-                "input": {k: v for k, v in input.items() if k != "sources"},
-                "output": dict(output.items()),
                 "params": values,
             },
             sort_keys=True,
@@ -74,11 +75,21 @@ def job(rule_name, params=None):
     return describe
 
 
+def io(wildcards, input, output):
+    """A params function: the job's named input and output paths, as JSON (derived, not tracked)."""
+    return json.dumps(
+        {
+            "input": {k: v for k, v in input.items() if k != "sources"},
+            "output": dict(output.items()),
+        }
+    )
+
+
 def mudiff(stage):
     """The shell command of a stage: its log captures stdout and stderr (progress bars included)."""
     return (
         f"OMP_NUM_THREADS={{threads}} PYTHONPATH={SRC!r}${{{{PYTHONPATH:+:$PYTHONPATH}}}} "
-        f"python -m mudiff {stage} --job {{params.job:q}} > {{log:q}} 2>&1"
+        f"python -m mudiff {stage} --job {{params.job:q}} --io {{params.io:q}} > {{log:q}} 2>&1"
     )
 
 
@@ -86,4 +97,7 @@ onstart:
     from mudiff.tracking import init_store, tracking_uri
 
     init_store(STUDY)
-    print(f"mudiff: MLflow store {tracking_uri()}, experiment '{STUDY}'", file=sys.stderr)
+    print(
+        f"mudiff: MLflow store {tracking_uri()}, experiment '{STUDY}'",
+        file=sys.stderr,
+    )

@@ -4,13 +4,16 @@ rule prepare_data:
     output:
         arrays=f"{DATASET_DIR}/arrays.npz",
         manifest=f"{DATASET_DIR}/manifest.json",
-    params:
-        job=job("prepare_data", {"data": config["data"]}),
     log:
         f"{LOGS}/prepare_data.log",
     benchmark:
         f"{BENCH}/prepare_data.tsv"
+    conda:
+        "../envs/mudiff.yaml"
     threads: 1
+    params:
+        io=io,
+        job=job("prepare_data", {"data": config["data"]}),
     shell:
         mudiff("prepare")
 
@@ -22,10 +25,13 @@ rule track_data:
         sources=sources("track"),
     output:
         dvc=DVC_FILE,
-    params:
-        job=job("track_data", {"root": DATA_ROOT}),
     log:
         f"{LOGS}/track_data.log",
+    conda:
+        "../envs/mudiff.yaml"
     threads: 1
+    params:
+        io=io,
+        job=job("track_data", {"root": DATA_ROOT}),
     shell:
         mudiff("track")

@@ -9,12 +9,15 @@ rule evaluate:
         sources=sources("evaluate"),
     output:
         metrics=f"{RESULTS}/evaluate/{{method}}/{{forget_set}}.json",
-    params:
-        job=job("evaluate", {k: config[k] for k in ("model", "device", "evaluate")}),
     log:
         f"{LOGS}/evaluate/{{method}}/{{forget_set}}.log",
     benchmark:
         f"{BENCH}/evaluate/{{method}}/{{forget_set}}.tsv"
+    conda:
+        "../envs/mudiff.yaml"
     threads: 1
+    params:
+        io=io,
+        job=job("evaluate", {k: config[k] for k in ("model", "device", "evaluate")}),
     shell:
         mudiff("evaluate")

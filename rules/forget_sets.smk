@@ -6,15 +6,18 @@ rule forget_set:
     output:
         ids=f"{RESULTS}/forget_sets/{{forget_set}}.parquet",
         manifest=f"{RESULTS}/forget_sets/{{forget_set}}.json",
-    params:
-        job=job(
-            "forget_set",
-            lambda wc: _forget_sets.params_of(wc.forget_set, config["forget_sets"]),
-        ),
     log:
         f"{LOGS}/forget_set/{{forget_set}}.log",
     benchmark:
         f"{BENCH}/forget_set/{{forget_set}}.tsv"
+    conda:
+        "../envs/mudiff.yaml"
     threads: 1
+    params:
+        io=io,
+        job=job(
+            "forget_set",
+            lambda wc: _forget_sets.params_of(wc.forget_set, config["forget_sets"]),
+        ),
     shell:
         mudiff("forget_set")

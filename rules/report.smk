@@ -5,8 +5,12 @@ rule report:
             method=METHOD_NAMES,
             forget_set=FORGET_SETS,
         ),
-        manifests=expand(f"{RESULTS}/forget_sets/{{forget_set}}.json", forget_set=FORGET_SETS),
-        forget_sets=expand(f"{RESULTS}/forget_sets/{{forget_set}}.parquet", forget_set=FORGET_SETS),
+        manifests=expand(
+            f"{RESULTS}/forget_sets/{{forget_set}}.json", forget_set=FORGET_SETS
+        ),
+        forget_sets=expand(
+            f"{RESULTS}/forget_sets/{{forget_set}}.parquet", forget_set=FORGET_SETS
+        ),
         scores=f"{RESULTS}/scores/scores.parquet",
         timings=f"{RESULTS}/scores/timings.json",
         bank_summary=f"{RESULTS}/bank/summary.json",
@@ -17,15 +21,18 @@ rule report:
         report=REPORT,
         evaluation=f"{RESULTS}/evaluation.parquet",
         figures=directory(f"{RESULTS}/figures"),
-    params:
-        job=job(
-            "report",
-            {"study": {k: config[k] for k in ("name", "seed", "model")}},
-        ),
     log:
         f"{LOGS}/report.log",
     benchmark:
         f"{BENCH}/report.tsv"
+    conda:
+        "../envs/mudiff.yaml"
     threads: 1
+    params:
+        io=io,
+        job=job(
+            "report",
+            {"study": {k: config[k] for k in ("name", "seed", "model")}},
+        ),
     shell:
         mudiff("report")

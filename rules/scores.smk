@@ -10,12 +10,15 @@ rule scores:
         scores=f"{RESULTS}/scores/scores.parquet",
         embeddings=f"{RESULTS}/scores/embeddings.npz",
         timings=f"{RESULTS}/scores/timings.json",
-    params:
-        job=job("scores", {k: config[k] for k in ("model", "device", "scores")}),
     log:
         f"{LOGS}/scores.log",
     benchmark:
         f"{BENCH}/scores.tsv"
+    conda:
+        "../envs/mudiff.yaml"
     threads: 1
+    params:
+        io=io,
+        job=job("scores", {k: config[k] for k in ("model", "device", "scores")}),
     shell:
         mudiff("scores")

@@ -6,15 +6,18 @@ rule train_target:
         model=f"{RESULTS}/target/model.pt",
         dynamics=f"{RESULTS}/target/dynamics.parquet",
         metrics=f"{RESULTS}/target/metrics.json",
-    params:
-        job=job(
-            "train_target",
-            {k: config[k] for k in ("seed", "model", "device", "train")},
-        ),
     log:
         f"{LOGS}/train_target.log",
     benchmark:
         f"{BENCH}/train_target.tsv"
+    conda:
+        "../envs/mudiff.yaml"
     threads: 2
+    params:
+        io=io,
+        job=job(
+            "train_target",
+            {k: config[k] for k in ("seed", "model", "device", "train")},
+        ),
     shell:
         mudiff("train")

@@ -8,7 +8,15 @@ rule unlearn:
         model=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/model.pt",
         record=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/record.json",
         trace=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/trace.parquet",
+    log:
+        f"{LOGS}/unlearn/{{method}}/{{forget_set}}.log",
+    benchmark:
+        f"{BENCH}/unlearn/{{method}}/{{forget_set}}.tsv"
+    conda:
+        "../envs/mudiff.yaml"
+    threads: 1
     params:
+        io=io,
         job=job(
             "unlearn",
             lambda wc: {
@@ -16,10 +24,5 @@ rule unlearn:
                 **{k: config[k] for k in ("seed", "model", "device", "train")},
             },
         ),
-    log:
-        f"{LOGS}/unlearn/{{method}}/{{forget_set}}.log",
-    benchmark:
-        f"{BENCH}/unlearn/{{method}}/{{forget_set}}.tsv"
-    threads: 1
     shell:
         mudiff("unlearn")

@@ -26,10 +26,11 @@ STAGES = {
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mudiff", description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=sorted(STAGES))
-    parser.add_argument("--job", required=True, help="JSON: rule, wildcards, input, output, params, study")
+    parser.add_argument("--job", required=True, help="JSON: rule, study, wildcards, params")
+    parser.add_argument("--io", default="{}", help="JSON: input and output paths by name")
     args = parser.parse_args(argv)
     module = importlib.import_module(STAGES[args.stage])
-    module.run(json.loads(args.job))
+    module.run({"input": {}, "output": {}, **json.loads(args.job), **json.loads(args.io)})
 
 
 if __name__ == "__main__":
