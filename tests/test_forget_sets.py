@@ -1,0 +1,213 @@
+"""Forget-set construction: sizes, random sets, direction-aware levels, id validation, names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mudiff import forget_sets as fs
+from mudiff.forget_sets import ForgetSetError
+from mudiff.scores import HARDNESS
+
+# id -> memorization. Sorted ascending (rank: id):
+# 0:15(0.00) 1:11(0.05) 2:21(0.10) 3:17(0.20) 4:13(0.30) 5:19(0.45)
+# 6:10(0.50) 7:18(0.60) 8:14(0.70) 9:20(0.80) 10:12(0.90) 11:16(1.00)
+MEM = {10: 0.50, 11: 0.05, 12: 0.90, 13: 0.30, 14: 0.70, 15: 0.00, 16: 1.00, 17: 0.20, 18: 0.60, 19: 0.45, 20: 0.80, 21: 0.10}
+# id -> confidence (high confidence = easy). Sorted ascending (rank: id):
+# 0:13(0.05) 1:20(0.10) 2:10(0.15) 3:16(0.30) 4:11(0.35) 5:18(0.40)
+# 6:21(0.50) 7:14(0.55) 8:12(0.60) 9:19(0.75) 10:17(0.85) 11:15(0.95)
+CONF = {10: 0.15, 11: 0.35, 12: 0.60, 13: 0.05, 14: 0.55, 15: 0.95, 16: 0.30, 17: 0.85, 18: 0.40, 19: 0.75, 20: 0.10, 21: 0.50}
+
+
+@pytest.fixture
+def scores() -> pd.DataFrame:
+    ids = [14, 20, 11, 17, 10, 21, 13, 16, 19, 12, 18, 15]  # rows deliberately not in id order
+    return pd.DataFrame({
+        "id": np.array(ids, dtype=np.int64),
+        "label": np.array([i % 3 for i in ids], dtype=np.int64),
+        "memorization": [MEM[i] for i in ids],
+        "confidence": [CONF[i] for i in ids],
+    })
+
+
+# ----------------------------------------------------------------------------- resolve_size
+
+
+def test_resolve_size_fraction_and_count():
+    assert fs.resolve_size(0.03, 1437) == 43  # round(43.11)
+    assert fs.resolve_size(0.25, 12) == 3
+    assert fs.resolve_size(3000, 60000) == 3000
+    assert fs.resolve_size(1, 10) == 1  # 1 is a count, not "all of train"
+    assert fs.resolve_size(10, 10) == 10
+
+
+def test_resolve_size_refuses_empty():
+    with pytest.raises(ForgetSetError, match=r"0\.0001 gives an empty forget set on 100"):
+        fs.resolve_size(0.0001, 100)  # round(0.01) = 0
+
+
+def test_resolve_size_refuses_too_large():
+    with pytest.raises(ForgetSetError, match="200 asks for 200 samples but the train set has 100"):
+        fs.resolve_size(200, 100)
+
+
+# ----------------------------------------------------------------------------- random
+
+
+def test_random_set_size_membership_determinism():
+    table = pd.DataFrame({"id": np.arange(1000, 1100), "label": 0, "memorization": 0.0})
+    ids, manifest = fs.build("random", table, 0.1, seed=3)
+    assert len(ids) == 10 and len(np.unique(ids)) == 10
+    assert ids.dtype == np.int64
+    assert set(ids) <= set(range(1000, 1100))
+    assert np.all(np.diff(ids) > 0)  # sorted
+    again, _ = fs.build("random", table, 0.1, seed=3)
+    np.testing.assert_array_equal(ids, again)
+    other, _ = fs.build("random", table, 0.1, seed=4)
+    assert set(other) != set(ids)
+    assert manifest == {"name": "random", "rule": "random", "score": None, "level": None, "size": 10, "seed": 3, "mid_rule": None}
+
+
+# ----------------------------------------------------------------------------- levels
+
+
+def test_memorization_levels_by_hand(scores):
+    low, _ = fs.build("memorization_low", scores, 3)
+    mid, _ = fs.build("memorization_mid", scores, 0.25)  # 0.25 * 12 = 3
+    high, man = fs.build("memorization_high", scores, 3)
+    assert low.tolist() == [11, 15, 21]  # ranks 0-2: the least memorized (easy)
+    assert mid.tolist() == [10, 18, 19]  # start = 12//2 - 3//2 = 5: ranks 5, 6, 7
+    assert high.tolist() == [12, 16, 20]  # ranks 9-11: the most memorized (hard)
+    assert man == {"name": "memorization_high", "rule": "level", "score": "memorization", "level": "high",
+                   "size": 3, "seed": 0, "mid_rule": None}
+
+
+def test_confidence_high_is_least_confident(scores):
+    # confidence has direction -1: hardest = smallest confidence = ids 13 (0.05), 20 (0.10), 10 (0.15)
+    high, _ = fs.build("confidence_high", scores, 3)
+    low, _ = fs.build("confidence_low", scores, 3)
+    assert high.tolist() == [10, 13, 20]
+    assert low.tolist() == [15, 17, 19]  # 0.95, 0.85, 0.75
+
+
+def test_mix_takes_a_third_from_each_bin(scores):
+    ids, manifest = fs.build("memorization_mix", scores, 6)
+    # thirds 2, 2, 2: low ranks 0-1 {15, 11}; mid start 6 - 1 = 5: ranks 5-6 {19, 10}; high ranks 10-11 {12, 16}
+    assert ids.tolist() == [10, 11, 12, 15, 16, 19]
+    assert manifest["mid_rule"] == "quantile"
+
+
+def test_mix_of_size_not_divisible_by_three(scores):
+    ids, _ = fs.build("memorization_mix", scores, 4)
+    # thirds 1, 1, 2: low {15}; mid start 6 - 0 = 6: {10}; high ranks 10-11 {12, 16}
+    assert ids.tolist() == [10, 12, 15, 16]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_low_mid_high_disjoint_when_they_fit(scores, n):
+    sets = [set(fs.build(f"memorization_{lvl}", scores, n)[0]) for lvl in ("low", "mid", "high")]
+    assert all(len(s) == n for s in sets)
+    assert not (sets[0] & sets[1]) and not (sets[1] & sets[2]) and not (sets[0] & sets[2])
+
+
+@pytest.mark.parametrize("score", sorted(HARDNESS))
+def test_high_is_hardest_for_every_score(score):
+    rng = np.random.default_rng(7)
+    values = rng.permutation(np.linspace(-1.0, 2.0, 30))
+    table = pd.DataFrame({"id": np.arange(100, 130), "label": 0, score: values})
+    direction = HARDNESS[score]
+    high, _ = fs.build(f"{score}_high", table, 5)
+    low, _ = fs.build(f"{score}_low", table, 5)
+    value_of = dict(zip(table["id"], values))
+    hard_high = [direction * value_of[i] for i in high]
+    hard_rest = [direction * value_of[i] for i in table["id"] if i not in set(high)]
+    assert min(hard_high) > max(hard_rest)
+    hard_low = [direction * value_of[i] for i in low]
+    hard_not_low = [direction * value_of[i] for i in table["id"] if i not in set(low)]
+    assert max(hard_low) < min(hard_not_low)
+
+
+def test_mid_rule_rum_takes_closest_to_half():
+    values = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.45, 0.52, 0.9, 0.95, 0.97, 0.99]
+    table = pd.DataFrame({"id": np.arange(12), "label": 0, "memorization": values})
+    # quantile: start = 6 - 1 = 5 -> ranks 5, 6 -> ids 5 (0.05), 6 (0.45)
+    assert fs.build("memorization_mid", table, 2)[0].tolist() == [5, 6]
+    # rum: |v - 0.5| smallest: id 7 (0.02), id 6 (0.05)
+    ids, manifest = fs.build("memorization_mid", table, 2, mid_rule="rum")
+    assert ids.tolist() == [6, 7]
+    assert manifest["mid_rule"] == "rum"
+
+
+def test_ties_broken_by_id():
+    table = pd.DataFrame({"id": [5, 3, 9, 1], "label": 0, "memorization": [0.2, 0.2, 0.2, 0.2]})
+    assert fs.build("memorization_low", table, 2)[0].tolist() == [1, 3]
+    assert fs.build("memorization_high", table, 2)[0].tolist() == [5, 9]
+
+
+def test_nan_scores_are_skipped_and_can_make_a_level_too_large():
+    table = pd.DataFrame({"id": [0, 1, 2, 3], "label": 0, "memorization": [np.nan, 0.9, 0.1, np.nan]})
+    assert fs.build("memorization_high", table, 1)[0].tolist() == [1]
+    assert fs.build("memorization_low", table, 1)[0].tolist() == [2]
+    with pytest.raises(ForgetSetError, match="asks for 3 samples but only 2 have a finite score"):
+        fs.build("memorization_high", table, 3)
+
+
+def test_unknown_score_column_is_refused(scores):
+    with pytest.raises(ForgetSetError, match=r"score 'entropy' is not in the scores table; it has \['confidence', 'memorization'\]"):
+        fs.build("entropy_high", scores, 3)
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def test_parse_name():
+    assert fs.parse_name("random") == ("random", None)
+    assert fs.parse_name("memorization_high") == ("memorization", "high")
+    assert fs.parse_name("forgetting_events_mix") == ("forgetting_events", "mix")
+
+
+@pytest.mark.parametrize("bad", ["memorization_top", "_low", "memorization", "randomly"])
+def test_parse_name_refuses_bad_names(bad):
+    with pytest.raises(ForgetSetError, match=f"forget set '{bad}' is neither 'random'"):
+        fs.parse_name(bad)
+
+
+CFG = {"size": 0.03, "seed": 5, "random": True, "mid_rule": "quantile",
+       "by_score": {"memorization": ["low", "high"], "confidence": ["mid", "mix"]}}
+
+
+def test_names_of_a_config():
+    assert fs.names(CFG) == ["random", "memorization_low", "memorization_high", "confidence_mid", "confidence_mix"]
+    assert fs.names({**CFG, "random": False, "by_score": {"bi_acc": ["low"]}}) == ["bi_acc_low"]
+
+
+def test_params_of():
+    assert fs.params_of("random", CFG) == {"size": 0.03, "seed": 5}
+    assert fs.params_of("memorization_high", CFG) == {"size": 0.03}
+    assert fs.params_of("memorization_low", CFG) == {"size": 0.03}
+    assert fs.params_of("confidence_mid", CFG) == {"size": 0.03, "mid_rule": "quantile"}
+    assert fs.params_of("confidence_mix", CFG) == {"size": 0.03, "mid_rule": "quantile"}
+
+
+# ----------------------------------------------------------------------------- validate_ids
+
+
+def test_validate_ids_accepts_a_good_set():
+    out = fs.validate_ids(np.array([3, 1]), np.arange(5))
+    assert out.tolist() == [3, 1]
+
+
+def test_validate_ids_refuses_empty():
+    with pytest.raises(ForgetSetError, match="my set: no samples"):
+        fs.validate_ids(np.array([], dtype=np.int64), np.arange(5), name="my set")
+
+
+def test_validate_ids_refuses_duplicates():
+    with pytest.raises(ForgetSetError, match=r"forget set: duplicate ids, e\.g\. \[2\]"):
+        fs.validate_ids(np.array([1, 2, 2, 4]), np.arange(5))
+
+
+def test_validate_ids_refuses_ids_outside_train():
+    with pytest.raises(ForgetSetError, match=r"2 ids are not in the train set, e\.g\. \[7, 99\]"):
+        fs.validate_ids(np.array([1, 99, 7]), np.arange(5))

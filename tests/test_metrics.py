@@ -1,0 +1,66 @@
+"""ToW and the population membership-inference attack."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mudiff.metrics.mia import population_mia
+from mudiff.metrics.tow import tow, tow_mia
+
+
+def test_tow_perfect_match_is_one():
+    assert tow(12.5, 97.0, 88.0, 12.5, 97.0, 88.0) == 1.0
+    assert tow_mia(0.4, 97.0, 88.0, 0.4, 97.0, 88.0) == 1.0
+
+
+def test_tow_by_hand():
+    # (1 - 10/100)(1 - 5/100)(1 - 5/100) = 0.9 * 0.95 * 0.95 = 0.81225
+    assert tow(50, 90, 80, 40, 95, 85) == pytest.approx(0.81225)
+    # symmetric in unlearned vs retrain
+    assert tow(40, 95, 85, 50, 90, 80) == pytest.approx(0.81225)
+    # all three off by 100 points -> 0
+    assert tow(100, 0, 100, 0, 100, 0) == 0.0
+
+
+def test_tow_mia_by_hand():
+    # (1 - |0.3 - 0.5|)(1 - 0)(1 - 10/100) = 0.8 * 1 * 0.9 = 0.72
+    assert tow_mia(0.3, 90, 80, 0.5, 90, 70) == pytest.approx(0.72)
+    # the MIA term is a share, not a percentage: a gap of 0.5 halves the score
+    assert tow_mia(1.0, 90, 80, 0.5, 90, 80) == pytest.approx(0.5)
+
+
+@pytest.fixture
+def separable():
+    rng = np.random.default_rng(0)
+    retain = rng.uniform(0.95, 0.999, 200)  # members: confident
+    test = rng.uniform(0.4, 0.6, 200)  # non-members: unsure
+    return rng, retain, test
+
+
+def test_mia_forget_like_test_is_near_one(separable):
+    rng, retain, test = separable
+    assert population_mia(retain, test, rng.uniform(0.4, 0.6, 50)) >= 0.95
+
+
+def test_mia_forget_like_retain_is_near_zero(separable):
+    rng, retain, test = separable
+    assert population_mia(retain, test, rng.uniform(0.95, 0.999, 50)) <= 0.05
+
+
+def test_mia_inseparable_is_middling():
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0.2, 0.95, (3, 2000))
+    assert 0.2 <= population_mia(a[0], a[1], a[2]) <= 0.8
+
+
+def test_mia_balances_unequal_class_sizes(separable):
+    # 20 retain vs 200 test: the attack is fit on 20 + 20, and still separates
+    rng, retain, test = separable
+    assert population_mia(retain[:20], test, rng.uniform(0.4, 0.6, 30)) >= 0.95
+
+
+def test_mia_empty_forget_raises(separable):
+    _, retain, test = separable
+    with pytest.raises(ValueError, match="non-empty forget set"):
+        population_mia(retain, test, np.array([]))

@@ -1,0 +1,174 @@
+"""End to end: the default study in a temporary copy of the repo, then what a user relies on.
+
+Runs `snakemake --cores 4` once (jobs race for the MLflow store), then checks every output,
+one FINISHED MLflow run per job with its artifacts and tags, `dvc status`, and that reruns
+are exactly as narrow as they should be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+# Outputs and local state at the top of a checkout, not copied into the test's study.
+TOP_LEVEL_STATE = {"results", "logs", "benchmarks", "data", "downloads", ".snakemake", "mlflow.db", "mlartifacts", ".pytest_cache", "build", ".whl", ".fmnist"}
+METHODS = ["retrain", "finetune", "neggrad_plus"]
+FORGET_SETS = ["random", "memorization_low", "memorization_mid", "memorization_high", "memorization_mix"]
+
+pytestmark = pytest.mark.e2e
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    skip = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
+    if Path(folder) == REPO:
+        skip |= TOP_LEVEL_STATE & set(names)
+    if Path(folder).name == ".dvc":
+        skip |= {"cache", "tmp"}
+    return skip
+
+
+def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("study") / "repo"
+    shutil.copytree(REPO, work, ignore=_ignore, symlinks=True)
+    proc = snakemake(work, "--cores", "4")
+    (work / "run.log").write_text(proc.stderr)
+    return work
+
+
+def test_every_output_is_there(study: Path):
+    results = study / "results" / "default"
+    assert (results / "report.md").stat().st_size > 0
+    for fig in ("tow_by_memorization.png", "proxies_vs_memorization.png"):
+        assert (results / "figures" / fig).stat().st_size > 10_000
+    for method in METHODS:
+        for fs in FORGET_SETS:
+            for name in ("model.pt", "record.json", "trace.parquet"):
+                assert (results / "unlearn" / method / fs / name).is_file()
+            metrics = json.loads((results / "evaluate" / method / f"{fs}.json").read_text())
+            assert {"FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "cost_ratio"} <= set(metrics)
+            if method == "retrain":
+                assert metrics["ToW"] == pytest.approx(1.0) and metrics["cost_ratio"] == pytest.approx(1.0)
+            else:
+                assert 0.0 <= metrics["ToW"] <= 1.0
+    evaluation = pd.read_parquet(results / "evaluation.parquet")
+    assert len(evaluation) == len(METHODS) * len(FORGET_SETS)
+    scores = pd.read_parquet(results / "scores" / "scores.parquet")
+    assert len(scores) == 1437 and scores["id"].is_unique
+    assert {"memorization", "confidence", "max_conf", "entropy", "bi_acc", "forgetting_events", "centroid_distance"} <= set(scores.columns)
+    for fs in FORGET_SETS:
+        ids = pd.read_parquet(results / "forget_sets" / f"{fs}.parquet")["id"]
+        assert len(ids) == 43 and ids.is_unique and set(ids) <= set(scores["id"])
+    high = pd.read_parquet(results / "forget_sets" / "memorization_high.parquet")["memorization"]
+    low = pd.read_parquet(results / "forget_sets" / "memorization_low.parquet")["memorization"]
+    assert high.min() >= low.max()
+    # forget-set state before unlearning (epoch 0) and after every epoch
+    trace = pd.read_parquet(results / "unlearn" / "finetune" / "random" / "trace.parquet")
+    assert sorted(trace["epoch"].unique()) == list(range(0, 11))
+    report = (results / "report.md").read_text()
+    assert "ToW falls as memorization" in report and "Deviations from SPEC" in report
+    assert (study / "logs" / "default" / "train_bank.log").read_text().strip()
+    assert (study / "benchmarks" / "default" / "train_bank.tsv").is_file()
+
+
+def test_one_finished_mlflow_run_per_job(study: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{study / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("default")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    # prepare_data, track_data, train_target, train_bank, scores, 5 forget sets, 15 unlearn, 15 evaluate, report
+    assert len(runs) == 5 + len(FORGET_SETS) + 2 * len(METHODS) * len(FORGET_SETS) + 1
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    keys = [(r.data.tags["mudiff.rule"], r.data.tags.get("mudiff.wildcard.method"), r.data.tags.get("mudiff.wildcard.forget_set")) for r in runs]
+    assert len(set(keys)) == len(keys), "a job logged more than one run"
+    digest = yaml.safe_load((study / "data.dvc").read_text())["outs"][0]["md5"]
+    for run in runs:
+        if run.data.tags["mudiff.rule"] != "prepare_data":  # data.dvc is written after it
+            assert run.data.tags["mudiff.data_digest"] == digest
+        assert run.data.tags["mudiff.git_commit"] != ""
+        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["outputs"], run.info.run_name
+    unlearn = next(r for r in runs if r.info.run_name == "unlearn[forget_set=random][method=finetune]")
+    assert unlearn.data.params["hyper.lr"] == "0.01"
+    assert "seconds" in unlearn.data.metrics and "peak_memory_mb" in unlearn.data.metrics
+    assert len(client.get_metric_history(unlearn.info.run_id, "forget_acc")) == 11
+    report = next(r for r in runs if r.data.tags["mudiff.rule"] == "report")
+    assert "mudiff.deviations" in report.data.tags
+
+
+def test_data_is_versioned_and_reproduces_the_committed_digest(study: Path):
+    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=study, capture_output=True, text=True)
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
+    committed = yaml.safe_load((REPO / "data.dvc").read_text())["outs"][0]["md5"]
+    produced = yaml.safe_load((study / "data.dvc").read_text())["outs"][0]["md5"]
+    assert produced == committed
+
+
+def test_rerun_with_nothing_changed_does_nothing(study: Path):
+    assert "Nothing to be done" in snakemake(study, "-n").stdout
+
+
+def test_dvc_checkout_of_identical_data_reruns_nothing(study: Path):
+    shutil.rmtree(study / "data" / "digits")
+    subprocess.run([sys.executable, "-m", "dvc", "checkout", "--quiet"], cwd=study, check=True)
+    assert (study / "data" / "digits" / "arrays.npz").is_file()
+    assert "Nothing to be done" in snakemake(study, "-n").stdout
+
+
+def _dry_run_jobs(output: str) -> list[tuple[str, dict]]:
+    jobs = []
+    for block in output.split("\nrule ")[1:] + output.split("\nlocalrule ")[1:]:
+        rule = block.split(":")[0]
+        wc = re.search(r"wildcards: (.*)", block)
+        wildcards = dict(kv.split("=") for kv in wc.group(1).split(", ")) if wc else {}
+        jobs.append((rule, wildcards))
+    return jobs
+
+
+def test_changing_one_methods_learning_rate_reruns_only_that_method(study: Path):
+    config = yaml.safe_load((study / "config" / "default.yaml").read_text())
+    config["unlearn"]["finetune"]["lr"] = 0.02
+    (study / "changed.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(study, "-n", "--configfile", "changed.yaml").stdout
+    assert job_stats(out) == {"unlearn": 5, "evaluate": 5, "report": 1, "all": 1}
+    for rule, wildcards in _dry_run_jobs(out):
+        if rule in ("unlearn", "evaluate"):
+            assert wildcards["method"] == "finetune"
+
+
+def test_changing_one_methods_code_reruns_only_that_method(study: Path):
+    source = study / "workflow" / "mudiff" / "methods" / "neggrad_plus.py"
+    original = source.read_text()
+    source.write_text(original + "\n# a change\n")
+    try:
+        out = snakemake(study, "-n").stdout
+    finally:
+        source.write_text(original)
+    assert job_stats(out) == {"unlearn": 5, "evaluate": 5, "report": 1, "all": 1}
+    assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {"neggrad_plus"}
