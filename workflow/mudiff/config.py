@@ -247,6 +247,11 @@ def _fill(sch: dict, value: Any) -> Any:
     return out
 
 
+def with_defaults(raw: dict) -> dict:
+    """Fill in defaults without schema validation (for scripts on machines without jsonschema)."""
+    return _fill(schema(), raw)
+
+
 def _check_semantics(cfg: dict) -> None:
     size = cfg["forget_sets"]["size"]
     if size >= 1 and size != int(size):

@@ -1,0 +1,104 @@
+"""The model bank: inclusion mask, shapes, vectorised training = separate training, group size."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mudiff import bank
+from mudiff.config import BankConfig
+from mudiff.models import build
+from mudiff.training import Recipe, lr_lambda, per_sample
+from tinydata import cpu, separable
+
+CFG = BankConfig(models=8, epochs=3, batch_size=16)
+SEED = 3
+
+
+def test_inclusion_mask_exact_row_sums_and_determinism():
+    mask = bank.inclusion_mask(50, 20, 0.7, seed=1)
+    assert mask.shape == (50, 20) and mask.dtype == bool
+    assert (mask.sum(1) == 14).all()  # round(0.7 * 20) = 14 in every row
+    # each sample is in some models and out of others (50 rows of 14/20: all-in or all-out is ~impossible)
+    assert (mask.any(0)).all() and (~mask.all(0)).all()
+    np.testing.assert_array_equal(mask, bank.inclusion_mask(50, 20, 0.7, seed=1))
+    assert not np.array_equal(mask, bank.inclusion_mask(50, 20, 0.7, seed=2))
+    assert (bank.inclusion_mask(3, 7, 0.5, seed=0).sum(1) == 4).all()  # round(3.5) = 4
+
+
+@pytest.fixture(scope="module")
+def data():
+    return separable(n_train=40, n_test=16, seed=0).to(cpu())
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    return bank.train_bank(data, "mlp", CFG, seed=SEED)
+
+
+def test_train_bank_shapes(result):
+    r = result
+    assert r.mask.shape == (8, 40) and (r.mask.sum(1) == 28).all()  # round(0.7 * 40)
+    np.testing.assert_array_equal(r.mask, bank.inclusion_mask(8, 40, 0.7, SEED))
+    assert r.phi_train.shape == (8, 40) and r.phi_train.dtype == np.float32
+    assert r.correct_train.shape == (8, 40) and r.correct_train.dtype == bool
+    assert r.phi_test.shape == (8, 16) and r.correct_test.shape == (8, 16)
+    assert np.isfinite(r.phi_train).all() and np.isfinite(r.phi_test).all()
+    assert r.vectorized and r.group_size == 8
+    # correct <=> phi > 0 for two classes (p_y > 1/2)
+    np.testing.assert_array_equal(r.correct_train, r.phi_train > 0)
+    # the problem is linearly separable: the bank has learned it
+    assert r.correct_test.mean() > 0.9
+
+
+def test_vectorized_bank_equals_separate_training(data, result):
+    """Each model of the vmapped group, retrained alone with plain torch on the same batches."""
+    n_in = int(round(CFG.fraction * 40))
+    steps = math.ceil(n_in / CFG.batch_size)
+    mask = result.mask
+    subsets = torch.from_numpy(np.stack([np.flatnonzero(r) for r in mask]))
+    # the batch order as _train_group draws it for the group starting at model 0
+    gen = torch.Generator().manual_seed(SEED * 7919 + 0)
+    orders = [subsets.gather(1, torch.argsort(torch.rand(8, n_in, generator=gen), dim=1)) for _ in range(CFG.epochs)]
+    recipe = Recipe(CFG.epochs, CFG.batch_size, CFG.lr, CFG.momentum, CFG.weight_decay, "cosine")
+    for k in (0, 5):
+        model = build("mlp", data.shape, 2, seed=SEED * 100_003 + k)
+        opt = torch.optim.SGD(model.parameters(), lr=CFG.lr, momentum=CFG.momentum, weight_decay=CFG.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, CFG.epochs * steps))
+        for order in orders:
+            for i in range(0, n_in, CFG.batch_size):
+                pos = order[k, i : i + CFG.batch_size]
+                x, y = data.train_batch(pos)
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+        with torch.no_grad():
+            phi = per_sample(model(data.normalize(data.x_train)), data.y_train)["phi"].numpy()
+            phi_test = per_sample(model(data.normalize(data.x_test)), data.y_test)["phi"].numpy()
+        np.testing.assert_allclose(result.phi_train[k], phi, atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(result.phi_test[k], phi_test, atol=1e-4, rtol=1e-4)
+
+
+def test_train_bank_is_deterministic(data, result):
+    again = bank.train_bank(data, "mlp", CFG, seed=SEED)
+    np.testing.assert_array_equal(again.phi_train, result.phi_train)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bank._train_group seeds the batch-order generator with seed * 7919 + first and draws one "
+    "(group, n_in) matrix per epoch, so a model's batch order (and its phi) depends on group_size, "
+    "which also changes silently when the OOM fallback halves the group",
+)
+def test_bank_does_not_depend_on_group_size(data, result):
+    halves = bank.train_bank(data, "mlp", dataclasses.replace(CFG, group_size=4), seed=SEED)
+    assert halves.group_size == 4
+    np.testing.assert_array_equal(halves.mask, result.mask)
+    np.testing.assert_allclose(halves.phi_train, result.phi_train, atol=1e-4)
