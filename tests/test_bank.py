@@ -62,17 +62,17 @@ def test_vectorized_bank_equals_separate_training(data, result):
     steps = math.ceil(n_in / CFG.batch_size)
     mask = result.mask
     subsets = torch.from_numpy(np.stack([np.flatnonzero(r) for r in mask]))
-    # the batch order as _train_group draws it for the group starting at model 0
-    gen = torch.Generator().manual_seed(SEED * 7919 + 0)
-    orders = [subsets.gather(1, torch.argsort(torch.rand(8, n_in, generator=gen), dim=1)) for _ in range(CFG.epochs)]
     recipe = Recipe(CFG.epochs, CFG.batch_size, CFG.lr, CFG.momentum, CFG.weight_decay, "cosine")
     for k in (0, 5):
+        # the batch order as _train_group draws it: model k's own generator, one key per sample per epoch
+        gen = bank.order_generator(SEED, k)
+        orders = [subsets[k][torch.argsort(torch.rand(n_in, generator=gen))] for _ in range(CFG.epochs)]
         model = build("mlp", data.shape, 2, seed=SEED * 100_003 + k)
         opt = torch.optim.SGD(model.parameters(), lr=CFG.lr, momentum=CFG.momentum, weight_decay=CFG.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, CFG.epochs * steps))
         for order in orders:
             for i in range(0, n_in, CFG.batch_size):
-                pos = order[k, i : i + CFG.batch_size]
+                pos = order[i : i + CFG.batch_size]
                 x, y = data.train_batch(pos)
                 loss = F.cross_entropy(model(x), y)
                 opt.zero_grad()
@@ -91,12 +91,6 @@ def test_train_bank_is_deterministic(data, result):
     np.testing.assert_array_equal(again.phi_train, result.phi_train)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bank._train_group seeds the batch-order generator with seed * 7919 + first and draws one "
-    "(group, n_in) matrix per epoch, so a model's batch order (and its phi) depends on group_size, "
-    "which also changes silently when the OOM fallback halves the group",
-)
 def test_bank_does_not_depend_on_group_size(data, result):
     halves = bank.train_bank(data, "mlp", dataclasses.replace(CFG, group_size=4), seed=SEED)
     assert halves.group_size == 4

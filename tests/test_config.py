@@ -34,20 +34,11 @@ def test_partial_section_keeps_other_defaults():
     assert cfg["unlearn"]["finetune"] == {"lr": 0.1, "epochs": 10, "batch_size": 64, "momentum": 0.9, "weight_decay": 0.0005}
 
 
-UNLEARN_FILL_BUG = (
-    "config._fill fills every method of the `unlearn` schema's `properties` that the config omits "
-    "(branch `elif sub.get('type') == 'object' and 'properties' in sub`), so every registered method "
-    "is always run and `'retrain' is required` can never fire"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=UNLEARN_FILL_BUG)
 def test_unlearn_runs_only_the_methods_asked_for():
     cfg = validate({"unlearn": {"retrain": {}, "finetune": {}}})
     assert sorted(cfg["unlearn"]) == ["finetune", "retrain"]
 
 
-@pytest.mark.xfail(strict=True, reason=UNLEARN_FILL_BUG)
 def test_retrain_is_required():
     assert "'retrain' is required" in _error({"unlearn": {"finetune": {}}})
 

@@ -53,6 +53,11 @@ def inclusion_mask(models: int, n: int, fraction: float, seed: int) -> np.ndarra
     return mask
 
 
+def order_generator(seed: int, model: int) -> torch.Generator:
+    """The generator of bank model `model`'s batch order (its own, whatever group it trains in)."""
+    return torch.Generator().manual_seed(seed * 7919 + model)
+
+
 def _recipe(cfg: BankConfig) -> Recipe:
     return Recipe(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, "cosine", augment=False)
 
@@ -78,9 +83,11 @@ def _train_group(model_name: str, data: DeviceData, mask: np.ndarray, first: int
     steps = math.ceil(n_in / cfg.batch_size)
     opt = torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, cfg.epochs * steps))
-    gen = torch.Generator().manual_seed(seed * 7919 + first)
+    # One generator per model: a model's batch order does not depend on which group it is in.
+    gens = [order_generator(seed, first + k) for k in range(g)]
     for _ in range(cfg.epochs):
-        order = subsets.gather(1, torch.argsort(torch.rand(g, n_in, generator=gen), dim=1).to(device))
+        keys = torch.stack([torch.rand(n_in, generator=gen) for gen in gens])
+        order = subsets.gather(1, torch.argsort(keys, dim=1).to(device))
         for i in range(0, n_in, cfg.batch_size):
             pos = order[:, i : i + cfg.batch_size]
             x, y = data.normalize(data.x_train[pos]), data.y_train[pos]

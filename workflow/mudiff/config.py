@@ -155,16 +155,13 @@ def dataclass_schema(cls: type) -> dict:
         prop = type_schema(hints[f.name])
         prop["description"] = meta.pop("help", "")
         prop.update(meta)
-        default = _field_default(f, hints[f.name])
-        if not _is_dataclass_type(hints[f.name]):
-            prop["default"] = default
+        # A section (a nested dataclass) defaults to {}, which `_fill` completes from its own schema.
+        prop["default"] = {} if _is_dataclass_type(hints[f.name]) else _field_default(f, hints[f.name])
         props[f.name] = prop
     return {"type": "object", "properties": props, "additionalProperties": False}
 
 
 def _field_default(f: dataclasses.Field, tp: Any) -> Any:
-    if _is_dataclass_type(tp):
-        return dataclasses.asdict(tp())
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
     return f.default
@@ -228,7 +225,11 @@ def validate(raw: dict) -> dict:
 
 
 def _fill(sch: dict, value: Any) -> Any:
-    """Fill defaults from the schema into a validated mapping, recursively."""
+    """Fill defaults from the schema into a validated mapping, recursively.
+
+    Only keys with a schema default are added: the methods under `unlearn` have none, so a
+    config runs exactly the methods it names.
+    """
     if not isinstance(sch, dict) or sch.get("type") != "object" or not isinstance(value, dict):
         return value
     props = sch.get("properties", {})
@@ -238,8 +239,6 @@ def _fill(sch: dict, value: Any) -> Any:
             out[key] = _fill(sub, value[key])
         elif "default" in sub:
             out[key] = _fill(sub, sub["default"])
-        elif sub.get("type") == "object" and "properties" in sub:
-            out[key] = _fill(sub, {})
     extra = sch.get("additionalProperties")
     for key, v in value.items():
         if key not in props:
