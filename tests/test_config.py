@@ -138,3 +138,16 @@ def test_schema_file_is_up_to_date(tmp_path):
     out = tmp_path / "schema.yaml"
     subprocess.run([sys.executable, "-m", "mudiff.config", "--write-schema", str(out)], check=True, cwd=tmp_path)
     assert out.read_text() == (REPO / "config" / "schema.yaml").read_text()
+
+
+def test_config_reference_is_up_to_date():
+    """docs/config.md is generated from the same dataclasses: regenerate it when they change."""
+    from mudiff.config import docs
+
+    assert docs() == (REPO / "docs" / "config.md").read_text()
+
+
+def test_config_reference_lists_every_key():
+    text = (REPO / "docs" / "config.md").read_text()
+    for key in ("`bank.models`", "`forget_sets.size`", "`unlearn.finetune.lr`", "`train.schedule`"):
+        assert key in text
