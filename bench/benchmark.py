@@ -1,0 +1,229 @@
+"""Throughput of mudiff's fast paths against the plain PyTorch way, measured side by side in one run.
+
+Prints a table of ratios (ours / baseline, higher is better) on whatever device exists, writes
+it as JSON and logs it to MLflow (experiment `benchmark`) when MLflow is installed:
+
+1. Bank: K models trained at once (`torch.func.vmap` over stacked parameters, `mudiff.bank`)
+   against the same models trained one after another with a plain loop.
+2. Target training: `mudiff.training.fit` (uint8 data on the device, batched normalisation,
+   bf16 autocast and channels_last on GPU) against a plain fp32 eager loop fed by a
+   `DataLoader`, as published unlearning code does. `smallcnn` on 28x28 and `resnet18` on
+   32x32x3, on random data of the right shape (throughput does not depend on the pixels).
+3. Stage wall times of a finished study, from its Snakemake `benchmark:` files.
+
+    python bench/benchmark.py                      # CPU or GPU, ~2 minutes on 2 CPU cores
+    python bench/benchmark.py --study default      # also tabulate results of `snakemake --cores all`
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+
+from mudiff.bank import inclusion_mask, train_bank  # noqa: E402
+from mudiff.config import BankConfig  # noqa: E402
+from mudiff.data import Prepared  # noqa: E402
+from mudiff.data.digits import load as load_digits  # noqa: E402
+from mudiff.device import describe, pick  # noqa: E402
+from mudiff.models import build  # noqa: E402
+from mudiff.training import Recipe, fit  # noqa: E402
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(device: torch.device, fn) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def prepared_from(x: np.ndarray, y: np.ndarray, num_classes: int, scale: float) -> Prepared:
+    xf = x.astype(np.float64) / scale
+    ids = np.arange(len(y), dtype=np.int64)
+    return Prepared(
+        x_train=x, y_train=y, id_train=ids, x_test=x[:256], y_test=y[:256], id_test=ids[:256],
+        num_classes=num_classes, scale=scale, mean=xf.mean(axis=(0, 2, 3)), std=xf.std(axis=(0, 2, 3)),
+    )
+
+
+def digits() -> Prepared:
+    ds = load_digits("digits")
+    return prepared_from(ds.x_train, ds.y_train, 10, 16.0)
+
+
+def random_images(n: int, shape: tuple[int, int, int], seed: int = 0) -> Prepared:
+    rng = np.random.default_rng(seed)
+    return prepared_from(rng.integers(0, 256, size=(n, *shape), dtype=np.uint8), rng.integers(0, 10, size=n).astype(np.int64), 10, 255.0)
+
+
+# ---------------------------------------------------------------------------------------- 1. bank
+
+
+def bank_one_at_a_time(prepared: Prepared, device: torch.device, model_name: str, cfg: BankConfig, seed: int) -> None:
+    """The baseline: each subset model on its own, a plain SGD loop over its subset."""
+    x = torch.from_numpy(prepared.x_train).to(device).float() / prepared.scale
+    x = (x - torch.tensor(prepared.mean, device=device, dtype=torch.float32).view(1, -1, 1, 1)) / torch.tensor(
+        prepared.std, device=device, dtype=torch.float32).view(1, -1, 1, 1)
+    y = torch.from_numpy(prepared.y_train).to(device)
+    mask = inclusion_mask(cfg.models, len(y), cfg.fraction, seed)
+    for k in range(cfg.models):
+        model = build(model_name, prepared.shape, prepared.num_classes, seed=k).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        subset = torch.from_numpy(np.flatnonzero(mask[k])).to(device)
+        for _ in range(cfg.epochs):
+            order = subset[torch.randperm(len(subset), device=device)]
+            for i in range(0, len(order), cfg.batch_size):
+                pos = order[i : i + cfg.batch_size]
+                loss = F.cross_entropy(model(x[pos]), y[pos])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+
+def bench_bank(device: torch.device, models: int, baseline_models: int, epochs: int) -> dict:
+    prepared = digits()
+    data = prepared.to(device)
+    cfg = BankConfig(models=models, epochs=epochs, batch_size=128, lr=0.1)
+    n_in = int(round(cfg.fraction * len(prepared.y_train)))
+    ours = timed(device, lambda: train_bank(data, "mlp", cfg, seed=0))
+    base_cfg = BankConfig(models=baseline_models, epochs=epochs, batch_size=128, lr=0.1)
+    base = timed(device, lambda: bank_one_at_a_time(prepared, device, "mlp", base_cfg, seed=0))
+    ours_ips, base_ips = models * n_in * epochs / ours, baseline_models * n_in * epochs / base
+    return {
+        "what": f"bank: {models} digits MLPs at once vs one after another ({baseline_models} models), {epochs} epochs",
+        "ours_images_per_s": ours_ips, "baseline_images_per_s": base_ips, "ratio": ours_ips / base_ips,
+        "ours_seconds": ours, "baseline_seconds": base,
+    }
+
+
+# ------------------------------------------------------------------------------ 2. target training
+
+
+def plain_loop(prepared: Prepared, device: torch.device, model_name: str, epochs: int, batch_size: int) -> None:
+    """The baseline: float tensors on the host, a DataLoader, fp32 eager, a copy to the device per batch."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x = torch.from_numpy(prepared.x_train).float() / prepared.scale
+    x = (x - torch.tensor(prepared.mean, dtype=torch.float32).view(1, -1, 1, 1)) / torch.tensor(prepared.std, dtype=torch.float32).view(1, -1, 1, 1)
+    loader = DataLoader(TensorDataset(x, torch.from_numpy(prepared.y_train)), batch_size=batch_size, shuffle=True, drop_last=False)
+    model = build(model_name, prepared.shape, prepared.num_classes, seed=0).to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    for _ in range(epochs):
+        for xb, yb in loader:
+            loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+
+def bench_target(device: torch.device, model_name: str, shape: tuple[int, int, int], n: int, epochs: int, batch_size: int) -> dict:
+    prepared = random_images(n, shape)
+    data = prepared.to(device)
+    recipe = Recipe(epochs, batch_size, 0.05, schedule="cosine")
+    warm = Recipe(1, batch_size, 0.05)
+    # warm-up both (kernel selection, allocator) on a slice, outside the timing
+    fit(build(model_name, shape, 10, seed=0), data, torch.arange(min(n, 2 * batch_size), device=device), warm, seed=0, desc="warm-up")
+    plain_loop(random_images(min(n, 2 * batch_size), shape), device, model_name, 1, batch_size)
+    ours = timed(device, lambda: fit(build(model_name, shape, 10, seed=0), data, torch.arange(n, device=device), recipe, seed=0, desc=model_name))
+    base = timed(device, lambda: plain_loop(prepared, device, model_name, epochs, batch_size))
+    images = n * epochs
+    return {
+        "what": f"target training: {model_name} on {'x'.join(map(str, shape))}, {n} images x {epochs} epochs, batch {batch_size}",
+        "ours_images_per_s": images / ours, "baseline_images_per_s": images / base, "ratio": base / ours,
+        "ours_seconds": ours, "baseline_seconds": base,
+    }
+
+
+# ----------------------------------------------------------------------------------- 3. stages
+
+
+def stage_times(study: str, root: Path = Path(".")) -> dict[str, dict]:
+    """Per rule: number of jobs and summed wall seconds, from `benchmarks/<study>/**.tsv`."""
+    folder = root / "benchmarks" / study
+    totals: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "seconds": 0.0})
+    for tsv in sorted(folder.rglob("*.tsv")):
+        rule = tsv.relative_to(folder).parts[0].removesuffix(".tsv")
+        with open(tsv) as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        totals[rule]["jobs"] += 1
+        totals[rule]["seconds"] += sum(float(r["s"]) for r in rows) / max(1, len(rows))
+    return dict(totals)
+
+
+def log_to_mlflow(result: dict, path: Path) -> str | None:
+    try:
+        from mudiff.tracking import _client, init_store
+    except ImportError:
+        return None
+    try:
+        client = _client()
+        run = client.create_run(init_store("benchmark"), run_name=f"benchmark[{result['device']}]", tags={"mudiff.rule": "benchmark", "mudiff.device": result["device"]})
+    except Exception as err:  # no MLflow installed, or no store reachable: the JSON is the record
+        print(f"MLflow: not logged ({type(err).__name__}: {err})")
+        return None
+    from mudiff.tracking import JobRun
+
+    jr = JobRun(client, run.info.run_id)
+    jr.log_metrics({f"{k}.ratio": r["ratio"] for k, r in result["ratios"].items()})
+    jr.log_metrics({f"{k}.ours_images_per_s": r["ours_images_per_s"] for k, r in result["ratios"].items()})
+    jr.log_artifact(path)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--study", action="append", default=[], help="tabulate benchmarks/<study>/ (repeatable)")
+    parser.add_argument("--out", type=Path, default=Path("bench_out/benchmark.json"))
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    args = parser.parse_args(argv)
+    device = pick(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    gpu = device.type == "cuda"
+    q = 4 if args.quick else 1
+    ratios = {
+        "bank_mlp_digits": bench_bank(device, models=(256 if gpu else 64) // q, baseline_models=(32 if gpu else 8) // q, epochs=max(1, 10 // q)),
+        "target_smallcnn_28": bench_target(device, "smallcnn", (1, 28, 28), n=(60_000 if gpu else 4096) // q, epochs=2 if gpu else 1, batch_size=128),
+        "target_resnet18_32": bench_target(device, "resnet18", (3, 32, 32), n=(50_000 if gpu else 512) // q, epochs=2 if gpu else 1, batch_size=128 if gpu else 64),
+    }
+    result = {"device": describe(device), "torch": torch.__version__, "ratios": ratios,
+              "stages": {s: stage_times(s) for s in args.study}}
+    print(f"\ndevice: {result['device']}, torch {torch.__version__}\n")
+    print(f"{'benchmark':<22} {'ours img/s':>12} {'baseline img/s':>15} {'ratio':>7}  what")
+    for key, r in ratios.items():
+        print(f"{key:<22} {r['ours_images_per_s']:>12.0f} {r['baseline_images_per_s']:>15.0f} {r['ratio']:>6.2f}x  {r['what']}")
+    for study, stages in result["stages"].items():
+        if not stages:
+            print(f"\nstudy {study}: no benchmarks/{study}/ (run `snakemake --cores all` first)")
+            continue
+        total = sum(s["seconds"] for s in stages.values())
+        print(f"\nstudy {study}: per-rule wall time (sum over jobs; {total:.0f} s of job time in all)")
+        for rule, s in sorted(stages.items(), key=lambda kv: -kv[1]["seconds"]):
+            print(f"  {rule:<16} {s['jobs']:>4} jobs {s['seconds']:>9.1f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    run_id = log_to_mlflow(result, args.out)
+    print(f"\nwrote {args.out}" + (f"; MLflow run {run_id} in experiment 'benchmark'" if run_id else ""))
+
+
+if __name__ == "__main__":
+    main()
