@@ -7,13 +7,30 @@ import contextlib
 import torch
 
 
+class DeviceError(RuntimeError):
+    """The config requires a device that this machine does not have."""
+
+
 def pick(requested: str = "auto") -> torch.device:
-    """'auto' gives CUDA when present; asking for 'cuda' without one is an error, not a silent CPU run."""
+    """'auto' gives CUDA when present and the CPU otherwise (a fallback the job's log and MLflow run
+    state); 'cuda' requires a GPU and is refused without one, never silently run on the CPU."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config asks for device 'cuda' but no CUDA device is visible on this machine")
+        import socket
+
+        raise DeviceError(
+            f"config key 'device' is 'cuda' but no CUDA device is visible on {socket.gethostname()}; "
+            "run this job on a GPU node, or set device: auto to fall back to the CPU"
+        )
     return torch.device(requested)
+
+
+def choice_note(requested: str, device: torch.device) -> str:
+    """One line for the job's log: what the config asked for and what the job runs on."""
+    if requested == "auto" and device.type == "cpu":
+        return "device: auto -> cpu (no CUDA device visible: CPU fallback)"
+    return f"device: {requested} -> {describe(device)}"
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:

@@ -133,6 +133,17 @@ class JobRun:
             self.set_tags({f"artifact_not_copied.{path.name}": f"{path} ({path.stat().st_size / 2**20:.0f} MB)"})
 
 
+def close_stale_runs(client: Any, exp_id: str, name: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of this job left by a process that died without a word (SIGKILL,
+    a lost node). Snakemake locks the working directory, so while this job runs no other copy of it can."""
+    stale = _retry(lambda: client.search_runs(
+        [exp_id], filter_string=f"attributes.run_name = '{name}' and attributes.status = 'RUNNING'", max_results=100))
+    for run in stale:
+        _retry(lambda r=run: client.set_tag(r.info.run_id, "mudiff.closed_by", "rerun of the same job: the process had died"))
+        _retry(lambda r=run: client.set_terminated(r.info.run_id, "KILLED"))
+    return [r.info.run_id for r in stale]
+
+
 @contextlib.contextmanager
 def job_run(job: dict) -> Iterator[JobRun]:
     """One MLflow run around one job; FAILED on error, KILLED on a signal, outputs logged on success."""
@@ -148,6 +159,7 @@ def job_run(job: dict) -> Iterator[JobRun]:
         "mudiff.data_digest": data_digest(),
         **{f"mudiff.wildcard.{k}": v for k, v in wildcards.items()},
     }
+    close_stale_runs(client, exp_id, name)
     run = _retry(lambda: client.create_run(exp_id, run_name=name, tags=tags))
     jr = JobRun(client, run.info.run_id)
     jr.log_params(job.get("params", {}))
@@ -165,6 +177,9 @@ def job_run(job: dict) -> Iterator[JobRun]:
         status = "FINISHED"
     except Killed:
         status = "KILLED"
+        raise
+    except Exception as err:
+        _retry(lambda: jr.set_tags({"mudiff.error": f"{type(err).__name__}: {err}"[:5000]}))
         raise
     finally:
         for s, h in previous.items():

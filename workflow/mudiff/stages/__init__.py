@@ -11,14 +11,18 @@ import torch
 from torch import nn
 
 from mudiff.data import Prepared, load_prepared
-from mudiff.device import describe, memory_format, pick
+from mudiff.device import choice_note, describe, memory_format, pick
 from mudiff.io import load_state_dict
 from mudiff.models import build
 from mudiff.training import Recipe
 
 
 def device_of(job: dict) -> torch.device:
-    return pick(job["params"].get("device", "auto"))
+    """The job's device (see `mudiff.device.pick`); the choice is stated in the job's log."""
+    requested = job["params"].get("device", "auto")
+    device = pick(requested)
+    print(choice_note(requested, device), flush=True)
+    return device
 
 
 def load_data(path: str, device: torch.device):
@@ -37,7 +41,10 @@ def target_recipe(train: dict) -> Recipe:
 
 
 def device_tags(device: torch.device) -> dict:
-    return {"mudiff.device": describe(device), "mudiff.torch": torch.__version__}
+    tags = {"mudiff.device": describe(device), "mudiff.torch": torch.__version__}
+    if device.type == "cpu" and not torch.cuda.is_available():
+        tags["mudiff.device_note"] = "no CUDA device visible: ran on the CPU"
+    return tags
 
 
 def sample_positions(prepared: Prepared, ids: np.ndarray, device: torch.device) -> torch.Tensor:
