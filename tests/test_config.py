@@ -118,6 +118,22 @@ def test_semantic_checks():
         {"forget_sets": {"mid_rule": "rum", "by_score": {"confidence": ["mid"]}}})
 
 
+def test_forget_set_larger_than_train_is_refused_before_any_job():
+    msg = _error({"forget_sets": {"size": 1500}})  # digits keeps 1437 of 1797 for training
+    assert "'forget_sets.size'" in msg and "1500" in msg and "1437 training samples" in msg
+    msg = _error({"model": "smallcnn", "data": {"dataset": "fashion_mnist"}, "forget_sets": {"size": 60001}})
+    assert "60000 training samples" in msg
+    assert validate({"forget_sets": {"size": 1437}})["forget_sets"]["size"] == 1437
+
+
+def test_train_size_matches_the_digits_split():
+    from mudiff.config import train_size
+    from mudiff.data.digits import load
+
+    for fraction in (0.2, 0.25, 0.5):
+        assert train_size({"dataset": "digits", "test_fraction": fraction}) == len(load("digits", test_fraction=fraction).y_train)
+
+
 def test_non_mapping_refused():
     with pytest.raises(ConfigError, match="mapping"):
         validate(["a"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -251,10 +252,27 @@ def with_defaults(raw: dict) -> dict:
     return _fill(schema(), raw)
 
 
+# Official train-set sizes, so that an impossible forget-set size is refused before any job starts.
+TRAIN_SIZES = {"fashion_mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
+
+
+def train_size(data: dict) -> int:
+    """The number of training samples a data config gives (digits: 1797 minus the stratified test split)."""
+    if data["dataset"] == "digits":
+        return 1797 - math.ceil(data["test_fraction"] * 1797)
+    return TRAIN_SIZES[data["dataset"]]
+
+
 def _check_semantics(cfg: dict) -> None:
     size = cfg["forget_sets"]["size"]
     if size >= 1 and size != int(size):
         raise ConfigError(f"config key 'forget_sets.size': {size} is neither a share below 1 nor a whole count")
+    n_train = train_size(cfg["data"])
+    if size >= 1 and size > n_train:
+        raise ConfigError(
+            f"config key 'forget_sets.size': {int(size)} samples asked for, but {cfg['data']['dataset']} "
+            f"has {n_train} training samples"
+        )
     if cfg["forget_sets"]["mid_rule"] == "rum" and set(cfg["forget_sets"]["by_score"]) - {"memorization"}:
         raise ConfigError("config key 'forget_sets.mid_rule': 'rum' applies to memorization only")
     image_models = {"digits": {"mlp"}, "fashion_mnist": {"mlp", "smallcnn"}, "mnist": {"mlp", "smallcnn"}}
