@@ -1,0 +1,140 @@
+"""Scale-out on Slurm through Snakemake's executor plugin: the profile resolves, every job's
+resources are valid for the plugin, and a tiny study runs for real on a single-node Slurm
+(slurmctld + slurmd + munge from Debian's slurm-wlm) that the test starts and stops.
+
+The real run needs root and Debian's `slurm-wlm` and `munge` (CI installs them); without them
+it is skipped, saying why. A machine with a Slurm config of its own is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from studyrepo import TINY, copy_repo, runs, snakemake, write_config
+
+pytestmark = pytest.mark.e2e
+
+SLURM_CONF = Path("/etc/slurm/slurm.conf")
+MARK = "# written by mudiff's tests/test_slurm.py"
+PLUGIN_ARGS = ["--slurm-no-account", "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> tuple[Path, str]:
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    repo = copy_repo(tmp_path_factory.mktemp("slurm") / "repo")
+    return repo, write_config(repo, TINY)
+
+
+def _dry_run_resources(output: str) -> dict[str, list[dict[str, str]]]:
+    """{rule: [resources of each job]} from a dry run's job listing."""
+    jobs: dict[str, list[dict[str, str]]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
+        head = re.match(r"(?:local)?rule (\w+):", block.strip())
+        res = re.search(r"^\s+resources: (.*)$", block, re.M)
+        if head and res:
+            pairs = dict(kv.split("=", 1) for kv in res.group(1).split(", "))
+            jobs.setdefault(head.group(1), []).append(pairs)
+    return jobs
+
+
+def test_slurm_profile_resolves_and_every_job_asks_for_valid_resources(repo):
+    from snakemake_executor_plugin_slurm.partitions import parse_gpu_requirements
+
+    path, config = repo
+    out = snakemake(path, "-n", "--forceall", "--workflow-profile", "profiles/slurm", "--configfile", config, *PLUGIN_ARGS).stdout
+    jobs = _dry_run_resources(out)
+    assert {"train_bank", "train_target", "unlearn", "evaluate", "report"} <= set(jobs), sorted(jobs)
+    for rule, resources in jobs.items():
+        for r in resources:
+            assert int(r["mem_mb"]) > 0 and int(r["runtime"]) > 0, (rule, r)
+            assert int(r.get("gpu", 0)) in (0, 1), (rule, r)
+
+            class Job:  # what the plugin reads of a job to build --gpus / --gres
+                resources = {"gpu": int(r.get("gpu", 0)), "gres": ""}
+
+            assert parse_gpu_requirements(Job) == (int(r.get("gpu", 0)), None) or int(r.get("gpu", 0)) == 0
+    # the tiny study runs on the CPU (device: auto, no GPU here) only if the rules ask for no GPU there
+    assert all(int(r.get("gpu", 0)) == 0 for rs in jobs.values() for r in rs) or TINY.get("device") != "cpu"
+
+
+# ------------------------------------------------------------------------- a real single node
+
+
+def _start(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    missing = [b for b in ("slurmctld", "slurmd", "munged", "sbatch", "squeue") if shutil.which(b) is None]
+    if missing:
+        pytest.skip(f"Slurm is not installed here (missing {missing}; apt-get install slurm-wlm munge)")
+    if os.geteuid() != 0:
+        pytest.skip("starting slurmctld and slurmd needs root")
+    if SLURM_CONF.exists() and MARK not in SLURM_CONF.read_text():
+        pytest.skip(f"{SLURM_CONF} belongs to a real Slurm installation: not touching it")
+    root = tmp_path_factory.mktemp("slurmd")
+    host = socket.gethostname()
+    mem_mb = int(int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 1024 * 0.8)
+    SLURM_CONF.parent.mkdir(parents=True, exist_ok=True)
+    SLURM_CONF.write_text("\n".join([
+        MARK, "ClusterName=mudiff", f"SlurmctldHost={host}", "SlurmUser=root", "SlurmdUser=root", "AuthType=auth/munge",
+        f"StateSaveLocation={root}/state", f"SlurmdSpoolDir={root}/spool",
+        f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.pid",
+        f"SlurmctldLogFile={root}/slurmctld.log", f"SlurmdLogFile={root}/slurmd.log",
+        "SlurmctldPort=16817", "SlurmdPort=16818", "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
+        "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
+        "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory", "MpiDefault=none", "ReturnToService=2",
+        "MinJobAge=300",  # keeps finished jobs visible to squeue, the plugin's status command here
+        f"NodeName={host} CPUs={os.cpu_count()} RealMemory={mem_mb} State=UNKNOWN",
+        f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP", "",
+    ]))
+    for sub in ("state", "spool"):
+        (root / sub).mkdir()
+    started_munge = False
+    if not Path("/run/munge/munge.socket.2").exists():
+        Path("/run/munge").mkdir(parents=True, exist_ok=True)
+        shutil.chown("/run/munge", "munge", "munge")
+        for folder in ("/var/log/munge", "/var/lib/munge"):
+            if Path(folder).exists():
+                shutil.chown(folder, "munge", "munge")
+        _start(["runuser", "-u", "munge", "--", "munged"])
+        started_munge = True
+    _start(["slurmctld"])
+    _start(["slurmd"])
+    deadline = time.monotonic() + 60
+    while "idle" not in subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout:
+        if time.monotonic() > deadline:
+            pytest.fail(f"Slurm did not come up:\n{(root / 'slurmctld.log').read_text()[-2000:]}\n{(root / 'slurmd.log').read_text()[-2000:]}")
+        time.sleep(1)
+    yield root
+    subprocess.run(["scancel", "--user", "root"], capture_output=True)
+    for pidfile in ("slurmd.pid", "slurmctld.pid"):
+        pid = root / pidfile
+        if pid.exists():
+            subprocess.run(["kill", pid.read_text().strip()], capture_output=True)
+    if started_munge:
+        subprocess.run(["pkill", "-u", "munge", "munged"], capture_output=True)
+    SLURM_CONF.unlink(missing_ok=True)
+
+
+def test_tiny_study_runs_through_the_slurm_executor(slurm, repo):
+    path, config = repo
+    proc = snakemake(path, "--workflow-profile", "profiles/slurm", "--configfile", config, *PLUGIN_ARGS, check=False)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-5000:], (slurm / "slurmctld.log").read_text()[-2000:])
+    assert "has been submitted with SLURM jobid" in proc.stdout + proc.stderr
+    assert (path / "results" / "tiny" / "report.md").is_file()
+    assert any((path / ".snakemake" / "slurm_logs").rglob("*.log"))
+    statuses = [r.info.status for r in runs(path, "tiny")]
+    assert statuses and set(statuses) == {"FINISHED"}
+    assert "Nothing to be done" in snakemake(path, "-n", "--configfile", config).stdout
