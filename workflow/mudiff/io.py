@@ -7,11 +7,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:  # torch is imported where models are read or written: table-only jobs start faster
+    import torch
 
 
 @contextlib.contextmanager
@@ -71,6 +73,8 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def save_model(model: torch.nn.Module, path: str | Path) -> None:
+    import torch
+
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -82,6 +86,8 @@ class ModelFileError(ValueError):
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a state dict with `weights_only=True`: no pickled code is ever executed."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or unsafe files
