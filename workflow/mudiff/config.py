@@ -114,7 +114,11 @@ class StudyConfig:
     scores: list[Literal[SCORES_AVAILABLE]] = option(list(SCORES_AVAILABLE), "Per-sample scores to compute.")
     forget_sets: ForgetSetsConfig = option(None, "Forget-set construction.")
     unlearn: dict[str, dict] = option(
-        {"retrain": {}, "finetune": {}, "neggrad_plus": {}},
+        {
+            m: {}
+            for m in ("retrain", "finetune", "neggrad", "neggrad_plus", "l1_sparse", "random_label", "salun", "scrub",
+                      "rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus", "rsu:finetune")
+        },
         "Unlearning methods to run, each with its hyperparameters (defaults from SPEC). Meta-algorithms are "
         "named '<meta>:<method>' (rum_f, shuffle, rsu) or 'rum'; the wrapped method's hyperparameters go under `inner`.",
     )
