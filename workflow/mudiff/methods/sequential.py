@@ -4,9 +4,10 @@ Each step unlearns one subset starting from the previous step's model. Its retai
 minus everything forgotten up to and including this step: step s retains
 train \\ (F_1 ∪ … ∪ F_s), so later subsets are still retained while earlier ones are unlearnt.
 
-Budget: a method whose epoch is a pass over R (most) gets its vanilla epochs split over the steps
-that run (as evenly as possible, the remainder to the later steps, at least 1 each), so the total
-number of passes over R matches the vanilla run. A method whose epoch is a pass over F
+Budget: at a step whose method's epoch is a pass over R (most), that method's epochs are split
+over the steps that run (as evenly as possible, the remainder to the later steps, at least 1
+each): `rum_f:finetune` with 10 epochs runs 3 + 3 + 4, and `rum`'s default none → finetune →
+salun runs 5 finetune + 5 salun epochs, the passes over R of one vanilla run. A method whose epoch is a pass over F
 (`EPOCH_OVER = "forget"`, e.g. neggrad) keeps its epochs at every step: its steps pass over
 subsets of F, so the total again matches. The recorder's epoch counter runs on across steps.
 """
@@ -39,17 +40,15 @@ def split_epochs(total: int, steps: int) -> list[int]:
 
 def budget(steps: list[Step]) -> list[Step]:
     """Steps with epochs set per the rule in the module docstring."""
-    running = [s for s in steps if s.method is not None]
-    by_method: dict[str, list[Step]] = {}
-    for s in running:
-        by_method.setdefault(s.method.__name__, []).append(s)
-    out = {id(s): s for s in steps}
-    for group in by_method.values():
-        if getattr(group[0].method, "EPOCH_OVER", "retain") == "forget" or not hasattr(group[0].params, "epochs"):
+    running = [i for i, s in enumerate(steps) if s.method is not None]
+    out = list(steps)
+    for rank, i in enumerate(running):
+        s = steps[i]
+        if getattr(s.method, "EPOCH_OVER", "retain") == "forget" or not hasattr(s.params, "epochs"):
             continue
-        for s, e in zip(group, split_epochs(group[0].params.epochs, len(group))):
-            out[id(s)] = dataclasses.replace(s, params=dataclasses.replace(s.params, epochs=e))
-    return [out[id(s)] for s in steps]
+        epochs = split_epochs(s.params.epochs, len(running))[rank]
+        out[i] = dataclasses.replace(s, params=dataclasses.replace(s.params, epochs=epochs))
+    return out
 
 
 def run(model: nn.Module, task: UnlearnTask, steps: list[Step]) -> nn.Module:
