@@ -23,7 +23,7 @@ rule unlearn:
         job=job(
             "unlearn",
             lambda wc: {
-                "hyper": config["unlearn"][wc.method],
+                "hyper": method_hyper(config["unlearn"][wc.method]),
                 **{k: config[k] for k in ("seed", "model", "device", "train")},
             },
         ),

@@ -158,3 +158,17 @@ def test_schema_file_is_up_to_date(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
     subprocess.run([sys.executable, "-m", "mudiff.config", "--write-schema", str(out)], check=True, cwd=tmp_path, env=env)
     assert out.read_text() == (REPO / "config" / "schema.yaml").read_text()
+
+
+def test_a_method_may_run_on_some_forget_sets_only():
+    cfg = validate({"unlearn": {"retrain": {}, "rum": {"forget_sets": ["memorization_mix"]}}})
+    assert cfg["unlearn"]["rum"]["forget_sets"] == ["memorization_mix"]
+    assert "forget_sets" not in cfg["unlearn"]["retrain"]
+    assert "'unlearn.rum.forget_sets'" in _error({"unlearn": {"retrain": {}, "rum": {"forget_sets": []}}})
+    assert "'unlearn.retrain.forget_sets'" in _error({"unlearn": {"retrain": {"forget_sets": ["random"]}}})
+
+
+def test_method_hyper_leaves_out_where_a_method_runs():
+    from mudiff.config import method_hyper
+
+    assert method_hyper({"lr": 0.1, "forget_sets": ["random"]}) == {"lr": 0.1}

@@ -187,6 +187,10 @@ def schema() -> dict:
         methods[name] = dataclass_schema(cls)
         methods[name]["description"] = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         # A meta-algorithm's `inner` takes exactly the wrapped method's hyperparameters (for `rum`: per method).
+        methods[name]["properties"]["forget_sets"] = {
+            "type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True,
+            "description": "Run only on these forget sets (default: every forget set of the study).",
+        }
         inner = inner_params(name)
         if isinstance(inner, dict):
             methods[name]["properties"]["inner"].update(
@@ -283,6 +287,13 @@ def _check_semantics(cfg: dict) -> None:
         )
     if "retrain" not in cfg["unlearn"]:
         raise ConfigError("config key 'unlearn': 'retrain' is required, every method is judged against it")
+    if "forget_sets" in cfg["unlearn"]["retrain"]:
+        raise ConfigError("config key 'unlearn.retrain.forget_sets': retrain runs on every forget set, every method is judged against it")
+
+
+def method_hyper(hyper: dict) -> dict:
+    """A method's hyperparameters from its config block (without `forget_sets`, which says where it runs)."""
+    return {k: v for k, v in hyper.items() if k != "forget_sets"}
 
 
 def load(path: str | Path) -> dict:
