@@ -1,6 +1,7 @@
 # Shared helpers: config validation, paths, the job description every rule passes to its
 # stage, and each stage's source files (so that code changes rerun exactly that stage).
 import json
+import re
 import os
 import sys
 from pathlib import Path
@@ -10,8 +11,8 @@ sys.path.insert(0, SRC)
 
 from mudiff import forget_sets as _forget_sets
 from mudiff.__main__ import STAGES
-from mudiff.config import ConfigError, validate
-from mudiff.methods import METHODS
+from mudiff.config import ConfigError, method_hyper, validate
+from mudiff import methods as _methods
 from mudiff.sources import module_files
 
 try:
@@ -33,8 +34,26 @@ METHOD_NAMES = list(config["unlearn"])
 REPORT = f"{RESULTS}/report.md"
 
 
+def _unlearn_pairs():
+    """(method, forget set) of every unlearn job: all forget sets, unless a method lists its own."""
+    pairs = []
+    for method in METHOD_NAMES:
+        chosen = config["unlearn"][method].get("forget_sets", FORGET_SETS)
+        unknown = sorted(set(chosen) - set(FORGET_SETS))
+        if unknown:
+            raise WorkflowError(
+                f"config key 'unlearn.{method}.forget_sets': unknown forget set(s) {unknown}; allowed: {FORGET_SETS}"
+            )
+        pairs += [(method, fs) for fs in FORGET_SETS if fs in chosen]
+    return pairs
+
+
+UNLEARN_PAIRS = _unlearn_pairs()
+
+
+# Method names may hold a colon (meta-algorithms, e.g. `rum_f:neggrad_plus`); paths keep it as is.
 wildcard_constraints:
-    method="|".join(METHOD_NAMES),
+    method="|".join(re.escape(m) for m in METHOD_NAMES),
     forget_set="|".join(FORGET_SETS),
 
 
@@ -44,6 +63,13 @@ def sources(stage, *modules):
     for module in modules:
         files |= set(module_files(module))
     return sorted(os.path.relpath(f) for f in files)
+
+
+def unlearn_scores(wildcards):
+    """The scores table, for the meta-algorithms that refine F by a score (vanilla methods do not wait on it)."""
+    if _methods.needs_scores(wildcards.method):
+        return {"scores": f"{RESULTS}/scores/scores.parquet"}
+    return {}
 
 
 def data_inputs():

@@ -2,8 +2,9 @@ rule report:
     input:
         evaluations=expand(
             f"{RESULTS}/evaluate/{{method}}/{{forget_set}}.json",
-            method=METHOD_NAMES,
-            forget_set=FORGET_SETS,
+            zip,
+            method=[m for m, _ in UNLEARN_PAIRS],
+            forget_set=[fs for _, fs in UNLEARN_PAIRS],
         ),
         manifests=expand(
             f"{RESULTS}/forget_sets/{{forget_set}}.json", forget_set=FORGET_SETS

@@ -1,9 +1,12 @@
 rule unlearn:
     input:
+        unpack(unlearn_scores),
         **data_inputs(),
         model=f"{RESULTS}/target/model.pt",
         forget_set=f"{RESULTS}/forget_sets/{{forget_set}}.parquet",
-        sources=lambda wc: sources("unlearn", METHODS[wc.method]),
+        sources=lambda wc: sources(
+            "unlearn", *_methods.modules(wc.method, config["unlearn"][wc.method])
+        ),
     output:
         model=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/model.pt",
         record=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/record.json",
@@ -20,7 +23,7 @@ rule unlearn:
         job=job(
             "unlearn",
             lambda wc: {
-                "hyper": config["unlearn"][wc.method],
+                "hyper": method_hyper(config["unlearn"][wc.method]),
                 **{k: config[k] for k in ("seed", "model", "device", "train")},
             },
         ),

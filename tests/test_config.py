@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -21,7 +22,8 @@ def test_empty_config_gives_defaults():
     assert cfg["bank"] == {"models": 256, "fraction": 0.7, "epochs": 20, "batch_size": 128, "lr": 0.1,
                            "momentum": 0.9, "weight_decay": 0.0005, "group_size": 0}
     assert cfg["forget_sets"]["by_score"] == {"memorization": ["low", "mid", "high", "mix"]}
-    assert set(cfg["unlearn"]) == {"retrain", "finetune", "neggrad_plus"}
+    assert set(cfg["unlearn"]) == {"retrain", "finetune", "neggrad", "neggrad_plus", "l1_sparse", "random_label", "salun",
+                                    "scrub", "rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus", "rsu:finetune"}
     # method defaults come from each method's Params
     assert cfg["unlearn"]["finetune"]["epochs"] == 10 and cfg["unlearn"]["neggrad_plus"]["alpha"] == 0.99
     assert cfg["unlearn"]["neggrad_plus"]["epochs"] == 5
@@ -85,7 +87,23 @@ def test_unknown_dataset_lists_datasets():
 
 def test_unknown_method_lists_methods():
     msg = _error({"unlearn": {"retrain": {}, "nope": {}}})
-    assert "'unlearn'" in msg and "['nope']" in msg and "allowed: ['finetune', 'neggrad_plus', 'retrain']" in msg
+    assert "'unlearn'" in msg and "['nope']" in msg and "allowed: ['finetune', 'l1_sparse', 'neggrad', 'neggrad_plus', 'random_label', " in msg
+
+
+def test_unknown_meta_combination_lists_the_valid_ones():
+    for bad in ("rum_f:retrain", "rum:finetune", "rsu:nope", "shuffle"):
+        msg = _error({"unlearn": {"retrain": {}, bad: {}}})
+        assert f"unknown key(s) [{bad!r}]" in msg
+        assert "'rum_f:neggrad_plus'" in msg and "'rsu:scrub'" in msg and "'rum'" in msg
+
+
+def test_meta_inner_hyperparameters_are_the_wrapped_methods():
+    cfg = validate({"unlearn": {"retrain": {}, "rum_f:neggrad_plus": {"inner": {"lr": 0.1}}}})
+    assert cfg["unlearn"]["rum_f:neggrad_plus"]["inner"]["alpha"] == 0.99 and cfg["unlearn"]["rum_f:neggrad_plus"]["inner"]["lr"] == 0.1
+    assert "'unlearn.rsu:finetune.inner'" in _error({"unlearn": {"retrain": {}, "rsu:finetune": {"inner": {"alpha": 0.5}}}})
+    assert "'unlearn.rsu:finetune.order'" in _error({"unlearn": {"retrain": {}, "rsu:finetune": {"order": "sideways"}}})
+    assert "'unlearn.rum.steps'" in _error({"unlearn": {"retrain": {}, "rum": {"steps": {"top": "salun"}}}})
+    assert "'unlearn.rum.steps.mid'" in _error({"unlearn": {"retrain": {}, "rum": {"steps": {"mid": "retrain"}}}})
 
 
 def test_unknown_method_parameter():
@@ -152,7 +170,9 @@ def test_default_yaml_is_the_defaults():
 
 def test_schema_file_is_up_to_date(tmp_path):
     out = tmp_path / "schema.yaml"
-    subprocess.run([sys.executable, "-m", "mudiff.config", "--write-schema", str(out)], check=True, cwd=tmp_path)
+    # this checkout's package, not whichever one is installed
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    subprocess.run([sys.executable, "-m", "mudiff.config", "--write-schema", str(out)], check=True, cwd=tmp_path, env=env)
     assert out.read_text() == (REPO / "config" / "schema.yaml").read_text()
 
 
@@ -167,3 +187,17 @@ def test_config_reference_lists_every_key():
     text = (REPO / "docs" / "config.md").read_text()
     for key in ("`bank.models`", "`forget_sets.size`", "`unlearn.finetune.lr`", "`train.schedule`"):
         assert key in text
+
+
+def test_a_method_may_run_on_some_forget_sets_only():
+    cfg = validate({"unlearn": {"retrain": {}, "rum": {"forget_sets": ["memorization_mix"]}}})
+    assert cfg["unlearn"]["rum"]["forget_sets"] == ["memorization_mix"]
+    assert "forget_sets" not in cfg["unlearn"]["retrain"]
+    assert "'unlearn.rum.forget_sets'" in _error({"unlearn": {"retrain": {}, "rum": {"forget_sets": []}}})
+    assert "'unlearn.retrain.forget_sets'" in _error({"unlearn": {"retrain": {"forget_sets": ["random"]}}})
+
+
+def test_method_hyper_leaves_out_where_a_method_runs():
+    from mudiff.config import method_hyper
+
+    assert method_hyper({"lr": 0.1, "forget_sets": ["random"]}) == {"lr": 0.1}

@@ -22,7 +22,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 # Outputs and local state at the top of a checkout, not copied into the test's study.
 TOP_LEVEL_STATE = {"results", "logs", "benchmarks", "data", "downloads", ".snakemake", "mlflow.db", "mlartifacts", ".pytest_cache", "build", ".whl", ".fmnist"}
-METHODS = ["retrain", "finetune", "neggrad_plus"]
+METHODS = ["retrain", "finetune", "neggrad", "neggrad_plus", "l1_sparse", "random_label", "salun", "scrub",
+           "rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus", "rsu:finetune"]
 FORGET_SETS = ["random", "memorization_low", "memorization_mid", "memorization_high", "memorization_mix"]
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +104,7 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     client = MlflowClient(tracking_uri=f"sqlite:///{study / 'mlflow.db'}")
     exp = client.get_experiment_by_name("default")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
-    # prepare_data, track_data, train_target, train_bank, scores, 5 forget sets, 15 unlearn, 15 evaluate, report
+    # prepare_data, track_data, train_target, train_bank, scores, 5 forget sets, 60 unlearn, 60 evaluate, report
     assert len(runs) == 5 + len(FORGET_SETS) + 2 * len(METHODS) * len(FORGET_SETS) + 1
     assert {r.info.status for r in runs} == {"FINISHED"}
     keys = [(r.data.tags["mudiff.rule"], r.data.tags.get("mudiff.wildcard.method"), r.data.tags.get("mudiff.wildcard.forget_set")) for r in runs]
@@ -118,6 +119,10 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     assert unlearn.data.params["hyper.lr"] == "0.01"
     assert "seconds" in unlearn.data.metrics and "peak_memory_mb" in unlearn.data.metrics
     assert len(client.get_metric_history(unlearn.info.run_id, "forget_acc")) == 11
+    # a meta-method's epochs run on across its steps: 0 (before) and 1..total
+    rum = next(r for r in runs if r.info.run_name == "unlearn[forget_set=memorization_mix][method=rum_f:neggrad_plus]")
+    assert [m.step for m in client.get_metric_history(rum.info.run_id, "forget_acc")] == list(range(0, 6))  # neggrad_plus's 5 epochs as 1 + 2 + 2
+    assert json.loads(rum.data.tags["mudiff.note.steps"])[0]["name"] == "low"
     report = next(r for r in runs if r.data.tags["mudiff.rule"] == "report")
     assert "mudiff.deviations" in report.data.tags
 
@@ -170,5 +175,18 @@ def test_changing_one_methods_code_reruns_only_that_method(study: Path):
         out = snakemake(study, "-n").stdout
     finally:
         source.write_text(original)
-    assert job_stats(out) == {"unlearn": 5, "evaluate": 5, "report": 1, "all": 1}
-    assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {"neggrad_plus"}
+    assert job_stats(out) == {"unlearn": 15, "evaluate": 15, "report": 1, "all": 1}
+    # and the meta-methods that wrap it
+    assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {"neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus"}
+
+
+def test_changing_rums_code_reruns_only_meta_methods_that_use_it(study: Path):
+    source = study / "workflow" / "mudiff" / "methods" / "rum.py"
+    original = source.read_text()
+    source.write_text(original + "\n# a change\n")
+    try:
+        out = snakemake(study, "-n").stdout
+    finally:
+        source.write_text(original)
+    assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {"rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus"}
+    assert "scores" not in job_stats(out)

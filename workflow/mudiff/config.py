@@ -115,8 +115,13 @@ class StudyConfig:
     scores: list[Literal[SCORES_AVAILABLE]] = option(list(SCORES_AVAILABLE), "Per-sample scores to compute.")
     forget_sets: ForgetSetsConfig = option(None, "Forget-set construction.")
     unlearn: dict[str, dict] = option(
-        {"retrain": {}, "finetune": {}, "neggrad_plus": {}},
-        "Unlearning methods to run, each with its hyperparameters (defaults from SPEC).",
+        {
+            m: {}
+            for m in ("retrain", "finetune", "neggrad", "neggrad_plus", "l1_sparse", "random_label", "salun", "scrub",
+                      "rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus", "rsu:finetune")
+        },
+        "Unlearning methods to run, each with its hyperparameters (defaults from SPEC). Meta-algorithms are "
+        "named '<meta>:<method>' (rum_f, shuffle, rsu) or 'rum'; the wrapped method's hyperparameters go under `inner`.",
     )
     evaluate: EvaluateConfig = option(None, "Evaluation.")
 
@@ -140,7 +145,10 @@ def type_schema(tp: Any) -> dict:
     if origin in (list, tuple):
         return {"type": "array", "items": type_schema(args[0])}
     if origin is dict:
-        return {"type": "object", "additionalProperties": type_schema(args[1]) if args[1] is not dict else {"type": "object"}}
+        out = {"type": "object", "additionalProperties": type_schema(args[1]) if args[1] is not dict else {"type": "object"}}
+        if typing.get_origin(args[0]) is Literal:
+            out["propertyNames"] = type_schema(args[0])
+        return out
     if origin in (typing.Union, types.UnionType):
         return {"anyOf": [type_schema(a) for a in args]}
     if tp is dict:
@@ -170,14 +178,28 @@ def _field_default(f: dataclasses.Field, tp: Any) -> Any:
 
 def schema() -> dict:
     """The full config schema, unlearning methods' parameters included."""
-    from mudiff.methods import method_params
+    from mudiff.methods import inner_params, method_params
 
     root = dataclass_schema(StudyConfig)
     root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     root["title"] = "mudiff study configuration"
-    methods = {name: dataclass_schema(cls) for name, cls in method_params().items()}
+    methods = {}
     for name, cls in method_params().items():
+        methods[name] = dataclass_schema(cls)
         methods[name]["description"] = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        # A meta-algorithm's `inner` takes exactly the wrapped method's hyperparameters (for `rum`: per method).
+        methods[name]["properties"]["forget_sets"] = {
+            "type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True,
+            "description": "Run only on these forget sets (default: every forget set of the study).",
+        }
+        inner = inner_params(name)
+        if isinstance(inner, dict):
+            methods[name]["properties"]["inner"].update(
+                {"properties": {m: {**dataclass_schema(c), "default": {}} for m, c in inner.items()}, "additionalProperties": False}
+            )
+            methods[name]["properties"]["inner"].pop("default")  # `rum` fills only the methods named
+        elif inner is not None:
+            methods[name]["properties"]["inner"].update({**dataclass_schema(inner), "default": {}})
     root["properties"]["unlearn"].update(
         {"properties": methods, "additionalProperties": False, "minProperties": 1}
     )
@@ -283,6 +305,13 @@ def _check_semantics(cfg: dict) -> None:
         )
     if "retrain" not in cfg["unlearn"]:
         raise ConfigError("config key 'unlearn': 'retrain' is required, every method is judged against it")
+    if "forget_sets" in cfg["unlearn"]["retrain"]:
+        raise ConfigError("config key 'unlearn.retrain.forget_sets': retrain runs on every forget set, every method is judged against it")
+
+
+def method_hyper(hyper: dict) -> dict:
+    """A method's hyperparameters from its config block (without `forget_sets`, which says where it runs)."""
+    return {k: v for k, v in hyper.items() if k != "forget_sets"}
 
 
 def load(path: str | Path) -> dict:

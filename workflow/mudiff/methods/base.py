@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pandas as pd
 
 import torch
 from torch import nn
@@ -24,6 +26,10 @@ class UnlearnTask:
     target_recipe: Recipe  # how the target was trained (retrain reuses it)
     seed: int
     on_epoch_end: Callable[[nn.Module, int], None]  # records the forget set's state after each epoch
+    # The scores table's rows of F, in the order of `forget` (meta-algorithms only; None otherwise).
+    forget_scores: pd.DataFrame | None = None
+    # What a method wants on record (steps run, fallbacks taken): the stage logs it to record.json and MLflow tags.
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -38,6 +38,36 @@ def tow_trend(evaluation: pd.DataFrame, method: str, score: str = "memorization"
     return {"method": method, **{lv: float(by_level[lv]) for lv in levels}, "reproduced": bool(by_level["high"] < by_level["low"])}
 
 
+def cost_table(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """Per method: mean ToW and mean wall time as a ratio to retrain's, over the forget sets."""
+    order = list(dict.fromkeys(evaluation["method"]))
+    return (evaluation.groupby("method")[["ToW", "seconds", "cost_ratio"]].mean()
+            .reindex(order).reset_index().rename(columns={"ToW": "mean ToW", "seconds": "mean seconds", "cost_ratio": "time / retrain"}))
+
+
+def rum_table(evaluation: pd.DataFrame) -> pd.DataFrame | None:
+    """ToW on the `*_mix` forget sets of each method run vanilla, as rum_f:, as shuffle: (and `rum`)."""
+    mix = evaluation[evaluation["forget_set"].str.endswith("_mix")]
+    metas = sorted({m.split(":", 1)[1] for m in mix["method"] if m.startswith(("rum_f:", "shuffle:"))})
+    wanted = [m for inner in metas for m in (inner, f"rum_f:{inner}", f"shuffle:{inner}")] + ["rum"]
+    rows = mix[mix["method"].isin(wanted)]
+    if rows.empty or not (metas or "rum" in set(rows["method"])):
+        return None
+    table = rows.pivot_table(index="method", columns="forget_set", values="ToW")
+    return table.reindex([m for m in wanted if m in table.index]).reset_index()
+
+
+def rsu_table(evaluation: pd.DataFrame) -> pd.DataFrame | None:
+    """ToW of each rsu:<method> beside its vanilla method, per forget set."""
+    rsu = sorted(m for m in set(evaluation["method"]) if m.startswith("rsu:"))
+    if not rsu:
+        return None
+    wanted = [m for r in rsu for m in (r.split(":", 1)[1], r)]
+    rows = evaluation[evaluation["method"].isin(wanted)]
+    table = rows.pivot_table(index="method", columns="forget_set", values="ToW")
+    return table.reindex([m for m in wanted if m in table.index]).reset_index()
+
+
 def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: pd.DataFrame, timings: dict,
            forget_sets: pd.DataFrame, evaluation: pd.DataFrame, figures: dict[str, str], deviations: list[str]) -> str:
     lines = [f"# mudiff report: study `{study['name']}`", ""]
@@ -57,6 +87,17 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: p
     cols = ["method", "forget_set", "FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "seconds", "cost_ratio"]
     lines += [_table(evaluation.sort_values(["forget_set", "method"])[cols], ".3f"), ""]
     lines += [f"![ToW by memorization level]({figures['tow_by_memorization']})", ""]
+    lines += ["Per method, over the forget sets: mean ToW and wall time as a ratio to retrain's.", "",
+              _table(cost_table(evaluation)), ""]
+    rum = rum_table(evaluation)
+    if rum is not None:
+        lines += ["### RUM vs vanilla vs shuffle", "",
+                  "ToW on the mix forget sets (a third each of low, mid and high memorization), same total budget.", "",
+                  _table(rum), ""]
+    rsu = rsu_table(evaluation)
+    if rsu is not None:
+        lines += ["### RSU", "", "ToW of risk-ranked sequential unlearning (its order: the method's config) beside the vanilla method.", "",
+                  _table(rsu), ""]
 
     lines += ["## Forget sets", ""]
     fs_cols = ["name", "size", "mean_memorization", "entanglement_score"]
@@ -86,6 +127,22 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: p
             f"(Spearman {rho:+.3f}; the papers report |ρ| ≈ 0.8–0.9 on CIFAR; we call |ρ| ≥ 0.5 a reproduction), "
             f"at {float(conf['speed-up vs bank'].iloc[0]):.0f}× less compute than the bank."
         )
-    lines += ["- ToW falls as entanglement of F rises; RUM beats vanilla and shuffle: not measured in this study (no entanglement sets or RUM configured).", ""]
+    lines += _rum_findings(rum)
+    lines += ["- ToW falls as entanglement of F rises: not measured in this study (no entanglement sets).", ""]
     lines += ["## Deviations from SPEC", ""] + [f"- {d}" for d in deviations] + [""]
     return "\n".join(lines)
+
+
+def _rum_findings(rum: pd.DataFrame | None) -> list[str]:
+    """SPEC: RUM with the same total budget beats vanilla and shuffle on mix sets, per wrapped method."""
+    if rum is None:
+        return ["- RUM beats vanilla and shuffle on mix sets: not measured (no RUM or no mix forget set configured)."]
+    tow = rum.set_index("method").mean(axis=1)
+    out = []
+    for method in tow.index:
+        if ":" in method or method == "rum" or f"rum_f:{method}" not in tow.index or f"shuffle:{method}" not in tow.index:
+            continue
+        r, v, sh = tow[f"rum_f:{method}"], tow[method], tow[f"shuffle:{method}"]
+        verdict = "**reproduced**" if r > v and r > sh else "**not reproduced**"
+        out.append(f"- RUM beats vanilla and shuffle on mix sets ({method}): {verdict} (ToW rum_f {r:.3f}, vanilla {v:.3f}, shuffle {sh:.3f}).")
+    return out or ["- RUM beats vanilla and shuffle on mix sets: not measured (needs rum_f:<m>, shuffle:<m> and <m>)."]

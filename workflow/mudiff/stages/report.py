@@ -16,8 +16,16 @@ DEVIATIONS = [
     "Scores: only memorization, the training-dynamics proxies (confidence, max_conf, entropy, bi_acc, forgetting_events) "
     "and centroid_distance are computed; the others in SPEC are not yet.",
     "Forget sets: random and low/mid/high/mix by a score; entanglement, risk_ranked and class sets are not yet built.",
-    "Methods: retrain, finetune and neggrad_plus; the rest of SPEC's roster, RUM and RSU are not yet available. "
     "Non-retrain methods use a constant learning rate.",
+    "random_label and salun: one epoch is a pass over F ∪ R with F's labels redrawn once per run among the wrong classes "
+    "(the SalUn code draws them uniformly, true class included); default lr 0.01 (SPEC's small-model value; 0.1 for CIFAR ResNets is config).",
+    "salun: gradients outside the saliency mask are zeroed (as in the SalUn code); weight decay still shrinks those weights.",
+    "scrub: gamma 0.99 and beta 0.001 (SCRUB code defaults; SPEC gives none); a fresh SGD optimizer for every max and min pass.",
+    "RUM and RSU: each step's retain set is train minus everything forgotten up to that step; methods whose epoch is a pass "
+    "over R get their epochs split over the steps (at least 1 each, so short budgets can grow slightly), neggrad keeps its "
+    "epochs per step; refinement is into thirds of F by the score, not by the global low/mid/high cut-offs.",
+    "RSU: ranks by privacy_risk when the scores table has it, otherwise by the target's per-sample loss (logged); "
+    "one order per study for a given wrapped method, so 'RSU by order' needs one study per order.",
     "Training dynamics are read off the training forward pass (the model mid-epoch, on augmented views when augmentation "
     "is on), not from a separate evaluation pass.",
     "MIA: a logistic regression on the logit of the true-class confidence (a monotone transform of it), "

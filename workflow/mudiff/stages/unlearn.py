@@ -1,12 +1,15 @@
 """Stage `unlearn`: one method on one forget set, starting from the target model.
 
 Records wall time, peak memory, and the forget set's per-sample phi and correctness before
-unlearning (epoch 0) and after every epoch.
+unlearning (epoch 0) and after every epoch (meta-algorithms number epochs on across their steps).
+Meta-algorithms also receive the scores table's rows of F, and what they note (steps, fallbacks)
+goes to record.json and to MLflow tags `mudiff.note.*`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import numpy as np
@@ -49,7 +52,10 @@ def run(job: dict) -> None:
 
         on_epoch_end(model, 0)
         overhead[0] = 0.0
-        task = UnlearnTask(data, forget, retain, p["model"], target_recipe(p["train"]), p["seed"], on_epoch_end)
+        forget_scores = None
+        if "scores" in inp:
+            forget_scores = read_table(inp["scores"]).set_index("id").reindex(forget_ids).reset_index()
+        task = UnlearnTask(data, forget, retain, p["model"], target_recipe(p["train"]), p["seed"], on_epoch_end, forget_scores)
         reset_peak_memory(device)
         torch.manual_seed(p["seed"])
         start = time.perf_counter()
@@ -58,12 +64,13 @@ def run(job: dict) -> None:
         record = {
             "method": method_name, "forget_set": job["wildcards"]["forget_set"], "seconds": seconds,
             "peak_memory_mb": peak_memory_mb(device), "device": str(device), "forget_size": len(forget_ids),
-            "retain_size": int(len(retain)), "params": dataclasses.asdict(params),
+            "retain_size": int(len(retain)), "params": dataclasses.asdict(params), "notes": task.notes,
         }
         save_model(model, out["model"])
         write_table(pd.concat(trace, ignore_index=True), out["trace"])
         write_json(record, out["record"])
         mlrun.log_metrics({"seconds": seconds, "peak_memory_mb": record["peak_memory_mb"]})
+        mlrun.set_tags({f"mudiff.note.{k}": json.dumps(v) if not isinstance(v, str) else v for k, v in task.notes.items()})
         for frame in trace:
             mlrun.log_metrics({"forget_acc": 100 * float(np.mean(frame["correct"])), "forget_phi_mean": float(frame["phi"].mean())}, step=int(frame["epoch"].iloc[0]))
         print(f"{method_name} on {record['forget_set']}: {seconds:.2f}s, peak {record['peak_memory_mb']:.0f} MB")

@@ -1,0 +1,46 @@
+"""The report's method tables: cost ratio, RUM vs vanilla vs shuffle on mix sets, RSU beside vanilla."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mudiff.report.markdown import _rum_findings, cost_table, rsu_table, rum_table
+
+
+def _evaluation() -> pd.DataFrame:
+    rows = []
+    tow = {"retrain": 1.0, "neggrad_plus": 0.90, "rum_f:neggrad_plus": 0.95, "shuffle:neggrad_plus": 0.92, "rum": 0.97,
+           "finetune": 0.8, "rsu:finetune": 0.85}
+    for fs, shift in (("random", 0.0), ("memorization_mix", -0.1)):
+        for method, t in tow.items():
+            rows.append({"method": method, "forget_set": fs, "ToW": t + (0 if method == "retrain" else shift),
+                         "seconds": 2.0 if method == "retrain" else 1.0, "cost_ratio": 1.0 if method == "retrain" else 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_rum_table_compares_on_mix_sets_only():
+    table = rum_table(_evaluation())
+    assert list(table["method"]) == ["neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus", "rum"]
+    assert list(table.columns) == ["method", "memorization_mix"]
+    assert table.set_index("method").loc["rum_f:neggrad_plus", "memorization_mix"] == 0.95 - 0.1
+    assert "**reproduced**" in _rum_findings(table)[0]
+
+
+def test_rum_finding_not_reproduced_when_shuffle_wins():
+    ev = _evaluation()
+    ev.loc[ev["method"] == "shuffle:neggrad_plus", "ToW"] = 0.99
+    assert "**not reproduced**" in _rum_findings(rum_table(ev))[0]
+
+
+def test_no_rum_table_without_mix_sets():
+    ev = _evaluation()
+    assert rum_table(ev[ev["forget_set"] == "random"]) is None
+
+
+def test_rsu_table_and_cost_ratio():
+    ev = _evaluation()
+    rsu = rsu_table(ev)
+    assert list(rsu["method"]) == ["finetune", "rsu:finetune"] and set(rsu.columns) == {"method", "random", "memorization_mix"}
+    cost = cost_table(ev).set_index("method")
+    assert cost.loc["retrain", "time / retrain"] == 1.0 and cost.loc["rum", "time / retrain"] == 0.5
+    assert rsu_table(ev[~ev["method"].str.startswith("rsu")]) is None
