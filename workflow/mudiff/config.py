@@ -353,19 +353,22 @@ def docs() -> str:
         "|---|---|---|---|---|",
     ]
 
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|")  # a literal | (as in |grad|) would end the table cell
+
     def walk(props: dict, prefix: str) -> None:
         for key, prop in props.items():
             path = f"{prefix}{key}"
             if prop.get("type") == "object" and "properties" in prop and "default" in prop and prop["default"] == {}:
-                lines.append(f"| **`{path}`** | section | | | {prop.get('description', '')} |")
+                lines.append(f"| **`{path}`** | section | | | {cell(prop.get('description', ''))} |")
                 walk(prop["properties"], path + ".")
                 continue
             default = prop.get("default", "")
             shown = f"`{yaml.safe_dump(default, default_flow_style=True).strip().removesuffix('...').strip()}`" if "default" in prop else ""
-            lines.append(f"| `{path}` | {_type_text(prop)} | {shown} | {_limits_text(prop)} | {prop.get('description', '')} |")
+            lines.append(f"| `{path}` | {_type_text(prop)} | {shown} | {_limits_text(prop)} | {cell(prop.get('description', ''))} |")
             if key == "unlearn":
                 for name, method in prop.get("properties", {}).items():
-                    lines.append(f"| `unlearn.{name}` | method | | | {method.get('description', '')} |")
+                    lines.append(f"| `unlearn.{name}` | method | | | {cell(method.get('description', ''))} |")
                     walk(method.get("properties", {}), f"unlearn.{name}.")
 
     walk(schema()["properties"], "")
