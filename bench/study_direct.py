@@ -29,9 +29,9 @@ from mudiff.device import describe, pick  # noqa: E402
 from mudiff.methods.base import UnlearnTask  # noqa: E402
 from mudiff.models import build  # noqa: E402
 from mudiff.stages import target_recipe  # noqa: E402
-from mudiff.stages.evaluate import compare, model_metrics  # noqa: E402
+from mudiff.metrics.evaluation import compare, model_metrics  # noqa: E402
 from mudiff.stages.scores import compute_scores  # noqa: E402
-from mudiff.training import Dynamics, accuracy, embed, fit  # noqa: E402
+from mudiff.training import Dynamics, accuracy, embed, fit, prediction_table  # noqa: E402
 
 
 def sync(device):
@@ -108,7 +108,7 @@ def main() -> None:
             model.load_state_dict(target.state_dict())
             task = UnlearnTask(data, forget, retain, cfg["model"], recipe, cfg["seed"], lambda net, epoch: None)
             model = timed(f"unlearn/{name}/{fs}", lambda: method.unlearn(model, task, method.Params(**cfg["unlearn"][name])))
-            metrics = model_metrics(model, data, forget, retain, 0)
+            metrics = model_metrics(prediction_table(model, data, prepared.id_train, prepared.id_test), ids, 0)
             if name == "retrain":
                 retrained[fs] = metrics
             evaluation.append({"method": name, "forget_set": fs, **metrics, **compare(metrics, retrained[fs]),

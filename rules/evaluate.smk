@@ -1,10 +1,9 @@
 rule evaluate:
     input:
-        **data_inputs(),
         forget_set=f"{RESULTS}/forget_sets/{{forget_set}}.parquet",
-        model=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/model.pt",
+        predictions=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/predictions.parquet",
         record=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/record.json",
-        retrain_model=f"{RESULTS}/unlearn/retrain/{{forget_set}}/model.pt",
+        retrain_predictions=f"{RESULTS}/unlearn/retrain/{{forget_set}}/predictions.parquet",
         retrain_record=f"{RESULTS}/unlearn/retrain/{{forget_set}}/record.json",
         sources=sources("evaluate"),
     output:
@@ -18,6 +17,6 @@ rule evaluate:
     threads: 1
     params:
         io=io,
-        job=job("evaluate", {k: config[k] for k in ("model", "device", "evaluate")}),
+        job=job("evaluate", {"evaluate": config["evaluate"]}),
     shell:
         mudiff("evaluate")

@@ -11,6 +11,7 @@ rule unlearn:
         model=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/model.pt",
         record=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/record.json",
         trace=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/trace.parquet",
+        predictions=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/predictions.parquet",
     log:
         f"{LOGS}/unlearn/{{method}}/{{forget_set}}.log",
     benchmark:

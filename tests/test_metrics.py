@@ -64,3 +64,22 @@ def test_mia_empty_forget_raises(separable):
     _, retain, test = separable
     with pytest.raises(ValueError, match="non-empty forget set"):
         population_mia(retain, test, np.array([]))
+
+
+def test_model_metrics_from_a_prediction_table_by_hand():
+    import pandas as pd
+
+    from mudiff.metrics.evaluation import compare, model_metrics
+
+    # train ids 0..9, forget = {0, 1}: F all wrong, R 7 of 8 right; test 3 of 4 right
+    train = pd.DataFrame({"split": "train", "id": range(10), "label": 0, "p_y": [0.2, 0.3] + [0.9] * 8,
+                          "phi": 0.0, "correct": [False, False] + [True] * 7 + [False]})
+    test = pd.DataFrame({"split": "test", "id": range(4), "label": 0, "p_y": [0.6, 0.7, 0.8, 0.1],
+                         "phi": 0.0, "correct": [True, True, True, False]})
+    m = model_metrics(pd.concat([train, test]), np.array([0, 1]))
+    assert m["FA"] == 0.0 and m["RA"] == pytest.approx(87.5) and m["TA"] == 75.0
+    assert 0.0 <= m["MIA"] <= 1.0
+    same = compare(m, m)
+    assert same["ToW"] == 1.0 and same["ToW_MIA"] == 1.0
+    with pytest.raises(ValueError, match="1 forget ids have no prediction"):
+        model_metrics(pd.concat([train, test]), np.array([0, 99]))

@@ -107,6 +107,24 @@ def predict(model: nn.Module, data: DeviceData, split: str, positions: torch.Ten
     return torch.cat(out) if out else torch.empty(0, data.num_classes, device=data.device)
 
 
+def prediction_table(model: nn.Module, data: DeviceData, id_train: np.ndarray, id_test: np.ndarray):
+    """One row per (split, sample id): label, p_y, phi and correctness of `model` (eval mode).
+
+    What evaluation and per-sample analyses read of a model, so that they need neither it nor torch.
+    """
+    import pandas as pd
+
+    frames = []
+    for split, ids in (("train", id_train), ("test", id_test)):
+        _, y = data.split(split)
+        stats = per_sample(predict(model, data, split), y)
+        frames.append(pd.DataFrame({
+            "split": split, "id": np.asarray(ids), "label": y.cpu().numpy(),
+            "p_y": stats["p_y"].cpu().numpy(), "phi": stats["phi"].cpu().numpy(), "correct": stats["correct"].cpu().numpy(),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
 @torch.inference_mode()
 def embed(model: nn.Module, data: DeviceData, split: str = "train", batch_size: int = 4096) -> torch.Tensor:
     """Penultimate embeddings (eval mode, no augmentation) of every sample of a split."""

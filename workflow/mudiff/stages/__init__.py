@@ -6,19 +6,22 @@ rule, wildcards, input, output, params and study name.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
-from mudiff.data import Prepared, load_prepared
-from mudiff.device import choice_note, describe, memory_format, pick
-from mudiff.io import load_state_dict
-from mudiff.models import build
-from mudiff.training import Recipe
+import numpy as np
+
+if TYPE_CHECKING:  # torch is imported by the functions that need it: table-only stages start faster
+    import torch
+    from torch import nn
+
+    from mudiff.data import Prepared
+    from mudiff.training import Recipe
 
 
 def device_of(job: dict) -> torch.device:
     """The job's device (see `mudiff.device.pick`); the choice is stated in the job's log."""
+    from mudiff.device import choice_note, pick
+
     requested = job["params"].get("device", "auto")
     device = pick(requested)
     print(choice_note(requested, device), flush=True)
@@ -26,21 +29,33 @@ def device_of(job: dict) -> torch.device:
 
 
 def load_data(path: str, device: torch.device):
+    from mudiff.data import load_prepared
+
     prepared = load_prepared(path)
     return prepared, prepared.to(device)
 
 
 def load_model(model_name: str, prepared: Prepared, path: str, device: torch.device) -> nn.Module:
+    from mudiff.device import memory_format
+    from mudiff.io import load_state_dict
+    from mudiff.models import build
+
     model = build(model_name, prepared.shape, prepared.num_classes)
     model.load_state_dict(load_state_dict(path))
     return model.to(device=device, memory_format=memory_format(device))
 
 
 def target_recipe(train: dict) -> Recipe:
+    from mudiff.training import Recipe
+
     return Recipe(train["epochs"], train["batch_size"], train["lr"], train["momentum"], train["weight_decay"], train["schedule"], train["augment"])
 
 
 def device_tags(device: torch.device) -> dict:
+    import torch
+
+    from mudiff.device import describe
+
     tags = {"mudiff.device": describe(device), "mudiff.torch": torch.__version__}
     if device.type == "cpu" and not torch.cuda.is_available():
         tags["mudiff.device_note"] = "no CUDA device visible: ran on the CPU"
@@ -48,4 +63,6 @@ def device_tags(device: torch.device) -> dict:
 
 
 def sample_positions(prepared: Prepared, ids: np.ndarray, device: torch.device) -> torch.Tensor:
+    import torch
+
     return torch.from_numpy(prepared.positions(np.asarray(ids))).to(device)

@@ -23,7 +23,7 @@ from mudiff.io import read_table, save_model, write_json, write_table
 from mudiff.methods.base import UnlearnTask
 from mudiff.stages import device_of, device_tags, load_data, load_model, sample_positions, target_recipe
 from mudiff.tracking import job_run
-from mudiff.training import per_sample, predict
+from mudiff.training import per_sample, predict, prediction_table
 
 
 def run(job: dict) -> None:
@@ -67,6 +67,7 @@ def run(job: dict) -> None:
             "retain_size": int(len(retain)), "params": dataclasses.asdict(params), "notes": task.notes,
         }
         save_model(model, out["model"])
+        write_table(prediction_table(model, data, prepared.id_train, prepared.id_test), out["predictions"])
         write_table(pd.concat(trace, ignore_index=True), out["trace"])
         write_json(record, out["record"])
         mlrun.log_metrics({"seconds": seconds, "peak_memory_mb": record["peak_memory_mb"]})
