@@ -10,6 +10,7 @@ sys.path.insert(0, SRC)
 
 from mudiff import forget_sets as _forget_sets
 from mudiff.__main__ import STAGES
+from mudiff.scores import FROM_BANK as _FROM_BANK
 from mudiff.config import ConfigError, validate
 from mudiff.methods import METHODS
 from mudiff.sources import module_files
@@ -30,6 +31,8 @@ DATASET_DIR = f"{DATA_ROOT}/{config['data']['dataset']}"
 DVC_FILE = f"{DATA_ROOT}.dvc"
 FORGET_SETS = _forget_sets.names(config["forget_sets"])
 METHOD_NAMES = list(config["unlearn"])
+BANK_SCORES = [s for s in config["scores"]["names"] if s in _FROM_BANK]
+TARGET_SCORES = [s for s in config["scores"]["names"] if s not in _FROM_BANK]
 REPORT = f"{RESULTS}/report.md"
 
 

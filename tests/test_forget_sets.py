@@ -66,7 +66,8 @@ def test_random_set_size_membership_determinism():
     np.testing.assert_array_equal(ids, again)
     other, _ = fs.build("random", table, 0.1, seed=4)
     assert set(other) != set(ids)
-    assert manifest == {"name": "random", "rule": "random", "score": None, "level": None, "size": 10, "seed": 3, "mid_rule": None}
+    assert manifest == {"name": "random", "rule": "random", "score": None, "level": None, "size": 10, "seed": 3, "mid_rule": None,
+                        "ordered_by": None, "size_rule": "forget_sets.size = 0.1"}
 
 
 # ----------------------------------------------------------------------------- levels
@@ -80,7 +81,7 @@ def test_memorization_levels_by_hand(scores):
     assert mid.tolist() == [10, 18, 19]  # start = 12//2 - 3//2 = 5: ranks 5, 6, 7
     assert high.tolist() == [12, 16, 20]  # ranks 9-11: the most memorized (hard)
     assert man == {"name": "memorization_high", "rule": "level", "score": "memorization", "level": "high",
-                   "size": 3, "seed": 0, "mid_rule": None}
+                   "size": 3, "seed": None, "mid_rule": None, "ordered_by": None, "size_rule": "forget_sets.size = 3"}
 
 
 def test_confidence_high_is_least_confident(scores):

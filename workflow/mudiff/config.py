@@ -20,18 +20,12 @@ from typing import Any, Literal
 
 import yaml
 
+from mudiff.scores import NAMES as SCORE_NAMES
+
 DATASETS = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100")
 MODELS = ("mlp", "smallcnn", "resnet18", "resnet50")
-# SPEC's score table; the skeleton computes the ones listed in SCORES_AVAILABLE.
-SCORES_AVAILABLE = (
-    "memorization",
-    "confidence",
-    "max_conf",
-    "entropy",
-    "bi_acc",
-    "forgetting_events",
-    "centroid_distance",
-)
+# SPEC's score table, from the one score registry.
+SCORES_AVAILABLE = SCORE_NAMES
 LEVELS = ("low", "mid", "high", "mix")
 
 
@@ -67,6 +61,9 @@ class TrainConfig:
     weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
     schedule: Literal["cosine", "onecycle"] = option("cosine", "Learning-rate schedule.")
     augment: bool = option(False, "Random crop and flip (image datasets).")
+    checkpoints: int = option(
+        3, "Checkpoints saved at evenly spaced epochs (the last one included), for the curvature score.", minimum=1
+    )
 
 
 @dataclass
@@ -95,6 +92,41 @@ class ForgetSetsConfig:
     mid_rule: Literal["quantile", "rum"] = option(
         "quantile", "'quantile': N around the median; 'rum': N closest to 0.5 (memorization only)."
     )
+    entanglement: bool = option(
+        True,
+        "Build es_low, es_mid, es_high: rank by centroid_distance, cut into 15 equal slices, take the 3rd, 12th and "
+        "14th (1-based, RUM); from each slice the `size` samples around its middle.",
+    )
+    risk_ranked: bool = option(
+        True, "Build risk_ranked: the `size` samples of highest privacy_risk, with their rank (1 = most exposed)."
+    )
+    class_id: int | None = option(
+        0, "Build `class`: every train sample of this class (its size is the class size); null = none.", minimum=0
+    )
+
+
+@dataclass
+class HoldoutKLConfig:
+    lr: float = option(0.1, "Learning rate of the fine-tuning on held-out data (SPEC: 0.1).", exclusiveMinimum=0)
+    max_epochs: int = option(30, "At most this many epochs (SPEC: 30).", minimum=1)
+    patience: int = option(4, "Stop after this many epochs without a training-loss gain (SPEC: 4).", minimum=1)
+    batch_size: int = option(64, "Mini-batch size.", minimum=1)
+    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
+    weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
+
+
+@dataclass
+class CurvatureConfig:
+    h: float = option(0.01, "Finite-difference step along sign(grad) (SPEC: 0.01).", exclusiveMinimum=0)
+    batch_size: int = option(1024, "Samples per gradient batch.", minimum=1)
+
+
+@dataclass
+class ScoresConfig:
+    names: list[Literal[SCORES_AVAILABLE]] = option(list(SCORES_AVAILABLE), "Per-sample scores to compute.")
+    holdout_kl: HoldoutKLConfig = option(None, "holdout_kl's fine-tuning on held-out data.")
+    curvature: CurvatureConfig = option(None, "curvature's finite difference.")
+    knn_k: int = option(10, "k of knn_disagreement (SPEC: 10).", minimum=1)
 
 
 @dataclass
@@ -111,7 +143,7 @@ class StudyConfig:
     data: DataConfig = option(None, "Dataset and where it comes from.")
     train: TrainConfig = option(None, "Target-model training.")
     bank: BankConfig = option(None, "Model bank of subset models.")
-    scores: list[Literal[SCORES_AVAILABLE]] = option(list(SCORES_AVAILABLE), "Per-sample scores to compute.")
+    scores: ScoresConfig = option(None, "Per-sample scores and their hyperparameters.")
     forget_sets: ForgetSetsConfig = option(None, "Forget-set construction.")
     unlearn: dict[str, dict] = option(
         {"retrain": {}, "finetune": {}, "neggrad_plus": {}},
@@ -144,7 +176,7 @@ def type_schema(tp: Any) -> dict:
         return {"anyOf": [type_schema(a) for a in args]}
     if tp is dict:
         return {"type": "object"}
-    return {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}}[tp]
+    return {type(None): {"type": "null"}, bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}}[tp]
 
 
 def dataclass_schema(cls: type) -> dict:
@@ -257,6 +289,15 @@ def _check_semantics(cfg: dict) -> None:
         raise ConfigError(f"config key 'forget_sets.size': {size} is neither a share below 1 nor a whole count")
     if cfg["forget_sets"]["mid_rule"] == "rum" and set(cfg["forget_sets"]["by_score"]) - {"memorization"}:
         raise ConfigError("config key 'forget_sets.mid_rule': 'rum' applies to memorization only")
+    computed = set(cfg["scores"]["names"])
+    needed = {f"forget_sets.by_score.{name}": name for name in cfg["forget_sets"]["by_score"]}
+    if cfg["forget_sets"]["entanglement"]:
+        needed["forget_sets.entanglement"] = "centroid_distance"
+    if cfg["forget_sets"]["risk_ranked"]:
+        needed["forget_sets.risk_ranked"] = "privacy_risk"
+    for key, name in needed.items():
+        if name not in computed:
+            raise ConfigError(f"config key '{key}': needs score {name!r}, which 'scores.names' does not compute")
     image_models = {"digits": {"mlp"}, "fashion_mnist": {"mlp", "smallcnn"}, "mnist": {"mlp", "smallcnn"}}
     allowed = image_models.get(cfg["data"]["dataset"], {"resnet18", "resnet50"})
     if cfg["model"] not in allowed:
