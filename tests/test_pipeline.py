@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 # Outputs and local state at the top of a checkout, not copied into the test's study.
 TOP_LEVEL_STATE = {"results", "logs", "benchmarks", "data", "downloads", ".snakemake", "mlflow.db", "mlartifacts", ".pytest_cache", "build", ".whl", ".fmnist"}
 METHODS = ["retrain", "finetune", "neggrad_plus"]
-FORGET_SETS = ["random", "memorization_low", "memorization_mid", "memorization_high", "memorization_mix"]
+FORGET_SETS = ["random", "memorization_low", "memorization_mid", "memorization_high", "memorization_mix",
+               "es_low", "es_mid", "es_high", "risk_ranked", "class"]
+SIZED = [fs for fs in FORGET_SETS if fs != "class"]  # `class` has the size of class 0
 
 pytestmark = pytest.mark.e2e
 
@@ -67,6 +69,11 @@ def test_every_output_is_there(study: Path):
     assert (results / "report.md").stat().st_size > 0
     for fig in ("tow_by_memorization.png", "proxies_vs_memorization.png"):
         assert (results / "figures" / fig).stat().st_size > 10_000
+    assert (results / "proxies" / "proxies_vs_memorization.png").stat().st_size > 10_000
+    proxies = pd.read_parquet(results / "proxies" / "proxies.parquet")
+    assert set(proxies["score"]) == {"confidence", "max_conf", "entropy", "bi_acc", "forgetting_events", "holdout_kl", "curvature",
+                                     "centroid_distance", "privacy_risk", "margin", "grad_norm", "knn_disagreement"}
+    assert proxies[["spearman", "pearson", "time_ratio_to_bank"]].notna().all().all()
     for method in METHODS:
         for fs in FORGET_SETS:
             for name in ("model.pt", "record.json", "trace.parquet"):
@@ -81,10 +88,22 @@ def test_every_output_is_there(study: Path):
     assert len(evaluation) == len(METHODS) * len(FORGET_SETS)
     scores = pd.read_parquet(results / "scores" / "scores.parquet")
     assert len(scores) == 1437 and scores["id"].is_unique
-    assert {"memorization", "confidence", "max_conf", "entropy", "bi_acc", "forgetting_events", "centroid_distance"} <= set(scores.columns)
-    for fs in FORGET_SETS:
+    from mudiff.scores import NAMES
+
+    assert list(scores.columns) == ["id", "label", *NAMES]
+    assert scores[list(NAMES)].notna().mean().min() > 0.9  # bank scores are NaN only where a sample is never IN or OUT
+    timings = json.loads((results / "scores" / "timings.json").read_text())
+    assert set(timings["seconds"]) == set(NAMES) and timings["bank_seconds"] > 0
+    for fs in SIZED:
         ids = pd.read_parquet(results / "forget_sets" / f"{fs}.parquet")["id"]
         assert len(ids) == 43 and ids.is_unique and set(ids) <= set(scores["id"])
+    whole_class = pd.read_parquet(results / "forget_sets" / "class.parquet")
+    assert set(whole_class["id"]) == set(scores.loc[scores["label"] == 0, "id"])
+    ranked = pd.read_parquet(results / "forget_sets" / "risk_ranked.parquet")
+    assert ranked["rank"].tolist() == list(range(1, 44)) and ranked["privacy_risk"].is_monotonic_decreasing
+    for fs in FORGET_SETS:
+        manifest = json.loads((results / "forget_sets" / f"{fs}.json").read_text())
+        assert manifest["entanglement_score"] > 0 and {"rule", "score", "size", "seed"} <= set(manifest)
     high = pd.read_parquet(results / "forget_sets" / "memorization_high.parquet")["memorization"]
     low = pd.read_parquet(results / "forget_sets" / "memorization_low.parquet")["memorization"]
     assert high.min() >= low.max()
@@ -103,8 +122,9 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     client = MlflowClient(tracking_uri=f"sqlite:///{study / 'mlflow.db'}")
     exp = client.get_experiment_by_name("default")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
-    # prepare_data, track_data, train_target, train_bank, scores, 5 forget sets, 15 unlearn, 15 evaluate, report
-    assert len(runs) == 5 + len(FORGET_SETS) + 2 * len(METHODS) * len(FORGET_SETS) + 1
+    # prepare_data, track_data, train_target, train_bank, scores_target, scores_bank, scores, proxies,
+    # a forget_set per forget set, unlearn and evaluate per method x forget set, report
+    assert len(runs) == 8 + len(FORGET_SETS) + 2 * len(METHODS) * len(FORGET_SETS) + 1
     assert {r.info.status for r in runs} == {"FINISHED"}
     keys = [(r.data.tags["mudiff.rule"], r.data.tags.get("mudiff.wildcard.method"), r.data.tags.get("mudiff.wildcard.forget_set")) for r in runs]
     assert len(set(keys)) == len(keys), "a job logged more than one run"
@@ -156,7 +176,7 @@ def test_changing_one_methods_learning_rate_reruns_only_that_method(study: Path)
     config["unlearn"]["finetune"]["lr"] = 0.02
     (study / "changed.yaml").write_text(yaml.safe_dump(config))
     out = snakemake(study, "-n", "--configfile", "changed.yaml").stdout
-    assert job_stats(out) == {"unlearn": 5, "evaluate": 5, "report": 1, "all": 1}
+    assert job_stats(out) == {"unlearn": len(FORGET_SETS), "evaluate": len(FORGET_SETS), "report": 1, "all": 1}
     for rule, wildcards in _dry_run_jobs(out):
         if rule in ("unlearn", "evaluate"):
             assert wildcards["method"] == "finetune"
@@ -170,5 +190,13 @@ def test_changing_one_methods_code_reruns_only_that_method(study: Path):
         out = snakemake(study, "-n").stdout
     finally:
         source.write_text(original)
-    assert job_stats(out) == {"unlearn": 5, "evaluate": 5, "report": 1, "all": 1}
+    assert job_stats(out) == {"unlearn": len(FORGET_SETS), "evaluate": len(FORGET_SETS), "report": 1, "all": 1}
     assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {"neggrad_plus"}
+
+
+def test_changing_a_target_score_hyperparameter_does_not_touch_the_bank(study: Path):
+    config = yaml.safe_load((study / "config" / "default.yaml").read_text())
+    config["scores"]["knn_k"] = 5
+    (study / "changed.yaml").write_text(yaml.safe_dump(config))
+    stats = job_stats(snakemake(study, "-n", "--configfile", "changed.yaml").stdout)
+    assert stats["scores_target"] == 1 and "scores_bank" not in stats and "train_bank" not in stats

@@ -26,5 +26,5 @@ def run(job: dict) -> None:
         write_table(table, out["ids"])
         write_json(manifest, out["manifest"])
         mlrun.log_metrics({"size": manifest["size"], "entanglement_score": manifest["entanglement_score"]})
-        mlrun.log_params({k: v for k, v in manifest.items() if v is not None})
+        mlrun.log_params({f"manifest.{k}": v for k, v in manifest.items() if v is not None})
         print(manifest)
