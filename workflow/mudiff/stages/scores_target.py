@@ -68,7 +68,7 @@ def run(job: dict) -> None:
                 timed(name, lambda: centroid_distance(emb))
                 seconds[name] += embed_seconds  # each embedding score pays for the embedding pass
             elif name == "knn_disagreement":
-                timed(name, lambda: knn_disagreement(emb, prepared.y_train, cfg["knn_k"]))
+                timed(name, lambda: knn_disagreement(emb, prepared.y_train, cfg["knn_k"], device=device))
                 seconds[name] += embed_seconds
             elif name == "margin":
                 timed(name, lambda: margin(predict(model, data, "train"), y_train))
