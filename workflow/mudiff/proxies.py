@@ -63,8 +63,11 @@ def proxies_figure(table: pd.DataFrame, path: Path, top_share: float = 0.05) -> 
     ax.scatter(x, rows["aligned_spearman"], s=28, color="#0173b2", label="all samples", zorder=3)
     ax.scatter(x, rows["direction"] * rows["spearman_top"], s=28, marker="x", color="#de8f05",
                label=f"top {top_share:.0%} most memorized", zorder=3)
-    for xi, yi, name in zip(x, rows["aligned_spearman"], rows["score"]):
-        ax.annotate(name.replace("_", " "), (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    # Neighbouring points on the log axis alternate label heights, so that the labels stay legible.
+    for k, i in enumerate(np.argsort(x.to_numpy())):
+        xi, yi, name = x.iloc[i], rows["aligned_spearman"].iloc[i], rows["score"].iloc[i]
+        ax.annotate(name.replace("_", " "), (xi, yi), textcoords="offset points", xytext=(4, [6, -12, 16][k % 3]), fontsize=7,
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
     ax.set_xscale("log")
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_xlabel("compute time / bank training time (log)")
