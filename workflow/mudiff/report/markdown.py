@@ -39,6 +39,8 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: p
     cols = ["method", "forget_set", "FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "seconds", "cost_ratio"]
     lines += [_table(evaluation.sort_values(["forget_set", "method"])[cols], ".3f"), ""]
     lines += [f"![ToW by memorization level]({figures['tow_by_memorization']})", ""]
+    if "tow_by_entanglement" in figures:
+        lines += [f"![ToW by entanglement level]({figures['tow_by_entanglement']})", ""]
 
     lines += ["## Forget sets", ""]
     fs_cols = ["name", "rule", "score", "size", "mean_memorization", "entanglement_score"]

@@ -52,6 +52,8 @@ def run(job: dict) -> None:
             "proxies_vs_memorization": figures.proxies_vs_memorization(
                 scores, [c for c in scores.columns if c not in ("id", "label", "memorization")], fig_dir / "proxies_vs_memorization.png"),
         }
+        if (evaluation["score"] == "entanglement").any():
+            figs["tow_by_entanglement"] = figures.tow_by_level(evaluation, "entanglement", fig_dir / "tow_by_entanglement.png")
         figs["proxies"] = Path(inp["proxies_figure"])
         rel = {k: str(Path(v).relative_to(Path(out["report"]).parent)) for k, v in figs.items()}
         text = render(p["study"], read_json(inp["data_manifest"]), read_json(inp["target_metrics"]), read_json(inp["bank_summary"]),
