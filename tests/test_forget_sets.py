@@ -247,6 +247,8 @@ def test_risk_ranked_takes_the_most_exposed_in_rank_order():
     ids, manifest = fs.build("risk_ranked", table, 5)
     assert [risk[i] for i in ids] == [29.0, 28.0, 27.0, 26.0, 25.0]
     assert manifest["ordered_by"] == "privacy_risk descending" and manifest["size"] == 5
+    tied = pd.DataFrame({"id": [7, 3, 5, 1], "label": 0, "privacy_risk": [2.0, 2.0, 9.0, 1.0]})
+    assert fs.build("risk_ranked", tied, 3)[0].tolist() == [5, 3, 7]  # ties by id
 
 
 def test_class_set_is_exactly_one_class():

@@ -116,7 +116,8 @@ def risk_ranked_set(scores: pd.DataFrame, n: int) -> np.ndarray:
     ranked = rank_by_hardness(scores, "privacy_risk")
     if n > len(ranked):
         raise ForgetSetError(f"forget_sets.size: risk_ranked asks for {n} samples but only {len(ranked)} have a finite privacy_risk")
-    return ranked["id"].to_numpy()[::-1][:n]
+    order = np.lexsort((ranked["id"].to_numpy(), -ranked["hardness"].to_numpy()))
+    return ranked["id"].to_numpy()[order[:n]]
 
 
 def class_set(scores: pd.DataFrame, class_id: int | None) -> np.ndarray:
