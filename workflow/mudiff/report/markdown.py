@@ -81,8 +81,10 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: p
             continue
         values = ", ".join(f"es_{lv} {trend[lv]:.3f}" for lv in ("low", "mid", "high") if lv in trend)
         verdict = "**reproduced**" if trend["reproduced"] else "**not reproduced**"
+        es = forget_sets.set_index("name")["entanglement_score"]
+        measured = ", ".join(f"es_{lv} {es[f'es_{lv}']:.1f}" for lv in ("low", "mid", "high") if f"es_{lv}" in es.index)
         lines.append(f"- ToW falls as entanglement of F rises ({method}; es sets are RUM's centroid-distance slices 3, 12, 14): "
-                     f"{verdict} (ToW {values}).")
+                     f"{verdict} (ToW {values}; the sets' measured ES: {measured}).")
     lines += ["- RUM beats vanilla and shuffle: not measured in this study (RUM not configured).", ""]
     lines += ["## Deviations from SPEC", ""] + [f"- {d}" for d in deviations] + [""]
     return "\n".join(lines)
