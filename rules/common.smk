@@ -11,8 +11,9 @@ sys.path.insert(0, SRC)
 
 from mudiff import forget_sets as _forget_sets
 from mudiff.__main__ import STAGES
-from mudiff.config import ConfigError, method_hyper, validate
+from mudiff.config import ConfigError, method_hyper, unlearn_pairs, validate
 from mudiff import methods as _methods
+from mudiff.scores import FROM_BANK as _FROM_BANK
 from mudiff.sources import module_files
 
 try:
@@ -31,24 +32,12 @@ DATASET_DIR = f"{DATA_ROOT}/{config['data']['dataset']}"
 DVC_FILE = f"{DATA_ROOT}.dvc"
 FORGET_SETS = _forget_sets.names(config["forget_sets"])
 METHOD_NAMES = list(config["unlearn"])
+BANK_SCORES = [s for s in config["scores"]["names"] if s in _FROM_BANK]
+TARGET_SCORES = [s for s in config["scores"]["names"] if s not in _FROM_BANK]
 REPORT = f"{RESULTS}/report.md"
 
 
-def _unlearn_pairs():
-    """(method, forget set) of every unlearn job: all forget sets, unless a method lists its own."""
-    pairs = []
-    for method in METHOD_NAMES:
-        chosen = config["unlearn"][method].get("forget_sets", FORGET_SETS)
-        unknown = sorted(set(chosen) - set(FORGET_SETS))
-        if unknown:
-            raise WorkflowError(
-                f"config key 'unlearn.{method}.forget_sets': unknown forget set(s) {unknown}; allowed: {FORGET_SETS}"
-            )
-        pairs += [(method, fs) for fs in FORGET_SETS if fs in chosen]
-    return pairs
-
-
-UNLEARN_PAIRS = _unlearn_pairs()
+UNLEARN_PAIRS = unlearn_pairs(config)  # (method, forget set) of every unlearn job
 
 
 # Method names may hold a colon (meta-algorithms, e.g. `rum_f:neggrad_plus`); paths keep it as is.

@@ -14,6 +14,8 @@ rule report:
         ),
         scores=f"{RESULTS}/scores/scores.parquet",
         timings=f"{RESULTS}/scores/timings.json",
+        proxies=f"{RESULTS}/proxies/proxies.parquet",
+        proxies_figure=f"{RESULTS}/proxies/proxies_vs_memorization.png",
         bank_summary=f"{RESULTS}/bank/summary.json",
         target_metrics=f"{RESULTS}/target/metrics.json",
         data_manifest=ancient(f"{DATASET_DIR}/manifest.json"),

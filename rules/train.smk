@@ -6,6 +6,7 @@ rule train_target:
         model=f"{RESULTS}/target/model.pt",
         dynamics=f"{RESULTS}/target/dynamics.parquet",
         metrics=f"{RESULTS}/target/metrics.json",
+        checkpoints=f"{RESULTS}/target/checkpoints.pt",
     log:
         f"{LOGS}/train_target.log",
     benchmark:

@@ -27,7 +27,8 @@ TINY = {
     "name": "tiny",
     "train": {"epochs": 3},
     "bank": {"models": 8, "epochs": 2},
-    "forget_sets": {"random": True, "by_score": {}},
+    "scores": {"names": ["memorization", "confidence", "centroid_distance"]},
+    "forget_sets": {"random": True, "by_score": {}, "entanglement": False, "risk_ranked": False, "class_id": None},
     "unlearn": {"retrain": {}, "finetune": {"epochs": 1}},
 }
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from test_pipeline import REPO, _ignore, snakemake
+from studyrepo import REPO, copy_repo, snakemake
 
 DOC = REPO / "docs" / "add_a_method.md"
 BLOCK = re.compile(r"^```\w+ file=(\S+)(?: insert-after=([^\n]+))?\n(.*?)^```$", re.S | re.M)
@@ -29,8 +28,7 @@ def test_the_doc_has_the_method_its_registration_and_a_config():
 
 @pytest.mark.e2e
 def test_the_docs_example_method_runs_through_the_pipeline(tmp_path):
-    work = tmp_path / "repo"
-    shutil.copytree(REPO, work, ignore=_ignore, symlinks=True)
+    work = copy_repo(tmp_path / "repo")
     for path, after, text in blocks():
         target = work / path
         if after is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mudiff.config import ConfigError, load, validate
+from mudiff.scores import NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,7 +115,7 @@ def test_unknown_method_parameter():
 def test_unknown_score_lists_scores():
     msg = _error({"forget_sets": {"by_score": {"nope": ["low"]}}})
     assert "'forget_sets.by_score'" in msg and "'nope'" in msg
-    assert "['memorization', 'confidence', 'max_conf', 'entropy', 'bi_acc', 'forgetting_events', 'centroid_distance']" in msg
+    assert str(list(NAMES)) in msg and "'privacy_risk'" in msg and "'knn_disagreement'" in msg
 
 
 def test_unknown_level():
@@ -150,6 +151,21 @@ def test_train_size_matches_the_digits_split():
 
     for fraction in (0.2, 0.25, 0.5):
         assert train_size({"dataset": "digits", "test_fraction": fraction}) == len(load("digits", test_fraction=fraction).y_train)
+
+
+def test_forget_sets_need_their_scores():
+    assert "'forget_sets.risk_ranked': needs score 'privacy_risk'" in _error({"scores": {"names": ["memorization", "centroid_distance"]}})
+    assert "'forget_sets.entanglement': needs score 'centroid_distance'" in _error(
+        {"scores": {"names": ["memorization", "privacy_risk"]}})
+    assert "'forget_sets.by_score.margin': needs score 'margin'" in _error({"forget_sets": {"by_score": {"margin": ["low"]}},
+                                                                            "scores": {"names": ["memorization", "privacy_risk", "centroid_distance"]}})
+
+
+def test_allowed_scores_come_from_the_registry():
+    from mudiff.config import SCORES_AVAILABLE
+    from mudiff.scores import REGISTRY
+
+    assert list(SCORES_AVAILABLE) == list(REGISTRY) and validate({})["scores"]["names"] == list(REGISTRY)
 
 
 def test_non_mapping_refused():

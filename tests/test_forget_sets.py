@@ -66,7 +66,8 @@ def test_random_set_size_membership_determinism():
     np.testing.assert_array_equal(ids, again)
     other, _ = fs.build("random", table, 0.1, seed=4)
     assert set(other) != set(ids)
-    assert manifest == {"name": "random", "rule": "random", "score": None, "level": None, "size": 10, "seed": 3, "mid_rule": None}
+    assert manifest == {"name": "random", "rule": "random", "score": None, "level": None, "size": 10, "seed": 3, "mid_rule": None,
+                        "ordered_by": None, "size_rule": "forget_sets.size = 0.1"}
 
 
 # ----------------------------------------------------------------------------- levels
@@ -80,7 +81,7 @@ def test_memorization_levels_by_hand(scores):
     assert mid.tolist() == [10, 18, 19]  # start = 12//2 - 3//2 = 5: ranks 5, 6, 7
     assert high.tolist() == [12, 16, 20]  # ranks 9-11: the most memorized (hard)
     assert man == {"name": "memorization_high", "rule": "level", "score": "memorization", "level": "high",
-                   "size": 3, "seed": 0, "mid_rule": None}
+                   "size": 3, "seed": None, "mid_rule": None, "ordered_by": None, "size_rule": "forget_sets.size = 3"}
 
 
 def test_confidence_high_is_least_confident(scores):
@@ -211,3 +212,79 @@ def test_validate_ids_refuses_duplicates():
 def test_validate_ids_refuses_ids_outside_train():
     with pytest.raises(ForgetSetError, match=r"2 ids are not in the train set, e\.g\. \[7, 99\]"):
         fs.validate_ids(np.array([1, 99, 7]), np.arange(5))
+
+
+# ----------------------------------------------------------------------------- entanglement, risk_ranked, class
+
+
+def _distance_table(n: int = 30) -> pd.DataFrame:
+    # centroid_distance rank r belongs to id 100 + r; rows shuffled
+    rng = np.random.default_rng(1)
+    order = rng.permutation(n)
+    return pd.DataFrame({"id": 100 + order, "label": order % 3, "centroid_distance": order * 0.5,
+                         "privacy_risk": rng.permutation(n).astype(float)})
+
+
+def test_es_sets_are_rum_slices_3_12_14_counted_from_one():
+    table = _distance_table(30)  # 15 slices of 2 ranks: slice s (1-based) holds ranks 2s-2, 2s-1
+    assert fs.build("es_low", table, 2)[0].tolist() == [104, 105]
+    assert fs.build("es_mid", table, 2)[0].tolist() == [122, 123]
+    ids, manifest = fs.build("es_high", table, 2)
+    assert ids.tolist() == [126, 127]
+    assert manifest["rule"] == "entanglement" and manifest["slice"] == 14 and manifest["score"] == "centroid_distance"
+    # fewer than a slice: the middle of it (slice 3 of 60 ranks = ranks 8..11, middle two = 9, 10)
+    assert fs.build("es_low", _distance_table(60), 2)[0].tolist() == [109, 110]
+
+
+def test_es_set_larger_than_its_slice_is_refused():
+    with pytest.raises(ForgetSetError, match=r"forget_sets.size: es_mid asks for 3 samples but slice 12 of 15 holds only 2"):
+        fs.build("es_mid", _distance_table(30), 3)
+
+
+def test_risk_ranked_takes_the_most_exposed_in_rank_order():
+    table = _distance_table(30)
+    risk = dict(zip(table["id"], table["privacy_risk"]))
+    ids, manifest = fs.build("risk_ranked", table, 5)
+    assert [risk[i] for i in ids] == [29.0, 28.0, 27.0, 26.0, 25.0]
+    assert manifest["ordered_by"] == "privacy_risk descending" and manifest["size"] == 5
+    tied = pd.DataFrame({"id": [7, 3, 5, 1], "label": 0, "privacy_risk": [2.0, 2.0, 9.0, 1.0]})
+    assert fs.build("risk_ranked", tied, 3)[0].tolist() == [5, 3, 7]  # ties by id
+
+
+def test_class_set_is_exactly_one_class():
+    table = _distance_table(30)
+    ids, manifest = fs.build("class", table, 0.03, class_id=2)
+    assert ids.tolist() == sorted(table.loc[table["label"] == 2, "id"])
+    assert manifest["size"] == 10 and manifest["class_id"] == 2 and manifest["size_rule"] == "class size"
+
+
+@pytest.mark.parametrize("class_id, text", [(7, "class 7 has no training samples"), (None, "class_id is null")])
+def test_class_set_refuses_empty_or_missing_class(class_id, text):
+    with pytest.raises(ForgetSetError, match=f"forget_sets.class_id.*{text}|{text}"):
+        fs.build("class", _distance_table(30), 0.03, class_id=class_id)
+
+
+def test_class_set_refuses_the_whole_train_set():
+    table = _distance_table(30).assign(label=0)
+    with pytest.raises(ForgetSetError, match="forget_sets.class_id: class 0 is the whole train set"):
+        fs.build("class", table, 0.03, class_id=0)
+
+
+@pytest.mark.parametrize("name", ["random", "memorization_high", "es_low", "risk_ranked"])
+def test_every_sized_family_refuses_empty_and_oversized(name, scores):
+    table = scores.assign(centroid_distance=scores["memorization"], privacy_risk=scores["confidence"])
+    with pytest.raises(ForgetSetError, match="forget_sets.size 0.01 gives an empty forget set on 12 training samples"):
+        fs.build(name, table, 0.01)
+    with pytest.raises(ForgetSetError, match="forget_sets.size 13 asks for 13 samples but the train set has 12"):
+        fs.build(name, table, 13)
+
+
+def test_new_names_and_params():
+    cfg = {**CFG, "entanglement": True, "risk_ranked": True, "class_id": 4}
+    assert fs.names(cfg)[-5:] == ["es_low", "es_mid", "es_high", "risk_ranked", "class"]
+    assert fs.names({**cfg, "class_id": None, "entanglement": False})[-1] == "risk_ranked"
+    assert fs.parse_name("es_mid") == ("entanglement", "mid")
+    assert fs.parse_name("risk_ranked") == ("risk_ranked", None) and fs.parse_name("class") == ("class", None)
+    assert fs.params_of("es_mid", cfg) == {"size": 0.03}
+    assert fs.params_of("risk_ranked", cfg) == {"size": 0.03}
+    assert fs.params_of("class", cfg) == {"class_id": 4}

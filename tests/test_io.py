@@ -66,3 +66,24 @@ def test_pickled_object_is_refused_and_not_run(tmp_path):
     with pytest.raises(ModelFileError, match=re.escape(str(path))):
         load_state_dict(path)
     assert not marker.exists()  # the payload was never executed
+
+
+def test_checkpoints_round_trip_and_load_safely(tmp_path):
+    from mudiff.io import load_checkpoints, save_checkpoints
+
+    states = {20: {"w": torch.ones(2), "b": torch.zeros(1)}, 10: {"w": torch.full((2,), 3.0), "b": torch.ones(1)}}
+    save_checkpoints(states, tmp_path / "ck.pt")
+    back = load_checkpoints(tmp_path / "ck.pt")
+    assert list(back) == [10, 20]
+    torch.testing.assert_close(back[10]["w"], torch.full((2,), 3.0))
+    torch.save({"not-an-epoch": torch.ones(1)}, tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError, match="is not '<epoch>/<parameter>'"):
+        load_checkpoints(tmp_path / "bad.pt")
+
+
+def test_checkpoint_epochs_are_evenly_spaced_with_the_last():
+    from mudiff.stages.train import checkpoint_epochs
+
+    assert checkpoint_epochs(30, 3) == [10, 20, 30]
+    assert checkpoint_epochs(5, 1) == [5]
+    assert checkpoint_epochs(2, 5) == [1, 2]

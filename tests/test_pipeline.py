@@ -19,31 +19,22 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-# Outputs and local state at the top of a checkout, not copied into the test's study.
-TOP_LEVEL_STATE = {"results", "logs", "benchmarks", "data", "downloads", ".snakemake", "mlflow.db", "mlartifacts", ".pytest_cache", "build", ".whl", ".fmnist"}
-METHODS = ["retrain", "finetune", "neggrad", "neggrad_plus", "l1_sparse", "random_label", "salun", "scrub",
-           "rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus", "rsu:finetune"]
-FORGET_SETS = ["random", "memorization_low", "memorization_mid", "memorization_high", "memorization_mix"]
+from mudiff.config import load, unlearn_pairs
+from mudiff.forget_sets import names
+from studyrepo import REPO, copy_repo, snakemake
+
+# What the default study runs, from its config: the expectations follow the config.
+CONFIG = load(REPO / "config" / "default.yaml")
+FORGET_SETS = names(CONFIG["forget_sets"])
+PAIRS = unlearn_pairs(CONFIG)
+METHODS = list(CONFIG["unlearn"])
+SIZED = [fs for fs in FORGET_SETS if fs != "class"]  # `class` has the size of class 0
 
 pytestmark = pytest.mark.e2e
 
 
-def _ignore(folder: str, names: list[str]) -> set[str]:
-    skip = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
-    if Path(folder) == REPO:
-        skip |= TOP_LEVEL_STATE & set(names)
-    if Path(folder).name == ".dvc":
-        skip |= {"cache", "tmp"}
-    return skip
-
-
-def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
+def pairs_of(method: str) -> list[str]:
+    return [fs for m, fs in PAIRS if m == method]
 
 
 def job_stats(output: str) -> dict[str, int]:
@@ -56,8 +47,7 @@ def job_stats(output: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("study") / "repo"
-    shutil.copytree(REPO, work, ignore=_ignore, symlinks=True)
+    work = copy_repo(tmp_path_factory.mktemp("study") / "repo")
     proc = snakemake(work, "--cores", "4")
     (work / "run.log").write_text(proc.stderr)
     return work
@@ -68,24 +58,41 @@ def test_every_output_is_there(study: Path):
     assert (results / "report.md").stat().st_size > 0
     for fig in ("tow_by_memorization.png", "proxies_vs_memorization.png"):
         assert (results / "figures" / fig).stat().st_size > 10_000
-    for method in METHODS:
-        for fs in FORGET_SETS:
-            for name in ("model.pt", "record.json", "trace.parquet"):
-                assert (results / "unlearn" / method / fs / name).is_file()
-            metrics = json.loads((results / "evaluate" / method / f"{fs}.json").read_text())
-            assert {"FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "cost_ratio"} <= set(metrics)
-            if method == "retrain":
-                assert metrics["ToW"] == pytest.approx(1.0) and metrics["cost_ratio"] == pytest.approx(1.0)
-            else:
-                assert 0.0 <= metrics["ToW"] <= 1.0
+    assert (results / "proxies" / "proxies_vs_memorization.png").stat().st_size > 10_000
+    proxies = pd.read_parquet(results / "proxies" / "proxies.parquet")
+    assert set(proxies["score"]) == {"confidence", "max_conf", "entropy", "bi_acc", "forgetting_events", "holdout_kl", "curvature",
+                                     "centroid_distance", "privacy_risk", "margin", "grad_norm", "knn_disagreement"}
+    assert proxies[["spearman", "pearson", "time_ratio_to_bank"]].notna().all().all()
+    for method, fs in PAIRS:
+        for name in ("model.pt", "record.json", "trace.parquet", "predictions.parquet"):
+            assert (results / "unlearn" / method / fs / name).is_file()
+        metrics = json.loads((results / "evaluate" / method / f"{fs}.json").read_text())
+        assert {"FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "cost_ratio"} <= set(metrics)
+        if method == "retrain":
+            assert metrics["ToW"] == pytest.approx(1.0) and metrics["cost_ratio"] == pytest.approx(1.0)
+        else:
+            assert 0.0 <= metrics["ToW"] <= 1.0
     evaluation = pd.read_parquet(results / "evaluation.parquet")
-    assert len(evaluation) == len(METHODS) * len(FORGET_SETS)
+    assert len(evaluation) == len(PAIRS)
+    assert not (results / "unlearn" / "salun" / "es_high").exists()  # a method runs only where the config says
     scores = pd.read_parquet(results / "scores" / "scores.parquet")
     assert len(scores) == 1437 and scores["id"].is_unique
-    assert {"memorization", "confidence", "max_conf", "entropy", "bi_acc", "forgetting_events", "centroid_distance"} <= set(scores.columns)
-    for fs in FORGET_SETS:
+    from mudiff.scores import NAMES
+
+    assert list(scores.columns) == ["id", "label", *NAMES]
+    assert scores[list(NAMES)].notna().mean().min() > 0.9  # bank scores are NaN only where a sample is never IN or OUT
+    timings = json.loads((results / "scores" / "timings.json").read_text())
+    assert set(timings["seconds"]) == set(NAMES) and timings["bank_seconds"] > 0
+    for fs in SIZED:
         ids = pd.read_parquet(results / "forget_sets" / f"{fs}.parquet")["id"]
         assert len(ids) == 43 and ids.is_unique and set(ids) <= set(scores["id"])
+    whole_class = pd.read_parquet(results / "forget_sets" / "class.parquet")
+    assert set(whole_class["id"]) == set(scores.loc[scores["label"] == 0, "id"])
+    ranked = pd.read_parquet(results / "forget_sets" / "risk_ranked.parquet")
+    assert ranked["rank"].tolist() == list(range(1, 44)) and ranked["privacy_risk"].is_monotonic_decreasing
+    for fs in FORGET_SETS:
+        manifest = json.loads((results / "forget_sets" / f"{fs}.json").read_text())
+        assert manifest["entanglement_score"] > 0 and {"rule", "score", "size", "seed"} <= set(manifest)
     high = pd.read_parquet(results / "forget_sets" / "memorization_high.parquet")["memorization"]
     low = pd.read_parquet(results / "forget_sets" / "memorization_low.parquet")["memorization"]
     assert high.min() >= low.max()
@@ -104,8 +111,9 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     client = MlflowClient(tracking_uri=f"sqlite:///{study / 'mlflow.db'}")
     exp = client.get_experiment_by_name("default")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
-    # prepare_data, track_data, train_target, train_bank, scores, 5 forget sets, 60 unlearn, 60 evaluate, report
-    assert len(runs) == 5 + len(FORGET_SETS) + 2 * len(METHODS) * len(FORGET_SETS) + 1
+    # prepare_data, track_data, train_target, train_bank, scores_target, scores_bank, scores, proxies,
+    # a forget_set per forget set, unlearn and evaluate per method x forget set, report
+    assert len(runs) == 8 + len(FORGET_SETS) + 2 * len(PAIRS) + 1
     assert {r.info.status for r in runs} == {"FINISHED"}
     keys = [(r.data.tags["mudiff.rule"], r.data.tags.get("mudiff.wildcard.method"), r.data.tags.get("mudiff.wildcard.forget_set")) for r in runs]
     assert len(set(keys)) == len(keys), "a job logged more than one run"
@@ -119,12 +127,12 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     assert unlearn.data.params["hyper.lr"] == "0.01"
     assert "seconds" in unlearn.data.metrics and "peak_memory_mb" in unlearn.data.metrics
     assert len(client.get_metric_history(unlearn.info.run_id, "forget_acc")) == 11
+    report = next(r for r in runs if r.data.tags["mudiff.rule"] == "report")
+    assert "mudiff.deviations" in report.data.tags
     # a meta-method's epochs run on across its steps: 0 (before) and 1..total
     rum = next(r for r in runs if r.info.run_name == "unlearn[forget_set=memorization_mix][method=rum_f:neggrad_plus]")
     assert [m.step for m in client.get_metric_history(rum.info.run_id, "forget_acc")] == list(range(0, 6))  # neggrad_plus's 5 epochs as 1 + 2 + 2
     assert json.loads(rum.data.tags["mudiff.note.steps"])[0]["name"] == "low"
-    report = next(r for r in runs if r.data.tags["mudiff.rule"] == "report")
-    assert "mudiff.deviations" in report.data.tags
 
 
 def test_data_is_versioned_and_reproduces_the_committed_digest(study: Path):
@@ -161,7 +169,7 @@ def test_changing_one_methods_learning_rate_reruns_only_that_method(study: Path)
     config["unlearn"]["finetune"]["lr"] = 0.02
     (study / "changed.yaml").write_text(yaml.safe_dump(config))
     out = snakemake(study, "-n", "--configfile", "changed.yaml").stdout
-    assert job_stats(out) == {"unlearn": 5, "evaluate": 5, "report": 1, "all": 1}
+    assert job_stats(out) == {"unlearn": len(pairs_of("finetune")), "evaluate": len(pairs_of("finetune")), "report": 1, "all": 1}
     for rule, wildcards in _dry_run_jobs(out):
         if rule in ("unlearn", "evaluate"):
             assert wildcards["method"] == "finetune"
@@ -175,9 +183,10 @@ def test_changing_one_methods_code_reruns_only_that_method(study: Path):
         out = snakemake(study, "-n").stdout
     finally:
         source.write_text(original)
-    assert job_stats(out) == {"unlearn": 15, "evaluate": 15, "report": 1, "all": 1}
-    # and the meta-methods that wrap it
-    assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {"neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus"}
+    wrapping = ["neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus"]  # and the meta-methods that wrap it
+    n = sum(len(pairs_of(m)) for m in wrapping)
+    assert job_stats(out) == {"unlearn": n, "evaluate": n, "report": 1, "all": 1}
+    assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == set(wrapping)
 
 
 def test_changing_rums_code_reruns_only_meta_methods_that_use_it(study: Path):
@@ -190,3 +199,11 @@ def test_changing_rums_code_reruns_only_meta_methods_that_use_it(study: Path):
         source.write_text(original)
     assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {"rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus"}
     assert "scores" not in job_stats(out)
+
+
+def test_changing_a_target_score_hyperparameter_does_not_touch_the_bank(study: Path):
+    config = yaml.safe_load((study / "config" / "default.yaml").read_text())
+    config["scores"]["knn_k"] = 5
+    (study / "changed.yaml").write_text(yaml.safe_dump(config))
+    stats = job_stats(snakemake(study, "-n", "--configfile", "changed.yaml").stdout)
+    assert stats["scores_target"] == 1 and "scores_bank" not in stats and "train_bank" not in stats

@@ -21,18 +21,12 @@ from typing import Any, Literal
 
 import yaml
 
+from mudiff.scores import NAMES as SCORE_NAMES
+
 DATASETS = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100")
 MODELS = ("mlp", "smallcnn", "resnet18", "resnet50")
-# SPEC's score table; the skeleton computes the ones listed in SCORES_AVAILABLE.
-SCORES_AVAILABLE = (
-    "memorization",
-    "confidence",
-    "max_conf",
-    "entropy",
-    "bi_acc",
-    "forgetting_events",
-    "centroid_distance",
-)
+# SPEC's score table, from the one score registry.
+SCORES_AVAILABLE = SCORE_NAMES
 LEVELS = ("low", "mid", "high", "mix")
 
 
@@ -68,6 +62,9 @@ class TrainConfig:
     weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
     schedule: Literal["cosine", "onecycle"] = option("cosine", "Learning-rate schedule.")
     augment: bool = option(False, "Random crop and flip (image datasets).")
+    checkpoints: int = option(
+        3, "Checkpoints saved at evenly spaced epochs (the last one included), for the curvature score.", minimum=1
+    )
 
 
 @dataclass
@@ -96,6 +93,41 @@ class ForgetSetsConfig:
     mid_rule: Literal["quantile", "rum"] = option(
         "quantile", "'quantile': N around the median; 'rum': N closest to 0.5 (memorization only)."
     )
+    entanglement: bool = option(
+        True,
+        "Build es_low, es_mid, es_high: rank by centroid_distance, cut into 15 equal slices, take the 3rd, 12th and "
+        "14th (1-based, RUM); from each slice the `size` samples around its middle.",
+    )
+    risk_ranked: bool = option(
+        True, "Build risk_ranked: the `size` samples of highest privacy_risk, with their rank (1 = most exposed)."
+    )
+    class_id: int | None = option(
+        0, "Build `class`: every train sample of this class (its size is the class size); null = none.", minimum=0
+    )
+
+
+@dataclass
+class HoldoutKLConfig:
+    lr: float = option(0.1, "Learning rate of the fine-tuning on held-out data (SPEC: 0.1).", exclusiveMinimum=0)
+    max_epochs: int = option(30, "At most this many epochs (SPEC: 30).", minimum=1)
+    patience: int = option(4, "Stop after this many epochs without a training-loss gain (SPEC: 4).", minimum=1)
+    batch_size: int = option(64, "Mini-batch size.", minimum=1)
+    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
+    weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
+
+
+@dataclass
+class CurvatureConfig:
+    h: float = option(0.01, "Finite-difference step along sign(grad) (SPEC: 0.01).", exclusiveMinimum=0)
+    batch_size: int = option(1024, "Samples per gradient batch.", minimum=1)
+
+
+@dataclass
+class ScoresConfig:
+    names: list[Literal[SCORES_AVAILABLE]] = option(list(SCORES_AVAILABLE), "Per-sample scores to compute.")
+    holdout_kl: HoldoutKLConfig = option(None, "holdout_kl's fine-tuning on held-out data.")
+    curvature: CurvatureConfig = option(None, "curvature's finite difference.")
+    knn_k: int = option(10, "k of knn_disagreement (SPEC: 10).", minimum=1)
 
 
 @dataclass
@@ -112,13 +144,14 @@ class StudyConfig:
     data: DataConfig = option(None, "Dataset and where it comes from.")
     train: TrainConfig = option(None, "Target-model training.")
     bank: BankConfig = option(None, "Model bank of subset models.")
-    scores: list[Literal[SCORES_AVAILABLE]] = option(list(SCORES_AVAILABLE), "Per-sample scores to compute.")
+    scores: ScoresConfig = option(None, "Per-sample scores and their hyperparameters.")
     forget_sets: ForgetSetsConfig = option(None, "Forget-set construction.")
     unlearn: dict[str, dict] = option(
-        {
-            m: {}
-            for m in ("retrain", "finetune", "neggrad", "neggrad_plus", "l1_sparse", "random_label", "salun", "scrub",
-                      "rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus", "rsu:finetune")
+        {  # the default study's roster and where each method runs (config/default.yaml explains the choice)
+            "retrain": {}, "finetune": {}, "neggrad_plus": {},
+            **{m: {"forget_sets": ["random", "memorization_mix"]} for m in ("neggrad", "l1_sparse", "random_label", "salun", "scrub")},
+            **{m: {"forget_sets": ["memorization_mix"]} for m in ("rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus")},
+            "rsu:finetune": {"forget_sets": ["risk_ranked"]},
         },
         "Unlearning methods to run, each with its hyperparameters (defaults from SPEC). Meta-algorithms are "
         "named '<meta>:<method>' (rum_f, shuffle, rsu) or 'rum'; the wrapped method's hyperparameters go under `inner`.",
@@ -153,7 +186,7 @@ def type_schema(tp: Any) -> dict:
         return {"anyOf": [type_schema(a) for a in args]}
     if tp is dict:
         return {"type": "object"}
-    return {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}}[tp]
+    return {type(None): {"type": "null"}, bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}}[tp]
 
 
 def dataclass_schema(cls: type) -> dict:
@@ -244,6 +277,7 @@ def validate(raw: dict) -> dict:
         raise ConfigError("invalid config:\n  " + "\n  ".join(_explain(e) for e in errors))
     filled = _fill(sch, raw)
     _check_semantics(filled)
+    _check_method_forget_sets(filled)
     return filled
 
 
@@ -285,6 +319,18 @@ def train_size(data: dict) -> int:
     return TRAIN_SIZES[data["dataset"]]
 
 
+def _check_method_forget_sets(cfg: dict) -> None:
+    from mudiff.forget_sets import names
+
+    study_sets = names(cfg["forget_sets"])
+    for method, hyper in cfg["unlearn"].items():
+        unknown = sorted(set(hyper.get("forget_sets", [])) - set(study_sets))
+        if unknown:
+            raise ConfigError(
+                f"config key 'unlearn.{method}.forget_sets': unknown forget set(s) {unknown}; this study builds {study_sets}"
+            )
+
+
 def _check_semantics(cfg: dict) -> None:
     size = cfg["forget_sets"]["size"]
     if size >= 1 and size != int(size):
@@ -297,6 +343,15 @@ def _check_semantics(cfg: dict) -> None:
         )
     if cfg["forget_sets"]["mid_rule"] == "rum" and set(cfg["forget_sets"]["by_score"]) - {"memorization"}:
         raise ConfigError("config key 'forget_sets.mid_rule': 'rum' applies to memorization only")
+    computed = set(cfg["scores"]["names"])
+    needed = {f"forget_sets.by_score.{name}": name for name in cfg["forget_sets"]["by_score"]}
+    if cfg["forget_sets"]["entanglement"]:
+        needed["forget_sets.entanglement"] = "centroid_distance"
+    if cfg["forget_sets"]["risk_ranked"]:
+        needed["forget_sets.risk_ranked"] = "privacy_risk"
+    for key, name in needed.items():
+        if name not in computed:
+            raise ConfigError(f"config key '{key}': needs score {name!r}, which 'scores.names' does not compute")
     image_models = {"digits": {"mlp"}, "fashion_mnist": {"mlp", "smallcnn"}, "mnist": {"mlp", "smallcnn"}}
     allowed = image_models.get(cfg["data"]["dataset"], {"resnet18", "resnet50"})
     if cfg["model"] not in allowed:
@@ -312,6 +367,19 @@ def _check_semantics(cfg: dict) -> None:
 def method_hyper(hyper: dict) -> dict:
     """A method's hyperparameters from its config block (without `forget_sets`, which says where it runs)."""
     return {k: v for k, v in hyper.items() if k != "forget_sets"}
+
+
+def unlearn_pairs(cfg: dict) -> list[tuple[str, str]]:
+    """(method, forget set) of every unlearn job of a validated config: a method runs on every
+    forget set of the study unless it lists its own (`unlearn.<method>.forget_sets`)."""
+    from mudiff.forget_sets import names
+
+    study_sets = names(cfg["forget_sets"])
+    pairs = []
+    for method, hyper in cfg["unlearn"].items():
+        chosen = hyper.get("forget_sets", study_sets)
+        pairs += [(method, fs) for fs in study_sets if fs in chosen]
+    return pairs
 
 
 def load(path: str | Path) -> dict:

@@ -1,8 +1,18 @@
-"""Forget sets: random, and low / mid / high / mix by any score, direction-aware.
+"""Forget sets: random; low / mid / high / mix by any score, direction-aware; entanglement
+es_low / es_mid / es_high; risk_ranked; class.
 
 Samples are ranked by hardness (the score times its SPEC direction), ties broken by id, so
 "high" is always the hardest. Levels are quantile bins by default: the N easiest, the N around
 the median, the N hardest; `mid_rule="rum"` takes RUM's original "N closest to 0.5".
+
+Entanglement sets: samples ranked by centroid_distance (ascending, ties by id) are cut into 15
+equal slices (`np.array_split`), and es_low, es_mid, es_high are the 3rd, 12th and 14th slices,
+counted from 1 as RUM's code does (0-based indices 2, 11, 13). A slice holds about N_train/15
+samples; the configured size N is taken from the middle of the slice (by rank), so that every
+family has the same N; a slice smaller than N is refused.
+
+risk_ranked: the N samples of highest privacy_risk, returned in rank order (most exposed
+first) for sequential unlearning (RSU). class: every sample of one class (size = class size).
 """
 
 from __future__ import annotations
@@ -13,6 +23,10 @@ import pandas as pd
 from mudiff.scores import hardness
 
 LEVELS = ("low", "mid", "high", "mix")
+ES_SLICES = 15
+ES_LEVELS = {"low": 3, "mid": 12, "high": 14}  # 1-based slice numbers (RUM)
+SPECIAL = {f"es_{level}": ("entanglement", level) for level in ES_LEVELS} | {
+    "risk_ranked": ("risk_ranked", None), "class": ("class", None)}
 
 
 class ForgetSetError(ValueError):
@@ -30,12 +44,16 @@ def resolve_size(size: float, n_train: int) -> int:
 
 
 def parse_name(name: str) -> tuple[str, str | None]:
-    """'random' -> ('random', None); 'memorization_high' -> ('memorization', 'high')."""
+    """'random' -> ('random', None); 'memorization_high' -> ('memorization', 'high');
+    'es_low' -> ('entanglement', 'low'); 'risk_ranked' / 'class' -> (name, None)."""
     if name == "random":
         return "random", None
+    if name in SPECIAL:
+        return SPECIAL[name]
     score, _, level = name.rpartition("_")
     if not score or level not in LEVELS:
-        raise ForgetSetError(f"forget set {name!r} is neither 'random' nor '<score>_<level>' with level in {LEVELS}")
+        raise ForgetSetError(
+            f"forget set {name!r} is neither 'random' nor '<score>_<level>' with level in {LEVELS} nor one of {sorted(SPECIAL)}")
     return score, level
 
 
@@ -80,35 +98,91 @@ def level_set(ranked: pd.DataFrame, level: str, n: int, mid_rule: str = "quantil
     raise ForgetSetError(f"unknown level {level!r}; known: {LEVELS}")
 
 
-def build(name: str, scores: pd.DataFrame, size: float, seed: int = 0, mid_rule: str = "quantile") -> tuple[np.ndarray, dict]:
-    """The ids of forget set `name` and the manifest of how they were built."""
-    n = resolve_size(size, len(scores))
+def entanglement_set(scores: pd.DataFrame, level: str, n: int) -> np.ndarray:
+    """es_<level>: `n` samples around the middle of RUM's slice of the centroid_distance ranking."""
+    ranked = rank_by_hardness(scores, "centroid_distance")
+    slices = np.array_split(ranked["id"].to_numpy(), ES_SLICES)
+    members = slices[ES_LEVELS[level] - 1]
+    if n > len(members):
+        raise ForgetSetError(
+            f"forget_sets.size: es_{level} asks for {n} samples but slice {ES_LEVELS[level]} of {ES_SLICES} holds only "
+            f"{len(members)} ({len(ranked)} samples with a finite centroid_distance)")
+    start = len(members) // 2 - n // 2
+    return np.sort(members[start : start + n])
+
+
+def risk_ranked_set(scores: pd.DataFrame, n: int) -> np.ndarray:
+    """The `n` samples of highest privacy_risk, most exposed first (ties by id)."""
+    ranked = rank_by_hardness(scores, "privacy_risk")
+    if n > len(ranked):
+        raise ForgetSetError(f"forget_sets.size: risk_ranked asks for {n} samples but only {len(ranked)} have a finite privacy_risk")
+    order = np.lexsort((ranked["id"].to_numpy(), -ranked["hardness"].to_numpy()))
+    return ranked["id"].to_numpy()[order[:n]]
+
+
+def class_set(scores: pd.DataFrame, class_id: int | None) -> np.ndarray:
+    """Every sample of class `class_id`."""
+    if class_id is None:
+        raise ForgetSetError("forget_sets.class_id is null: no class forget set to build")
+    labels = scores["label"].to_numpy()
+    ids = np.sort(scores["id"].to_numpy()[labels == class_id])
+    if len(ids) == 0:
+        raise ForgetSetError(f"forget_sets.class_id: class {class_id} has no training samples (labels: {sorted(set(labels.tolist()))})")
+    if len(ids) == len(labels):
+        raise ForgetSetError(f"forget_sets.class_id: class {class_id} is the whole train set; the retain set would be empty")
+    return ids
+
+
+def build(name: str, scores: pd.DataFrame, size: float = 0.03, seed: int = 0, mid_rule: str = "quantile",
+          class_id: int | None = None) -> tuple[np.ndarray, dict]:
+    """The ids of forget set `name` and the manifest of how they were built.
+
+    Ids are sorted, except for risk_ranked (rank order, most exposed first; manifest `ordered_by`).
+    """
     family, level = parse_name(name)
-    if family == "random":
-        ids = random_set(scores["id"].to_numpy(), n, seed)
+    manifest = {"name": name, "level": level, "seed": None, "mid_rule": None, "ordered_by": None}
+    if family == "class":
+        ids = class_set(scores, class_id)
+        manifest.update(rule="class", score=None, class_id=class_id, size_rule="class size")
     else:
-        ids = level_set(rank_by_hardness(scores, family), level, n, mid_rule, family)
-    manifest = {
-        "name": name, "rule": "random" if family == "random" else "level", "score": None if family == "random" else family,
-        "level": level, "size": int(len(ids)), "seed": seed, "mid_rule": mid_rule if level in ("mid", "mix") else None,
-    }
+        n = resolve_size(size, len(scores))
+        manifest["size_rule"] = f"forget_sets.size = {size}"
+        if family == "random":
+            ids = random_set(scores["id"].to_numpy(), n, seed)
+            manifest.update(rule="random", score=None, seed=seed)
+        elif family == "entanglement":
+            ids = entanglement_set(scores, level, n)
+            manifest.update(rule="entanglement", score="centroid_distance", slice=ES_LEVELS[level], slices=ES_SLICES)
+        elif family == "risk_ranked":
+            ids = risk_ranked_set(scores, n)
+            manifest.update(rule="risk_ranked", score="privacy_risk", ordered_by="privacy_risk descending")
+        else:
+            ids = level_set(rank_by_hardness(scores, family), level, n, mid_rule, family)
+            manifest.update(rule="level", score=family, mid_rule=mid_rule if level in ("mid", "mix") else None)
+    manifest["size"] = int(len(ids))
     return ids.astype(np.int64), manifest
 
 
 def names(cfg: dict) -> list[str]:
-    """The forget sets a config asks for: 'random' and '<score>_<level>' for each level of each score."""
+    """The forget sets a config asks for: 'random', '<score>_<level>' for each level of each score,
+    es_low / es_mid / es_high, risk_ranked and class."""
     out = ["random"] if cfg["random"] else []
     out += [f"{score}_{level}" for score, levels in cfg["by_score"].items() for level in levels]
+    out += [f"es_{level}" for level in ES_LEVELS] if cfg.get("entanglement") else []
+    out += ["risk_ranked"] if cfg.get("risk_ranked") else []
+    out += ["class"] if cfg.get("class_id") is not None else []
     return out
 
 
 def params_of(name: str, cfg: dict) -> dict:
     """The config values that one forget set depends on (so that changing another's reruns nothing here)."""
     family, level = parse_name(name)
+    if family == "class":
+        return {"class_id": cfg["class_id"]}
     params = {"size": cfg["size"]}
     if family == "random":
         params["seed"] = cfg["seed"]
-    if level in ("mid", "mix"):
+    if family not in ("entanglement", "risk_ranked") and level in ("mid", "mix"):
         params["mid_rule"] = cfg["mid_rule"]
     return params
 

@@ -95,3 +95,23 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelFileError(f"{path}: holds {type(state).__name__}, not a state dict of tensors")
     return state
+
+
+def save_checkpoints(states: dict[int, dict[str, torch.Tensor]], path: str | Path) -> None:
+    """Several state dicts in one file, flat ('<epoch>/<key>'), so it loads with `weights_only=True`."""
+    import torch
+
+    flat = {f"{epoch}/{k}": v.detach().cpu() for epoch, state in states.items() for k, v in state.items()}
+    with atomic_path(path) as tmp:
+        torch.save(flat, tmp)
+
+
+def load_checkpoints(path: str | Path) -> dict[int, dict[str, torch.Tensor]]:
+    """The state dicts of `save_checkpoints`, by epoch (ascending)."""
+    out: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in load_state_dict(path).items():
+        epoch, _, name = key.partition("/")
+        if not epoch.isdigit() or not name:
+            raise ModelFileError(f"{path}: key {key!r} is not '<epoch>/<parameter>'")
+        out.setdefault(int(epoch), {})[name] = value
+    return dict(sorted(out.items()))

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-from scipy.stats import pearsonr, spearmanr
 
 
 def _table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return df.to_markdown(index=False, floatfmt=floatfmt)
-
-
-def proxy_table(scores: pd.DataFrame, seconds: dict[str, float], bank_seconds: float) -> pd.DataFrame:
-    """Each proxy's rank and linear correlation with memorization, and its cost against the bank's."""
-    rows = []
-    for name in [c for c in scores.columns if c not in ("id", "label", "memorization")]:
-        ok = scores[["memorization", name]].dropna()
-        top = ok[ok["memorization"] >= ok["memorization"].quantile(0.95)]
-        rows.append({
-            "score": name,
-            "spearman": spearmanr(ok[name], ok["memorization"]).statistic,
-            "pearson": pearsonr(ok[name], ok["memorization"]).statistic,
-            "spearman_top5%": spearmanr(top[name], top["memorization"]).statistic if len(top) > 2 else np.nan,
-            "seconds": seconds.get(name, np.nan),
-            "speed-up vs bank": bank_seconds / seconds[name] if seconds.get(name) else np.nan,
-        })
-    return pd.DataFrame(rows)
 
 
 def tow_trend(evaluation: pd.DataFrame, method: str, score: str = "memorization") -> dict | None:
@@ -69,7 +50,8 @@ def rsu_table(evaluation: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: pd.DataFrame, timings: dict,
-           forget_sets: pd.DataFrame, evaluation: pd.DataFrame, figures: dict[str, str], deviations: list[str]) -> str:
+           forget_sets: pd.DataFrame, evaluation: pd.DataFrame, figures: dict[str, str], deviations: list[str],
+           proxies: pd.DataFrame) -> str:
     lines = [f"# mudiff report: study `{study['name']}`", ""]
     lines += [
         f"Dataset **{data_manifest['dataset']}** ({data_manifest['n_train']} train, {data_manifest['n_test']} test), "
@@ -87,6 +69,8 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: p
     cols = ["method", "forget_set", "FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "seconds", "cost_ratio"]
     lines += [_table(evaluation.sort_values(["forget_set", "method"])[cols], ".3f"), ""]
     lines += [f"![ToW by memorization level]({figures['tow_by_memorization']})", ""]
+    if "tow_by_entanglement" in figures:
+        lines += [f"![ToW by entanglement level]({figures['tow_by_entanglement']})", ""]
     lines += ["Per method, over the forget sets: mean ToW and wall time as a ratio to retrain's.", "",
               _table(cost_table(evaluation)), ""]
     rum = rum_table(evaluation)
@@ -100,14 +84,18 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: p
                   _table(rsu), ""]
 
     lines += ["## Forget sets", ""]
-    fs_cols = ["name", "size", "mean_memorization", "entanglement_score"]
+    fs_cols = ["name", "rule", "score", "size", "mean_memorization", "entanglement_score"]
     lines += [_table(forget_sets[fs_cols]), ""]
 
-    proxies = proxy_table(scores, timings["seconds"], timings["bank_seconds"])
     lines += ["## Proxies of memorization", "",
               "Rank (Spearman) and linear (Pearson) correlation with memorization over all train samples and over the "
-              "5% most memorized; compute time of each score (memorization includes the bank's training).", ""]
-    lines += [_table(proxies), "", f"![proxies vs memorization]({figures['proxies_vs_memorization']})", ""]
+              "5% most memorized (`_top`); `aligned_spearman` = SPEC direction × Spearman (+ = agrees that hard samples "
+              "are memorized); compute time of each score and its ratio to the bank's training time (bank scores "
+              "include the bank's training).", ""]
+    proxy_cols = ["score", "direction", "spearman", "pearson", "spearman_top", "pearson_top", "aligned_spearman",
+                  "seconds", "time_ratio_to_bank"]
+    lines += [_table(proxies[proxy_cols], ".4g"), "", f"![proxies: correlation vs compute]({figures['proxies']})", "",
+              f"![proxies vs memorization]({figures['proxies_vs_memorization']})", ""]
 
     lines += ["## SPEC findings", ""]
     for method in ("finetune", "neggrad_plus"):
@@ -125,10 +113,21 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: p
         lines.append(
             f"- Training-dynamics confidence ranks samples close to memorization: {verdict} on this data "
             f"(Spearman {rho:+.3f}; the papers report |ρ| ≈ 0.8–0.9 on CIFAR; we call |ρ| ≥ 0.5 a reproduction), "
-            f"at {float(conf['speed-up vs bank'].iloc[0]):.0f}× less compute than the bank."
+            f"at {1 / float(conf['time_ratio_to_bank'].iloc[0]):.0f}× less compute than the bank."
         )
     lines += _rum_findings(rum)
-    lines += ["- ToW falls as entanglement of F rises: not measured in this study (no entanglement sets).", ""]
+    for method in ("finetune", "neggrad_plus"):
+        trend = tow_trend(evaluation, method, "entanglement")
+        if trend is None:
+            lines.append(f"- ToW falls as entanglement of F rises ({method}): not measured (needs es_low and es_high sets).")
+            continue
+        values = ", ".join(f"es_{lv} {trend[lv]:.3f}" for lv in ("low", "mid", "high") if lv in trend)
+        verdict = "**reproduced**" if trend["reproduced"] else "**not reproduced**"
+        es = forget_sets.set_index("name")["entanglement_score"]
+        measured = ", ".join(f"es_{lv} {es[f'es_{lv}']:.1f}" for lv in ("low", "mid", "high") if f"es_{lv}" in es.index)
+        lines.append(f"- ToW falls as entanglement of F rises ({method}; es sets are RUM's centroid-distance slices 3, 12, 14): "
+                     f"{verdict} (ToW {values}; the sets' measured ES: {measured}).")
+    lines.append("")
     lines += ["## Deviations from SPEC", ""] + [f"- {d}" for d in deviations] + [""]
     return "\n".join(lines)
 

@@ -21,8 +21,10 @@ def run(job: dict) -> None:
         emb = read_arrays(inp["embeddings"])
         manifest["entanglement_score"] = entanglement_score(emb["train"], np.isin(emb["id_train"], ids))
         table = pd.DataFrame({"id": ids}).merge(scores, on="id", how="left")
+        if manifest["ordered_by"]:
+            table.insert(1, "rank", np.arange(1, len(ids) + 1))
         write_table(table, out["ids"])
         write_json(manifest, out["manifest"])
         mlrun.log_metrics({"size": manifest["size"], "entanglement_score": manifest["entanglement_score"]})
-        mlrun.log_params({"manifest": manifest})
+        mlrun.log_params({f"manifest.{k}": v for k, v in manifest.items() if v is not None})
         print(manifest)

@@ -13,9 +13,11 @@ from mudiff.report.markdown import render
 from mudiff.tracking import job_run
 
 DEVIATIONS = [
-    "Scores: only memorization, the training-dynamics proxies (confidence, max_conf, entropy, bi_acc, forgetting_events) "
-    "and centroid_distance are computed; the others in SPEC are not yet.",
-    "Forget sets: random and low/mid/high/mix by a score; entanglement, risk_ranked and class sets are not yet built.",
+    "Entanglement sets (es_low/mid/high) take the configured forget-set size from the middle of RUM's slices 3, 12, 14 "
+    "(1-based) of 15 by centroid_distance, rather than whole slices, so that every family has the same size.",
+    "grad_norm and curvature differentiate with respect to the model's normalised input, not raw pixels.",
+    "privacy_risk: LiRA Gaussian standard deviations are floored at 0.01 (logit units); NaN where fewer than two IN "
+    "or OUT models.",
     "Non-retrain methods use a constant learning rate.",
     "random_label and salun: one epoch is a pass over F ∪ R with F's labels redrawn once per run among the wrong classes "
     "(the SalUn code draws them uniformly, true class included); default lr 0.01 (SPEC's small-model value; 0.1 for CIFAR ResNets is config).",
@@ -50,6 +52,7 @@ def run(job: dict) -> None:
             forget_sets["mean_memorization"] = [float(mem.loc[read_table(f)["id"]].mean()) for f in inp["forget_sets"]]
         else:
             forget_sets["mean_memorization"] = float("nan")
+        proxies = read_table(inp["proxies"])
         fig_dir = Path(out["figures"])
         fig_dir.mkdir(parents=True, exist_ok=True)
         figs = {
@@ -57,9 +60,12 @@ def run(job: dict) -> None:
             "proxies_vs_memorization": figures.proxies_vs_memorization(
                 scores, [c for c in scores.columns if c not in ("id", "label", "memorization")], fig_dir / "proxies_vs_memorization.png"),
         }
+        if (evaluation["score"] == "entanglement").any():
+            figs["tow_by_entanglement"] = figures.tow_by_level(evaluation, "entanglement", fig_dir / "tow_by_entanglement.png")
+        figs["proxies"] = Path(inp["proxies_figure"])
         rel = {k: str(Path(v).relative_to(Path(out["report"]).parent)) for k, v in figs.items()}
         text = render(p["study"], read_json(inp["data_manifest"]), read_json(inp["target_metrics"]), read_json(inp["bank_summary"]),
-                      scores, read_json(inp["timings"]), forget_sets, evaluation, rel, DEVIATIONS)
+                      scores, read_json(inp["timings"]), forget_sets, evaluation, rel, DEVIATIONS, proxies)
         write_table(evaluation, out["evaluation"])
         with atomic_path(out["report"]) as tmp:
             tmp.write_text(text)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mudiff.io import save_model, write_json, write_table
+from mudiff.io import save_checkpoints, save_model, write_json, write_table
 from mudiff.models import build
 from mudiff.stages import device_of, device_tags, load_data, target_recipe
 from mudiff.tracking import job_run
@@ -25,6 +25,11 @@ def dynamics_table(ids: np.ndarray, records: dict[str, np.ndarray]) -> pd.DataFr
     return table
 
 
+def checkpoint_epochs(epochs: int, count: int) -> list[int]:
+    """`count` evenly spaced epochs (1-based), the last one included."""
+    return sorted({max(1, round(epochs * (i + 1) / count)) for i in range(count)})
+
+
 def run(job: dict) -> None:
     p = job["params"]
     device = device_of(job)
@@ -35,11 +40,20 @@ def run(job: dict) -> None:
         model = build(p["model"], prepared.shape, prepared.num_classes, seed=p["seed"])
         recipe = target_recipe(p["train"])
         dyn = Dynamics(recipe.epochs, len(prepared.y_train), device)
+        keep = checkpoint_epochs(recipe.epochs, p["train"]["checkpoints"])
+        states: dict[int, dict] = {}
+
+        def snapshot(m, epoch):
+            if epoch in keep:
+                states[epoch] = {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+
         start = time.perf_counter()
-        fit(model, data, torch.arange(len(prepared.y_train), device=device), recipe, p["seed"], dynamics=dyn, desc="target")
+        fit(model, data, torch.arange(len(prepared.y_train), device=device), recipe, p["seed"], dynamics=dyn,
+            on_epoch_end=snapshot, desc="target")
         seconds = time.perf_counter() - start
         metrics = {"train_acc": accuracy(model, data, "train"), "test_acc": accuracy(model, data, "test"), "seconds": seconds}
         save_model(model, job["output"]["model"])
+        save_checkpoints(states, job["output"]["checkpoints"])
         write_table(dynamics_table(prepared.id_train, dyn.numpy()), job["output"]["dynamics"])
         write_json(metrics, job["output"]["metrics"])
         mlrun.log_metrics(metrics)

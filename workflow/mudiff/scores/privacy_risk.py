@@ -1,0 +1,45 @@
+"""Privacy risk (per-sample LiRA, SPEC): how much more likely the target's phi is under the
+models that trained on a sample than under those that did not.
+
+`lira_log_ratio` works for any query model: the target (privacy_risk) or an unlearned model
+(U-LiRA, per-sample unlearning verification).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MIN_STD = 1e-2  # phi is in logit units; a floor keeps a degenerate fit (all models agree) finite
+
+
+def _gaussian_fit(phi: np.ndarray, side: np.ndarray, min_std: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = side.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(side, phi, 0.0).sum(0) / n
+        var = np.where(side, (phi - mean) ** 2, 0.0).sum(0) / n
+    return mean, np.maximum(np.sqrt(var), min_std), n
+
+
+def gaussian_logpdf(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return -0.5 * np.log(2 * np.pi * std**2) - (x - mean) ** 2 / (2 * std**2)
+
+
+def lira_log_ratio(phi_query: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray, min_std: float = MIN_STD) -> np.ndarray:
+    """log N(phi_query_i; IN_i) - log N(phi_query_i; OUT_i) for every sample i.
+
+    phi_query: (N,) the queried model's phi; phi_bank: (K, N); mask: (K, N) True where model k
+    trained on sample i. IN/OUT are Gaussian fits (mean, std floored at `min_std`) over the
+    models with / without i; NaN where a side has fewer than two models.
+    """
+    phi = np.asarray(phi_bank, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    q = np.asarray(phi_query, dtype=np.float64)
+    mu_in, sd_in, n_in = _gaussian_fit(phi, mask, min_std)
+    mu_out, sd_out, n_out = _gaussian_fit(phi, ~mask, min_std)
+    ratio = gaussian_logpdf(q, mu_in, sd_in) - gaussian_logpdf(q, mu_out, sd_out)
+    return np.where((n_in >= 2) & (n_out >= 2), ratio, np.nan)
+
+
+def privacy_risk(phi_target: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray, min_std: float = MIN_STD) -> np.ndarray:
+    """SPEC's privacy_risk: the LiRA log-ratio of the target model (high = exposed)."""
+    return lira_log_ratio(phi_target, phi_bank, mask, min_std)
