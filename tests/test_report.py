@@ -44,3 +44,16 @@ def test_rsu_table_and_cost_ratio():
     cost = cost_table(ev).set_index("method")
     assert cost.loc["retrain", "time / retrain"] == 1.0 and cost.loc["rum", "time / retrain"] == 0.5
     assert rsu_table(ev[~ev["method"].str.startswith("rsu")]) is None
+
+
+def test_readme_lists_exactly_the_reports_deviations():
+    """README's 'Deviations from SPEC' is the report's list, word for word (whitespace aside)."""
+    import re
+    from pathlib import Path
+
+    from mudiff.stages.report import DEVIATIONS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Deviations from SPEC", 1)[1].split("\n## ", 1)[0]
+    listed = [" ".join(b.split()) for b in re.findall(r"^- (.*?)(?=^- |\Z)", section, re.M | re.S)]
+    assert listed == [" ".join(d.split()) for d in DEVIATIONS]
