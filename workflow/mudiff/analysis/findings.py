@@ -96,7 +96,7 @@ def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
     out = []
     inners = sorted({m.split(":", 1)[1] for m in tow if m.startswith("rum_f:")})
     for inner in inners:
-        need = [inner, f"rum_f:{inner}", f"shuffle:{inner}"]
+        need = [f"rum_f:{inner}", inner, f"shuffle:{inner}"]
         missing = [m for m in need if m not in tow]
         if missing:
             out.append(_verdict(finding, inner, None, {}, f"needs {', '.join(missing)} on the mix sets"))

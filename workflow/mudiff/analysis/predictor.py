@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 OUTCOME_COLUMNS = {"residual", "steps_to_forget", "censored", "max_epoch", "difficulty", "hard", "method", "forget_set"}
 
@@ -94,8 +95,16 @@ def cross_validate(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, folds: in
 
 
 def predict_hard(difficulty: pd.DataFrame, scores: pd.DataFrame, features: list[str], hard_share: float = 1 / 3,
-                 exclude: tuple[str, ...] = ("retrain",), folds: int = 5, seed: int = 0, n_boot: int = 1000) -> dict:
-    """Per method (pooled over its forget sets): label balance and `cross_validate`'s results."""
+                 exclude: tuple[str, ...] = ("retrain",), folds: int = 5, seed: int = 0, n_boot: int = 1000,
+                 threads: int = 1) -> dict:
+    """Per method (pooled over its forget sets): label balance and `cross_validate`'s results.
+
+    `threads` caps OpenMP/BLAS threads: the boosted tree's OpenMP pool on a shared, busy machine
+    spins for seconds per fit on a few hundred samples (100x slower than one thread).
+    """
+    bad = OUTCOME_COLUMNS & set(features)
+    if bad:
+        raise ValueError(f"predictor features must be pre-unlearning scores; got outcome columns {sorted(bad)}")
     rows = difficulty[~difficulty["method"].isin(exclude) & difficulty["difficulty"].notna()].copy()
     rows["hard"] = hard_labels(rows, hard_share)
     joined = rows.merge(scores[["id", *features]], on="id", how="left", validate="many_to_one")
@@ -106,6 +115,7 @@ def predict_hard(difficulty: pd.DataFrame, scores: pd.DataFrame, features: list[
         if k < 2:
             out[method] = {"n": len(g), "n_hard": int(y.sum()), "skipped": "too few hard or easy samples for cross-validation"}
             continue
-        out[method] = {"n": len(g), "n_hard": int(y.sum()), "folds": k, "hard_share": hard_share,
-                       **cross_validate(g[features], y, g["id"].to_numpy(), k, seed, n_boot)}
+        with threadpool_limits(limits=threads):
+            result = cross_validate(g[features], y, g["id"].to_numpy(), k, seed, n_boot)
+        out[method] = {"n": len(g), "n_hard": int(y.sum()), "folds": k, "hard_share": hard_share, **result}
     return out
