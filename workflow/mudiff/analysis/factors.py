@@ -51,7 +51,8 @@ def pooled_difficulty(difficulty: pd.DataFrame) -> pd.Series:
 def factor_correlations(difficulty: pd.DataFrame, scores: pd.DataFrame, exclude: tuple[str, ...] = ("retrain",),
                         level: float = 0.95) -> pd.DataFrame:
     """One row per (method, factor): rho, interval, n, significant."""
-    rows = difficulty[~difficulty["method"].isin(exclude)].copy()
+    keep = ["method", "forget_set", "id", "steps_to_forget", "censored", "residual"]
+    rows = difficulty.loc[~difficulty["method"].isin(exclude), keep].copy()  # a table already joined with scores too
     rows["pooled"] = pooled_difficulty(rows)
     factors = factor_names(scores)
     joined = rows.merge(scores[["id", *factors]], on="id", how="left", validate="many_to_one")

@@ -105,7 +105,8 @@ def predict_hard(difficulty: pd.DataFrame, scores: pd.DataFrame, features: list[
     bad = OUTCOME_COLUMNS & set(features)
     if bad:
         raise ValueError(f"predictor features must be pre-unlearning scores; got outcome columns {sorted(bad)}")
-    rows = difficulty[~difficulty["method"].isin(exclude) & difficulty["difficulty"].notna()].copy()
+    keep = ["method", "forget_set", "id", "censored", "difficulty"]
+    rows = difficulty.loc[~difficulty["method"].isin(exclude) & difficulty["difficulty"].notna(), keep].copy()
     rows["hard"] = hard_labels(rows, hard_share)
     joined = rows.merge(scores[["id", *features]], on="id", how="left", validate="many_to_one")
     out = {}
