@@ -61,11 +61,11 @@ def factor_heatmap(correlations: pd.DataFrame, verdicts: pd.DataFrame, path: Pat
     labels = rho.map(lambda v: "" if not np.isfinite(v) else f"{v:+.2f}") + sig.map(lambda s: "*" if s else "")
     independent = set(verdicts.loc[verdicts["algorithm_independent"], "factor"])
     rho.index = [f"{f.replace('_', ' ')}{' †' if f in independent else ''}" for f in rho.index]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * rho.shape[1], 0.9 + 0.36 * rho.shape[0]))
+    fig, ax = plt.subplots(figsize=(2.6 + 1.1 * rho.shape[1], max(3.0, 1.6 + 0.36 * rho.shape[0])))
     sns.heatmap(rho, vmin=-1, vmax=1, center=0, cmap="vlag", annot=labels.to_numpy(), fmt="", ax=ax,
-                cbar_kws={"label": "Spearman ρ with difficulty"})
+                cbar_kws={"label": "Spearman ρ\nwith difficulty"})
     ax.set_xlabel("method")
-    ax.set_ylabel("factor (score before unlearning)")
+    ax.set_ylabel("score before unlearning")
     ax.set_title("* 95% interval excludes 0;  † algorithm-independent", fontsize=8)
     ax.tick_params(axis="x", rotation=30)
     return _save(fig, path)
@@ -99,7 +99,7 @@ def difficulty_distributions(difficulty: pd.DataFrame, path: Path, exclude: tupl
     rows = difficulty[~difficulty["method"].isin(exclude)]
     methods = list(method_palette(list(rows["method"].unique())))
     palette = method_palette(methods)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.3))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.6))
     for m in methods:
         g = rows[rows["method"] == m]
         steps = g["steps_to_forget"].to_numpy()
@@ -115,7 +115,8 @@ def difficulty_distributions(difficulty: pd.DataFrame, path: Path, exclude: tupl
     sns.boxplot(rows, x="method", y="residual", hue="method", order=methods, palette=palette, ax=right,
                 fliersize=1, legend=False)
     right.axhline(0, color="grey", lw=0.8, ls="--")
+    right.set_yscale("symlog", linthresh=1.0)  # far-OUT samples reach ratios of -1e3; the decision is near 0
     right.set_xlabel("method")
-    right.set_ylabel("U-LiRA residual (log-likelihood ratio IN/OUT)")
+    right.set_ylabel("U-LiRA residual\n(log-ratio IN/OUT, symlog)")
     right.tick_params(axis="x", rotation=30)
     return _save(fig, path)
