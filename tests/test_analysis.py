@@ -72,6 +72,9 @@ def test_steps_to_forget_refuses_unknown_ids_and_holes():
     holed = _trace({10: [3.0, 2.0], 20: [0.0, 0.0]}).iloc[:-1]
     with pytest.raises(ValueError, match="every forget sample"):
         steps_to_forget(holed, PHI, MASK, IDS)
+    twice = pd.concat([_trace({10: [3.0, 2.0]}), _trace({10: [3.0]})])
+    with pytest.raises(ValueError, match="twice"):
+        steps_to_forget(twice, PHI, MASK, IDS)
 
 
 def test_censored_sample_ranks_hardest_and_is_kept():

@@ -52,6 +52,8 @@ def residual(phi_u: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray) -> np.nd
 
 def steps_to_forget(trace: pd.DataFrame, phi_bank: np.ndarray, mask: np.ndarray, id_train: np.ndarray) -> pd.DataFrame:
     """One row per id of `trace` (columns epoch, id, phi): steps_to_forget, censored, max_epoch."""
+    if trace.duplicated(["epoch", "id"]).any():
+        raise ValueError("trace records a sample twice at one epoch (a meta-method's epoch counter must run on)")
     wide = trace.pivot(index="epoch", columns="id", values="phi").sort_index()
     if wide.isna().any().any():
         raise ValueError("trace does not record every forget sample at every epoch")
