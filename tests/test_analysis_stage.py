@@ -88,3 +88,14 @@ def test_run_of_and_params():
     assert params_of({"params": {"analysis": {"n_boot": 10, "exclude": ["retrain", "finetune"]}}}).exclude == ("retrain", "finetune")
     with pytest.raises(ValueError, match="unknown analysis params"):
         params_of({"params": {"analysis": {"nboot": 10}}})
+
+
+def test_report_section_renders_every_part(study):
+    from mudiff.analysis.section import render
+
+    out = study["out"]
+    text = render(read_table(out["agreement"]), read_table(out["factor_verdicts"]), read_json(out["predictor"]),
+                  read_json(out["findings"]), {k: f"analysis/figures/{k}.png" for k in ("agreement", "factors", "roc", "difficulty")})
+    assert "Kendall's W" in text and "memorization" in text and "AUC" in text
+    assert "ToW falls as memorization of F rises (finetune): **reproduced**" in text
+    assert text.count("![") == 4
