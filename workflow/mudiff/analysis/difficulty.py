@@ -11,7 +11,9 @@
 - `difficulty`: one scalar in (0, 1] for ranking (higher = harder): the fractional rank of
   (steps_to_forget with censored as +inf, then residual). Censored samples are thus the hardest,
   ordered among themselves by how member-like they still look; exact ties share their mean rank.
-Samples without OUT models in the bank have no threshold and no residual: all three are NaN.
+Samples without OUT models in the bank have no threshold (steps NaN, not censored); samples with
+fewer than two IN or OUT models have no residual. Either way their difficulty is NaN: unmeasured,
+which is not the same as hard.
 """
 
 from __future__ import annotations
