@@ -22,6 +22,7 @@ STAGES = {
     "forget_set": "mudiff.stages.forget_set",
     "unlearn": "mudiff.stages.unlearn",
     "evaluate": "mudiff.stages.evaluate",
+    "analysis": "mudiff.stages.analysis",
     "report": "mudiff.stages.report",
 }
 

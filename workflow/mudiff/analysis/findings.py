@@ -1,0 +1,165 @@
+"""The verdict on every SPEC finding, from this run's numbers: the one place the report asks.
+
+Each function returns a dict {finding, method, reproduced, numbers, text}: `reproduced` is True,
+False, or None when the run lacks what the finding needs (then `text` says what is missing).
+Numbers are means over the rows of a cell (one per seed) with a t-based 95% interval when there
+are several seeds. Verdicts compare means; the intervals are reported for the reader to judge.
+
+Rules (SPEC "Findings"):
+- ToW falls as memorization (entanglement) of F rises: mean ToW on the `high` set below the
+  `low` set, per method (memorization: finetune and neggrad_plus, as SPEC names them;
+  entanglement: every non-retrain method run on es_low and es_high).
+- RUM beats vanilla and shuffle on mix sets: mean ToW over the `*_mix` sets of `rum_f:<m>`
+  above both `<m>` and `shuffle:<m>`; `rum` (a method per subset) above every vanilla and every
+  shuffle method run on the same sets.
+- Confidence ranks samples close to memorization: |Spearman| >= `threshold` (0.5 here; the
+  papers report 0.8-0.9 on CIFAR).
+- Difficulty is algorithm-independent: on every forget set the mean pairwise Spearman between
+  methods, (mW - 1)/(m - 1), has an interval above zero, and its median over forget sets is at
+  least `min_rho`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from mudiff.analysis.intervals import format_ci, mean_ci
+from mudiff.forget_sets import ForgetSetError, parse_name
+
+MEMORIZATION_METHODS = ("finetune", "neggrad_plus")
+LEVELS = ("low", "mid", "high")
+
+
+def _verdict(finding: str, method: str | None, reproduced: bool | None, numbers: dict, detail: str) -> dict:
+    word = {True: "**reproduced**", False: "**not reproduced**", None: "not measured"}[reproduced]
+    who = f" ({method})" if method else ""
+    return {"finding": finding, "method": method, "reproduced": reproduced, "numbers": numbers,
+            "text": f"{finding}{who}: {word} ({detail})."}
+
+
+def with_levels(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """Add `score` and `level` parsed from forget-set names (None for names outside SPEC's)."""
+    out = evaluation.copy()
+
+    def parse(name):
+        try:
+            return parse_name(name)
+        except ForgetSetError:
+            return (None, None)
+
+    parsed = [parse(n) for n in out["forget_set"]]
+    out["score"] = [s for s, _ in parsed]
+    out["level"] = [lv for _, lv in parsed]
+    return out
+
+
+def _cell(rows: pd.DataFrame, metric: str) -> dict:
+    return mean_ci(rows[metric]) if metric in rows else mean_ci([])
+
+
+def tow_trend(evaluation: pd.DataFrame, method: str, score: str, finding: str, prefix: str = "") -> dict:
+    """Does mean ToW on `<score>` high fall below low for `method`? (see module doc)"""
+    ev = with_levels(evaluation)
+    rows = ev[(ev["method"] == method) & (ev["score"] == score)]
+    levels = [lv for lv in LEVELS if (rows["level"] == lv).any()]
+    if not {"low", "high"} <= set(levels):
+        return _verdict(finding, method, None, {}, f"needs {prefix or score + '_'}low and {prefix or score + '_'}high for {method}")
+    numbers = {metric: {lv: _cell(rows[rows["level"] == lv], metric) for lv in levels} for metric in ("ToW", "ToW_MIA")}
+    tow = numbers["ToW"]
+    reproduced = bool(tow["high"]["mean"] < tow["low"]["mean"])
+    shown = ", ".join(f"{prefix}{lv} {format_ci(tow[lv])}" for lv in levels)
+    mia = numbers["ToW_MIA"]
+    if all(np.isfinite(mia[lv]["mean"]) for lv in levels):
+        shown += "; ToW-MIA " + ", ".join(f"{prefix}{lv} {format_ci(mia[lv])}" for lv in levels)
+    return _verdict(finding, method, reproduced, numbers, f"ToW {shown}")
+
+
+def memorization_findings(evaluation: pd.DataFrame, methods=MEMORIZATION_METHODS) -> list[dict]:
+    return [tow_trend(evaluation, m, "memorization", "ToW falls as memorization of F rises") for m in methods]
+
+
+def entanglement_findings(evaluation: pd.DataFrame) -> list[dict]:
+    finding = "ToW falls as entanglement of F rises"
+    ev = with_levels(evaluation)
+    methods = sorted(set(ev.loc[(ev["score"] == "entanglement") & (ev["method"] != "retrain"), "method"]))
+    if not methods:
+        return [_verdict(finding, None, None, {}, "needs es_low and es_high forget sets")]
+    return [tow_trend(evaluation, m, "entanglement", finding, prefix="es_") for m in methods]
+
+
+def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
+    finding = "RUM with the same budget beats vanilla and shuffle on mix sets"
+    mix = evaluation[evaluation["forget_set"].astype(str).str.endswith("_mix")]
+    tow = {m: mean_ci(g["ToW"]) for m, g in mix.groupby("method")}
+    out = []
+    inners = sorted({m.split(":", 1)[1] for m in tow if m.startswith("rum_f:")})
+    for inner in inners:
+        need = [f"rum_f:{inner}", inner, f"shuffle:{inner}"]
+        missing = [m for m in need if m not in tow]
+        if missing:
+            out.append(_verdict(finding, inner, None, {}, f"needs {', '.join(missing)} on the mix sets"))
+            continue
+        r, v, s = (tow[m] for m in need)
+        out.append(_verdict(finding, inner, bool(r["mean"] > v["mean"] and r["mean"] > s["mean"]),
+                            {"rum_f": r, "vanilla": v, "shuffle": s},
+                            f"ToW on mix sets: rum_f {format_ci(r)}, vanilla {format_ci(v)}, shuffle {format_ci(s)}"))
+    if "rum" in tow:
+        rivals = {m: t for m, t in tow.items() if m != "retrain" and (":" not in m or m.startswith("shuffle:"))
+                  and m != "rum"}
+        if not rivals:
+            out.append(_verdict(finding, "rum", None, {}, "needs a vanilla or shuffle method on the mix sets"))
+        else:
+            best = max(rivals, key=lambda m: rivals[m]["mean"])
+            out.append(_verdict(finding, "rum", bool(tow["rum"]["mean"] > rivals[best]["mean"]),
+                                {"rum": tow["rum"], **rivals},
+                                f"ToW on mix sets: rum {format_ci(tow['rum'])}, best rival {best} {format_ci(rivals[best])}"))
+    return out or [_verdict(finding, None, None, {}, "needs rum_f:<method>, shuffle:<method> and <method> on a mix set")]
+
+
+def confidence_finding(scores: pd.DataFrame | None, threshold: float = 0.5, speedup: float | None = None) -> dict:
+    finding = "Training-dynamics confidence ranks samples close to memorization"
+    if scores is None or not {"confidence", "memorization"} <= set(scores.columns):
+        return _verdict(finding, None, None, {}, "needs confidence and memorization in the scores table")
+    ok = scores[["confidence", "memorization"]].dropna()
+    rho = float(spearmanr(ok["confidence"], ok["memorization"]).statistic)
+    numbers = {"spearman": rho, "n": len(ok), "threshold": threshold, "speedup_vs_bank": speedup}
+    cost = f", at {speedup:.0f}x less compute than the bank" if speedup else ""
+    return _verdict(finding, None, bool(abs(rho) >= threshold), numbers,
+                    f"Spearman {rho:+.3f} over {len(ok)} samples; the papers report |rho| 0.8-0.9 on CIFAR, "
+                    f"we call |rho| >= {threshold} a reproduction{cost}")
+
+
+def independence_finding(agreement: pd.DataFrame | None, verdicts: pd.DataFrame | None = None, min_rho: float = 0.5) -> dict:
+    finding = "Per-sample difficulty is algorithm-independent"
+    rows = agreement[agreement["stat"] == "mean_spearman"] if agreement is not None and len(agreement) else None
+    if rows is None or rows.empty:
+        return _verdict(finding, None, None, {}, "needs at least two non-retrain methods on a forget set")
+    w = agreement[agreement["stat"] == "kendall_w"].set_index("forget_set")
+    per_set = {r.forget_set: {"mean_spearman": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                              "kendall_w": float(w.loc[r.forget_set, "value"]), "n_samples": int(r.n_samples),
+                              "n_methods": int(r.n_methods)} for r in rows.itertuples()}
+    median = float(rows["value"].median())
+    above = bool((rows["ci_low"] > 0).all())
+    independent = [] if verdicts is None else verdicts.loc[verdicts["algorithm_independent"], "factor"].tolist()
+    numbers = {"per_forget_set": per_set, "median_mean_spearman": median, "min_rho": min_rho,
+               "algorithm_independent_factors": independent}
+    shown = "; ".join(f"{fs} W {v['kendall_w']:.2f}, mean rho {v['mean_spearman']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]"
+                      for fs, v in per_set.items())
+    factors = f"; algorithm-independent factors: {', '.join(independent) or 'none'}" if verdicts is not None else ""
+    return _verdict(finding, None, bool(above and median >= min_rho), numbers,
+                    f"median over forget sets of the mean pairwise Spearman {median:+.3f}, needs >= {min_rho} and every "
+                    f"interval above 0: {shown}{factors}")
+
+
+def all_findings(evaluation: pd.DataFrame, scores: pd.DataFrame | None = None, agreement: pd.DataFrame | None = None,
+                 verdicts: pd.DataFrame | None = None, speedup: float | None = None, confidence_threshold: float = 0.5,
+                 min_rho: float = 0.5) -> list[dict]:
+    return [*memorization_findings(evaluation), *entanglement_findings(evaluation), *rum_findings(evaluation),
+            confidence_finding(scores, confidence_threshold, speedup), independence_finding(agreement, verdicts, min_rho)]
+
+
+def markdown(findings: list[dict]) -> str:
+    """The report's "SPEC findings" list."""
+    return "\n".join(f"- {f['text']}" for f in findings)

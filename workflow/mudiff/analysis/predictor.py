@@ -1,0 +1,122 @@
+"""Predict hard samples from pre-unlearning scores only.
+
+Label: a sample is *hard* in a run when it is censored (never forgotten) or its difficulty is in
+the run's top `hard_share` (default a third). Features: the score columns of the scores table,
+all computed from the target model, its training dynamics or the bank, never from an unlearning
+outcome. Per method, samples are pooled over forget sets; folds are stratified by label and
+grouped by id (StratifiedGroupKFold), so that a sample in two forget sets never sits in both a
+training and a test fold. Models: a standardised logistic regression and a histogram gradient-
+boosted tree (which takes missing values as they are; the regression gets median imputation).
+
+Reported: out-of-fold ROC AUC with a percentile-bootstrap interval, ROC curve points, and which
+features carry it: the regression's standardised coefficients (fit on all rows) and the tree's
+permutation importance (drop in held-out AUC, averaged over folds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+OUTCOME_COLUMNS = {"residual", "steps_to_forget", "censored", "max_epoch", "difficulty", "hard", "method", "forget_set"}
+
+
+def hard_labels(difficulty: pd.DataFrame, hard_share: float = 1 / 3) -> pd.Series:
+    """True where censored or in the top `hard_share` of difficulty within its run."""
+    q = difficulty.groupby(["method", "forget_set"])["difficulty"].transform(lambda d: d.quantile(1 - hard_share))
+    return (difficulty["censored"].astype(bool) | (difficulty["difficulty"] > q)).rename("hard")
+
+
+def models(seed: int) -> dict:
+    return {
+        "logistic_regression": make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                                             LogisticRegression(max_iter=2000)),
+        "gradient_boosting": HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
+                                                            random_state=seed),
+    }
+
+
+def auc_bootstrap(y: np.ndarray, p: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of ROC AUC over samples, by Mann-Whitney on ranks, replicates vectorized."""
+    y = np.asarray(y, dtype=bool)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y), size=(n_boot, len(y)))
+    yb, pb = y[idx], np.asarray(p, dtype=np.float64)[idx]
+    ranks = rankdata(pb, axis=1)
+    n1 = yb.sum(axis=1)
+    n0 = yb.shape[1] - n1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * yb).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    lo, hi = np.nanpercentile(auc, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
+def cross_validate(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0,
+                   n_boot: int = 1000, n_repeats: int = 5) -> dict:
+    """Out-of-fold AUC, interval, ROC points and feature importance of each model."""
+    bad = OUTCOME_COLUMNS & set(x.columns)
+    if bad:
+        raise ValueError(f"predictor features must be pre-unlearning scores; got outcome columns {sorted(bad)}")
+    x = x.loc[:, x.notna().any()]  # a score missing everywhere carries nothing
+    y = np.asarray(y, dtype=bool)
+    splits = list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y, groups))
+    result = {}
+    for name, model in models(seed).items():
+        oof = np.full(len(y), np.nan)
+        importance = np.zeros(x.shape[1])
+        for train, test in splits:
+            fitted = model.fit(x.iloc[train], y[train])
+            oof[test] = fitted.predict_proba(x.iloc[test])[:, 1]
+            if name == "gradient_boosting":
+                imp = permutation_importance(fitted, x.iloc[test], y[test], scoring="roc_auc", n_repeats=n_repeats,
+                                             random_state=seed)
+                importance += imp.importances_mean / len(splits)
+        if name == "logistic_regression":
+            importance = model.fit(x, y)[-1].coef_[0]
+        fpr, tpr, _ = roc_curve(y, oof)
+        lo, hi = auc_bootstrap(y, oof, n_boot, seed)
+        result[name] = {
+            "auc": float(roc_auc_score(y, oof)), "auc_ci_low": lo, "auc_ci_high": hi,
+            "roc_fpr": fpr.tolist(), "roc_tpr": tpr.tolist(),
+            "importance_kind": "standardised coefficient" if name == "logistic_regression" else "permutation AUC drop",
+            "importance": dict(zip(x.columns, map(float, importance))),
+        }
+    return result
+
+
+def predict_hard(difficulty: pd.DataFrame, scores: pd.DataFrame, features: list[str], hard_share: float = 1 / 3,
+                 exclude: tuple[str, ...] = ("retrain",), folds: int = 5, seed: int = 0, n_boot: int = 1000,
+                 threads: int = 1) -> dict:
+    """Per method (pooled over its forget sets): label balance and `cross_validate`'s results.
+
+    `threads` caps OpenMP/BLAS threads: the boosted tree's OpenMP pool on a shared, busy machine
+    spins for seconds per fit on a few hundred samples (100x slower than one thread).
+    """
+    bad = OUTCOME_COLUMNS & set(features)
+    if bad:
+        raise ValueError(f"predictor features must be pre-unlearning scores; got outcome columns {sorted(bad)}")
+    keep = ["method", "forget_set", "id", "censored", "difficulty"]
+    rows = difficulty.loc[~difficulty["method"].isin(exclude) & difficulty["difficulty"].notna(), keep].copy()
+    rows["hard"] = hard_labels(rows, hard_share)
+    joined = rows.merge(scores[["id", *features]], on="id", how="left", validate="many_to_one")
+    out = {}
+    for method, g in joined.groupby("method", sort=True):
+        y = g["hard"].to_numpy()
+        k = min(folds, int(y.sum()), int((~y).sum()), g["id"].nunique())
+        if k < 2:
+            out[method] = {"n": len(g), "n_hard": int(y.sum()), "skipped": "too few hard or easy samples for cross-validation"}
+            continue
+        with threadpool_limits(limits=threads):
+            result = cross_validate(g[features], y, g["id"].to_numpy(), k, seed, n_boot)
+        out[method] = {"n": len(g), "n_hard": int(y.sum()), "folds": k, "hard_share": hard_share, **result}
+    return out

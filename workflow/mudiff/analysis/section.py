@@ -1,0 +1,66 @@
+"""The report's instance-level section, from the analysis stage's outputs (for report.md)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mudiff.analysis.findings import markdown as findings_markdown
+
+
+def _table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    return df.to_markdown(index=False, floatfmt=floatfmt)
+
+
+def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
+    """One row per forget set: Kendall's W and the mean pairwise Spearman with intervals."""
+    w = agreement[agreement["stat"] == "kendall_w"].set_index("forget_set")
+    rho = agreement[agreement["stat"] == "mean_spearman"].set_index("forget_set")
+    return pd.DataFrame({
+        "forget_set": w.index, "methods": w["n_methods"].to_numpy(), "samples": w["n_samples"].to_numpy(),
+        "Kendall's W": w["value"].to_numpy(), "W 95% CI": [f"[{a:.3f}, {b:.3f}]" for a, b in zip(w["ci_low"], w["ci_high"])],
+        "mean Spearman": rho.loc[w.index, "value"].to_numpy(),
+    })
+
+
+def predictor_summary(predictor: dict) -> pd.DataFrame:
+    rows = []
+    for method, r in predictor["methods"].items():
+        if "skipped" in r:
+            continue
+        for kind in ("logistic_regression", "gradient_boosting"):
+            imp = r[kind]["importance"]
+            top = sorted(imp, key=lambda f: -abs(imp[f]))[:3]
+            rows.append({"method": method, "model": kind.replace("_", " "), "samples": r["n"], "hard": r["n_hard"],
+                         "AUC": r[kind]["auc"], "AUC 95% CI": f"[{r[kind]['auc_ci_low']:.3f}, {r[kind]['auc_ci_high']:.3f}]",
+                         "top features": ", ".join(f"{f} ({imp[f]:+.3f})" for f in top)})
+    return pd.DataFrame(rows)
+
+
+def render(agreement: pd.DataFrame, verdicts: pd.DataFrame, predictor: dict, findings: list[dict],
+           figures: dict[str, str]) -> str:
+    """Markdown: agreement, factors, predictor, and the verdict on every SPEC finding.
+    `figures` maps agreement / factors / roc / difficulty to paths relative to report.md."""
+    lines = ["## Instance-level difficulty", "",
+             "Per forget sample and method: `steps_to_forget` = first epoch (0 = before unlearning) at which the "
+             "unlearned model's phi falls below the median phi of the bank's OUT models (never = censored, ranked "
+             "hardest); `residual` = U-LiRA log-ratio of the unlearned model. Difficulty ranks samples by steps, then "
+             "residual. Retrain is left out (it never trains on F).", "",
+             f"![per-sample difficulty]({figures['difficulty']})", "",
+             "### Do methods agree on which samples are hard?", ""]
+    lines += [_table(agreement_summary(agreement)) if len(agreement) else "Fewer than two methods per forget set.", "",
+              f"![agreement]({figures['agreement']})", "",
+              "### Factors of difficulty", "",
+              "Spearman of each score with difficulty per method (95% interval); algorithm-independent = same sign "
+              "for every method and interval excluding 0 for most.", ""]
+    cols = ["factor", "sign", "sign_consistent", "n_significant", "n_methods", "algorithm_independent", "mean_rho",
+            "min_abs_rho", "agrees_with_spec"]
+    lines += [_table(verdicts[cols]), "", f"![factors]({figures['factors']})", "",
+              "### Predicting hard samples before unlearning", "",
+              f"Hard = censored or in the top {predictor['params']['hard_share']:.0%} of a run's difficulty; features: "
+              f"{', '.join(predictor['features'])}; {predictor['params']['folds']}-fold out-of-fold AUC, "
+              "folds grouped by sample id.", ""]
+    summary = predictor_summary(predictor)
+    lines += [_table(summary) if len(summary) else "Too few hard or easy samples to cross-validate.", "",
+              f"![ROC]({figures['roc']})", "",
+              "## SPEC findings", "", findings_markdown(findings), ""]
+    return "\n".join(lines)

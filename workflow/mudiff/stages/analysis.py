@@ -1,0 +1,121 @@
+"""Stage `analysis`: instance-level difficulty of every unlearning run and what it says.
+
+Reads the scores table, the bank, every run's per-epoch trace and every evaluation; writes the
+per-sample difficulty of all runs stacked (joined with the scores), the agreement between
+methods, the factors of difficulty and their verdicts, the hard-sample predictor, the verdict on
+every SPEC finding, and their figures. CPU only; seconds on digits (bootstrap and
+cross-validation dominate).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mudiff.analysis import figures
+from mudiff.analysis.agreement import agreement_table
+from mudiff.analysis.difficulty import difficulty_table
+from mudiff.analysis.factors import factor_correlations, factor_names, factor_verdicts
+from mudiff.analysis.findings import all_findings
+from mudiff.analysis.predictor import predict_hard
+from mudiff.io import read_arrays, read_json, read_table, write_json, write_table
+from mudiff.tracking import job_run
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    n_boot: int = 1000  # bootstrap replicates for every interval
+    seed: int = 0  # bootstrap resampling and cross-validation folds
+    folds: int = 5  # predictor's stratified, id-grouped folds
+    hard_share: float = 1 / 3  # top share of a run's difficulty labelled hard (censored always are)
+    min_rho: float = 0.5  # median mean-pairwise Spearman needed to call difficulty algorithm-independent
+    confidence_threshold: float = 0.5  # |Spearman(confidence, memorization)| needed to reproduce that finding
+    exclude: tuple[str, ...] = ("retrain",)  # methods left out of agreement, factors and predictor
+
+
+def run_of(trace_path: str | Path) -> tuple[str, str]:
+    """(method, forget_set) of `.../unlearn/<method>/<forget_set>/trace.parquet`."""
+    path = Path(trace_path)
+    return path.parent.parent.name, path.parent.name
+
+
+def stacked_difficulty(traces: list[str], bank: dict, scores: pd.DataFrame) -> pd.DataFrame:
+    """Every run's difficulty table, with method and forget_set, joined with the scores by id."""
+    tables = []
+    for path in traces:
+        method, forget_set = run_of(path)
+        table = difficulty_table(read_table(path), bank["phi_train"], bank["mask"], bank["id_train"])
+        table.insert(0, "forget_set", forget_set)
+        table.insert(0, "method", method)
+        tables.append(table)
+    stacked = pd.concat(tables, ignore_index=True)
+    return stacked.merge(scores, on="id", how="left", validate="many_to_one")
+
+
+def confidence_speedup(timings: dict | None) -> float | None:
+    if not timings:
+        return None
+    t = timings.get("seconds", {}).get("confidence")
+    return float(timings["bank_seconds"] / t) if t and timings.get("bank_seconds") else None
+
+
+def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.DataFrame, out: dict,
+            params: AnalysisParams = AnalysisParams(), timings: dict | None = None, threads: int = 1) -> dict:
+    """Compute and write every output of the stage; return the headline numbers for MLflow."""
+    difficulty = stacked_difficulty(traces, bank, scores)
+    agreement = agreement_table(difficulty, params.exclude, params.n_boot, params.seed)
+    correlations = factor_correlations(difficulty, scores, params.exclude)
+    verdicts = factor_verdicts(correlations)
+    features = factor_names(scores)
+    predictor = predict_hard(difficulty, scores, features, params.hard_share, params.exclude, params.folds,
+                             params.seed, params.n_boot, threads)
+    findings = all_findings(evaluation, scores, agreement, verdicts, confidence_speedup(timings),
+                            params.confidence_threshold, params.min_rho)
+    write_table(difficulty, out["difficulty"])
+    write_table(agreement, out["agreement"])
+    write_table(correlations, out["factors"])
+    write_table(verdicts, out["factor_verdicts"])
+    write_json({"params": asdict(params), "features": features, "methods": predictor}, out["predictor"])
+    write_json(findings, out["findings"])
+    fig_dir = Path(out["figures"])
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    figures.agreement_heatmaps(agreement, fig_dir / "agreement.png")
+    figures.factor_heatmap(correlations, verdicts, fig_dir / "factors.png")
+    figures.roc_curves(predictor, fig_dir / "roc.png")
+    figures.difficulty_distributions(difficulty, fig_dir / "difficulty.png", params.exclude)
+    metrics = {f"kendall_w.{r.forget_set}": r.value for r in agreement[agreement["stat"] == "kendall_w"].itertuples()}
+    metrics |= {f"auc.{kind}.{m}": r[kind]["auc"] for m, r in predictor.items() if "skipped" not in r
+                for kind in ("logistic_regression", "gradient_boosting")}
+    metrics["algorithm_independent_factors"] = int(verdicts["algorithm_independent"].sum())
+    metrics["findings_reproduced"] = sum(f["reproduced"] is True for f in findings)
+    metrics["findings_not_reproduced"] = sum(f["reproduced"] is False for f in findings)
+    metrics["censored_share"] = float(difficulty["censored"].mean())
+    return {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+
+def params_of(job: dict) -> AnalysisParams:
+    given = dict(job.get("params", {}).get("analysis", {}))
+    known = {f.name for f in fields(AnalysisParams)}
+    unknown = set(given) - known
+    if unknown:
+        raise ValueError(f"unknown analysis params {sorted(unknown)}; known: {sorted(known)}")
+    if "exclude" in given:
+        given["exclude"] = tuple(given["exclude"])
+    return AnalysisParams(**given)
+
+
+def run(job: dict) -> None:
+    inp, out = job["input"], job["output"]
+    params = params_of(job)
+    with job_run(job) as mlrun:
+        evaluation = pd.DataFrame([read_json(f) for f in inp["evaluations"]])
+        timings = read_json(inp["timings"]) if inp.get("timings") else None
+        metrics = analyse(read_table(inp["scores"]), read_arrays(inp["bank"]), list(inp["traces"]), evaluation, out,
+                          params, timings, int(os.environ.get("OMP_NUM_THREADS", "1")))
+        mlrun.log_metrics(metrics)
+        for f in read_json(out["findings"]):
+            print(f"- {f['text']}")
