@@ -1,7 +1,7 @@
 # mudiff: which training samples are hard to unlearn, why, and what to do about it.
 # The DAG: prepare_data -> track_data -> train_target -> scores_target -+-> scores -> forget_set
 #                                     \-> train_bank -> scores_bank ---/          \-> proxies
-#          forget_set -> unlearn (method x forget set) -> evaluate -> report (+ proxies)
+#          forget_set -> unlearn (method x forget set) -> evaluate -> analysis -> report (+ proxies)
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -23,6 +23,7 @@ include: "rules/proxies.smk"
 include: "rules/forget_sets.smk"
 include: "rules/unlearn.smk"
 include: "rules/evaluate.smk"
+include: "rules/analysis.smk"
 include: "rules/report.smk"
 
 

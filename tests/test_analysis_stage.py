@@ -85,7 +85,7 @@ def test_outputs_and_verdicts(study):
 
 def test_run_of_and_params():
     assert run_of("results/s/unlearn/rum_f:neggrad_plus/memorization_mix/trace.parquet") == ("rum_f:neggrad_plus", "memorization_mix")
-    assert params_of({"params": {"analysis": {"n_boot": 10, "exclude": ["retrain", "finetune"]}}}).exclude == ("retrain", "finetune")
+    assert params_of({"params": {"analysis": {"n_boot": 10, "exclude": ["retrain", "finetune"]}}}).exclude == ["retrain", "finetune"]
     with pytest.raises(ValueError, match="unknown analysis params"):
         params_of({"params": {"analysis": {"nboot": 10}}})
 

@@ -72,6 +72,17 @@ def test_every_output_is_there(study: Path):
             assert metrics["ToW"] == pytest.approx(1.0) and metrics["cost_ratio"] == pytest.approx(1.0)
         else:
             assert 0.0 <= metrics["ToW"] <= 1.0
+    # instance-level difficulty: every non-retrain run's forget samples, censoring kept
+    difficulty = pd.read_parquet(results / "analysis" / "difficulty.parquet")
+    assert {"method", "forget_set", "id", "residual", "steps_to_forget", "censored", "difficulty"} <= set(difficulty.columns)
+    assert set(map(tuple, difficulty[["method", "forget_set"]].drop_duplicates().to_numpy())) == set(PAIRS)
+    findings = json.loads((results / "analysis" / "findings.json").read_text())
+    assert all(f["reproduced"] in (True, False, None) and f["text"] for f in findings)
+    assert len(findings) >= 5
+    for fig in ("agreement", "factors", "roc", "difficulty"):
+        assert (results / "analysis" / "figures" / f"{fig}.png").stat().st_size > 10_000
+    report_text = (results / "report.md").read_text()
+    assert "## Instance-level difficulty" in report_text and "## SPEC findings" in report_text
     evaluation = pd.read_parquet(results / "evaluation.parquet")
     assert len(evaluation) == len(PAIRS)
     assert not (results / "unlearn" / "salun" / "es_high").exists()  # a method runs only where the config says
@@ -112,8 +123,8 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     exp = client.get_experiment_by_name("default")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
     # prepare_data, track_data, train_target, train_bank, scores_target, scores_bank, scores, proxies,
-    # a forget_set per forget set, unlearn and evaluate per method x forget set, report
-    assert len(runs) == 8 + len(FORGET_SETS) + 2 * len(PAIRS) + 1
+    # a forget_set per forget set, unlearn and evaluate per method x forget set, analysis, report
+    assert len(runs) == 8 + len(FORGET_SETS) + 2 * len(PAIRS) + 2  # ... analysis, report
     assert {r.info.status for r in runs} == {"FINISHED"}
     keys = [(r.data.tags["mudiff.rule"], r.data.tags.get("mudiff.wildcard.method"), r.data.tags.get("mudiff.wildcard.forget_set")) for r in runs]
     assert len(set(keys)) == len(keys), "a job logged more than one run"

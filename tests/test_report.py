@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mudiff.report.markdown import _rum_findings, cost_table, rsu_table, rum_table
+from mudiff.analysis.findings import rum_findings
+from mudiff.report.markdown import cost_table, rsu_table, rum_table
 
 
 def _evaluation() -> pd.DataFrame:
@@ -23,13 +24,15 @@ def test_rum_table_compares_on_mix_sets_only():
     assert list(table["method"]) == ["neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus", "rum"]
     assert list(table.columns) == ["method", "memorization_mix"]
     assert table.set_index("method").loc["rum_f:neggrad_plus", "memorization_mix"] == 0.95 - 0.1
-    assert "**reproduced**" in _rum_findings(table)[0]
+    verdict = next(f for f in rum_findings(_evaluation()) if f["method"] == "neggrad_plus")
+    assert verdict["reproduced"] is True
 
 
 def test_rum_finding_not_reproduced_when_shuffle_wins():
     ev = _evaluation()
     ev.loc[ev["method"] == "shuffle:neggrad_plus", "ToW"] = 0.99
-    assert "**not reproduced**" in _rum_findings(rum_table(ev))[0]
+    verdict = next(f for f in rum_findings(ev) if f["method"] == "neggrad_plus")
+    assert verdict["reproduced"] is False
 
 
 def test_no_rum_table_without_mix_sets():

@@ -136,6 +136,25 @@ class EvaluateConfig:
 
 
 @dataclass
+class AnalysisConfig:
+    n_boot: int = option(1000, "Bootstrap replicates of every interval.", minimum=10)
+    seed: int = option(0, "Seed of the bootstrap resampling and the predictor's folds.", minimum=0)
+    folds: int = option(5, "Folds of the hard-sample predictor's cross-validation (stratified, grouped by id).", minimum=2)
+    hard_share: float = option(
+        1 / 3, "Top share of a run's difficulty labelled hard for the predictor (censored samples always are).",
+        exclusiveMinimum=0, exclusiveMaximum=1,
+    )
+    min_rho: float = option(
+        0.5, "Median mean-pairwise Spearman between methods needed to call difficulty algorithm-independent.",
+        minimum=0, maximum=1,
+    )
+    confidence_threshold: float = option(
+        0.5, "|Spearman(confidence, memorization)| needed to call that SPEC finding reproduced.", minimum=0, maximum=1
+    )
+    exclude: list[str] = option(["retrain"], "Methods left out of agreement, factors and predictor (retrain never saw F).")
+
+
+@dataclass
 class StudyConfig:
     name: str = option("default", "Study name: results/<name>/ and the MLflow experiment.", pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = option(0, "Seed of target and retrain training.", minimum=0)
@@ -157,6 +176,7 @@ class StudyConfig:
         "named '<meta>:<method>' (rum_f, shuffle, rsu) or 'rum'; the wrapped method's hyperparameters go under `inner`.",
     )
     evaluate: EvaluateConfig = option(None, "Evaluation.")
+    analysis: AnalysisConfig = option(None, "Instance-level difficulty: agreement, factors, predictor, findings.")
 
 
 # ----------------------------------------------------------------------------- schema

@@ -9,16 +9,6 @@ def _table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return df.to_markdown(index=False, floatfmt=floatfmt)
 
 
-def tow_trend(evaluation: pd.DataFrame, method: str, score: str = "memorization") -> dict | None:
-    """ToW at the low, mid and high levels of a score, and whether it falls as the level rises."""
-    rows = evaluation[(evaluation["method"] == method) & (evaluation["score"] == score)]
-    by_level = rows.groupby("level")["ToW"].mean()
-    if not {"low", "high"} <= set(by_level.index):
-        return None
-    levels = [lv for lv in ("low", "mid", "high") if lv in by_level.index]
-    return {"method": method, **{lv: float(by_level[lv]) for lv in levels}, "reproduced": bool(by_level["high"] < by_level["low"])}
-
-
 def cost_table(evaluation: pd.DataFrame) -> pd.DataFrame:
     """Per method: mean ToW and mean wall time as a ratio to retrain's, over the forget sets."""
     order = list(dict.fromkeys(evaluation["method"]))
@@ -51,7 +41,7 @@ def rsu_table(evaluation: pd.DataFrame) -> pd.DataFrame | None:
 
 def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: pd.DataFrame, timings: dict,
            forget_sets: pd.DataFrame, evaluation: pd.DataFrame, figures: dict[str, str], deviations: list[str],
-           proxies: pd.DataFrame) -> str:
+           proxies: pd.DataFrame, analysis_md: str) -> str:
     lines = [f"# mudiff report: study `{study['name']}`", ""]
     lines += [
         f"Dataset **{data_manifest['dataset']}** ({data_manifest['n_train']} train, {data_manifest['n_test']} test), "
@@ -97,51 +87,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: p
     lines += [_table(proxies[proxy_cols], ".4g"), "", f"![proxies: correlation vs compute]({figures['proxies']})", "",
               f"![proxies vs memorization]({figures['proxies_vs_memorization']})", ""]
 
-    lines += ["## SPEC findings", ""]
-    for method in ("finetune", "neggrad_plus"):
-        trend = tow_trend(evaluation, method)
-        if trend is None:
-            lines.append(f"- ToW falls as memorization of F rises ({method}): not measured (needs low and high memorization sets).")
-            continue
-        values = ", ".join(f"{lv} {trend[lv]:.3f}" for lv in ("low", "mid", "high") if lv in trend)
-        verdict = "**reproduced**" if trend["reproduced"] else "**not reproduced**"
-        lines.append(f"- ToW falls as memorization of F rises ({method}): {verdict} (ToW {values}).")
-    conf = proxies[proxies["score"] == "confidence"]
-    if len(conf):
-        rho = float(conf["spearman"].iloc[0])
-        verdict = "**reproduced**" if abs(rho) >= 0.5 else "**not reproduced**"
-        lines.append(
-            f"- Training-dynamics confidence ranks samples close to memorization: {verdict} on this data "
-            f"(Spearman {rho:+.3f}; the papers report |ρ| ≈ 0.8–0.9 on CIFAR; we call |ρ| ≥ 0.5 a reproduction), "
-            f"at {1 / float(conf['time_ratio_to_bank'].iloc[0]):.0f}× less compute than the bank."
-        )
-    lines += _rum_findings(rum)
-    for method in ("finetune", "neggrad_plus"):
-        trend = tow_trend(evaluation, method, "entanglement")
-        if trend is None:
-            lines.append(f"- ToW falls as entanglement of F rises ({method}): not measured (needs es_low and es_high sets).")
-            continue
-        values = ", ".join(f"es_{lv} {trend[lv]:.3f}" for lv in ("low", "mid", "high") if lv in trend)
-        verdict = "**reproduced**" if trend["reproduced"] else "**not reproduced**"
-        es = forget_sets.set_index("name")["entanglement_score"]
-        measured = ", ".join(f"es_{lv} {es[f'es_{lv}']:.1f}" for lv in ("low", "mid", "high") if f"es_{lv}" in es.index)
-        lines.append(f"- ToW falls as entanglement of F rises ({method}; es sets are RUM's centroid-distance slices 3, 12, 14): "
-                     f"{verdict} (ToW {values}; the sets' measured ES: {measured}).")
-    lines.append("")
+    # Instance-level difficulty and the verdict on every SPEC finding: the analysis stage's (one place).
+    lines += [analysis_md, ""]
     lines += ["## Deviations from SPEC", ""] + [f"- {d}" for d in deviations] + [""]
     return "\n".join(lines)
-
-
-def _rum_findings(rum: pd.DataFrame | None) -> list[str]:
-    """SPEC: RUM with the same total budget beats vanilla and shuffle on mix sets, per wrapped method."""
-    if rum is None:
-        return ["- RUM beats vanilla and shuffle on mix sets: not measured (no RUM or no mix forget set configured)."]
-    tow = rum.set_index("method").mean(axis=1)
-    out = []
-    for method in tow.index:
-        if ":" in method or method == "rum" or f"rum_f:{method}" not in tow.index or f"shuffle:{method}" not in tow.index:
-            continue
-        r, v, sh = tow[f"rum_f:{method}"], tow[method], tow[f"shuffle:{method}"]
-        verdict = "**reproduced**" if r > v and r > sh else "**not reproduced**"
-        out.append(f"- RUM beats vanilla and shuffle on mix sets ({method}): {verdict} (ToW rum_f {r:.3f}, vanilla {v:.3f}, shuffle {sh:.3f}).")
-    return out or ["- RUM beats vanilla and shuffle on mix sets: not measured (needs rum_f:<m>, shuffle:<m> and <m>)."]

@@ -10,13 +10,14 @@ cross-validation dominate).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mudiff.analysis import figures
+from mudiff.config import AnalysisConfig
 from mudiff.analysis.agreement import agreement_table
 from mudiff.analysis.difficulty import difficulty_table
 from mudiff.analysis.factors import factor_correlations, factor_names, factor_verdicts
@@ -26,15 +27,8 @@ from mudiff.io import read_arrays, read_json, read_table, write_json, write_tabl
 from mudiff.tracking import job_run
 
 
-@dataclass(frozen=True)
-class AnalysisParams:
-    n_boot: int = 1000  # bootstrap replicates for every interval
-    seed: int = 0  # bootstrap resampling and cross-validation folds
-    folds: int = 5  # predictor's stratified, id-grouped folds
-    hard_share: float = 1 / 3  # top share of a run's difficulty labelled hard (censored always are)
-    min_rho: float = 0.5  # median mean-pairwise Spearman needed to call difficulty algorithm-independent
-    confidence_threshold: float = 0.5  # |Spearman(confidence, memorization)| needed to reproduce that finding
-    exclude: tuple[str, ...] = ("retrain",)  # methods left out of agreement, factors and predictor
+# The stage's parameters are the study config's `analysis` section (defaults and limits there).
+AnalysisParams = AnalysisConfig
 
 
 def run_of(trace_path: str | Path) -> tuple[str, str]:
@@ -103,8 +97,6 @@ def params_of(job: dict) -> AnalysisParams:
     unknown = set(given) - known
     if unknown:
         raise ValueError(f"unknown analysis params {sorted(unknown)}; known: {sorted(known)}")
-    if "exclude" in given:
-        given["exclude"] = tuple(given["exclude"])
     return AnalysisParams(**given)
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from mudiff.forget_sets import parse_name
 from mudiff.io import atomic_path, read_json, read_table, write_table
+from mudiff.analysis import section
 from mudiff.report import figures
 from mudiff.report.markdown import render
 from mudiff.tracking import job_run
@@ -63,9 +64,14 @@ def run(job: dict) -> None:
         if (evaluation["score"] == "entanglement").any():
             figs["tow_by_entanglement"] = figures.tow_by_level(evaluation, "entanglement", fig_dir / "tow_by_entanglement.png")
         figs["proxies"] = Path(inp["proxies_figure"])
+        analysis_dir = Path(inp["analysis_figures"])
+        analysis_figs = {k: str((analysis_dir / f"{k}.png").relative_to(Path(out["report"]).parent))
+                         for k in ("agreement", "factors", "roc", "difficulty")}
+        analysis_md = section.render(read_table(inp["agreement"]), read_table(inp["factor_verdicts"]),
+                                     read_json(inp["predictor"]), read_json(inp["findings"]), analysis_figs)
         rel = {k: str(Path(v).relative_to(Path(out["report"]).parent)) for k, v in figs.items()}
         text = render(p["study"], read_json(inp["data_manifest"]), read_json(inp["target_metrics"]), read_json(inp["bank_summary"]),
-                      scores, read_json(inp["timings"]), forget_sets, evaluation, rel, DEVIATIONS, proxies)
+                      scores, read_json(inp["timings"]), forget_sets, evaluation, rel, DEVIATIONS, proxies, analysis_md)
         write_table(evaluation, out["evaluation"])
         with atomic_path(out["report"]) as tmp:
             tmp.write_text(text)
