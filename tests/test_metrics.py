@@ -83,3 +83,19 @@ def test_model_metrics_from_a_prediction_table_by_hand():
     assert same["ToW"] == 1.0 and same["ToW_MIA"] == 1.0
     with pytest.raises(ValueError, match="1 forget ids have no prediction"):
         model_metrics(pd.concat([train, test]), np.array([0, 99]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_logistic_1d_matches_scikit_learn(seed):
+    from sklearn.linear_model import LogisticRegression
+
+    from mudiff.metrics.mia import fit_logistic_1d
+
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(1.0, 1.0, 300), rng.normal(-0.5, 1.5, 300)])
+    y = np.concatenate([np.ones(300), np.zeros(300)])
+    slope, intercept = fit_logistic_1d(x, y)
+    ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=1000).fit(x[:, None], y)
+    assert slope == pytest.approx(ref.coef_[0, 0], rel=1e-5) and intercept == pytest.approx(ref.intercept_[0], rel=1e-5, abs=1e-7)
+    grid = np.linspace(-4, 4, 401)
+    np.testing.assert_array_equal(slope * grid + intercept > 0, ref.predict(grid[:, None]) == 1)
