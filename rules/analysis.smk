@@ -27,6 +27,8 @@ rule analysis:
     conda:
         "../envs/mudiff.yaml"
     threads: 2
+    resources:
+        **resources("analysis"),
     params:
         io=io,
         job=job("analysis", {"analysis": config["analysis"]}),

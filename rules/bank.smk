@@ -12,6 +12,8 @@ rule train_bank:
     conda:
         "../envs/mudiff.yaml"
     threads: 2
+    resources:
+        **resources("train_bank"),
     params:
         io=io,
         job=job(

@@ -46,6 +46,42 @@ wildcard_constraints:
     forget_set="|".join(FORGET_SETS),
 
 
+# What a job asks the scheduler for (local `--resources`, or the Slurm plugin's sbatch options).
+# Sizes grow with the dataset; `gpu` is 1 for the stages that train or run models, unless the
+# study runs on the CPU (`device: cpu`). Override any of it with --set-resources RULE:KEY=VALUE.
+_SCALE = {"digits": 1, "fashion_mnist": 4, "mnist": 4, "cifar10": 8, "cifar100": 8}[
+    config["data"]["dataset"]
+]
+_GPU = 0 if config["device"] == "cpu" else 1
+_RESOURCES = (
+    {  # rule: (mem_mb per scale unit, runtime in minutes per scale unit, uses a GPU)
+        "prepare_data": (1000, 10, False),
+        "track_data": (1000, 10, False),
+        "train_target": (2000, 15, True),
+        "train_bank": (4000, 60, True),
+        "scores_target": (2000, 20, True),
+        "scores_bank": (2000, 10, True),
+        "scores": (1000, 5, False),
+        "proxies": (1000, 5, False),
+        "forget_set": (1000, 5, False),
+        "unlearn": (2000, 30, True),
+        "evaluate": (1000, 5, False),
+        "analysis": (2000, 20, False),
+        "report": (1000, 10, False),
+    }
+)
+
+
+def resources(rule_name):
+    """The `resources:` of a rule: memory, wall time and GPUs (see _RESOURCES)."""
+    mem_mb, runtime, gpu = _RESOURCES[rule_name]
+    return {
+        "mem_mb": mem_mb * _SCALE,
+        "runtime": runtime * _SCALE,
+        "gpu": _GPU if gpu else 0,
+    }
+
+
 def sources(stage, *modules):
     """The package files a stage's job runs (the stage module's import closure, plus extra modules)."""
     files = set(module_files("mudiff.__main__")) | set(module_files(STAGES[stage]))

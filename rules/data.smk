@@ -11,6 +11,8 @@ rule prepare_data:
     conda:
         "../envs/mudiff.yaml"
     threads: 1
+    resources:
+        **resources("prepare_data"),
     params:
         io=io,
         job=job("prepare_data", {"data": config["data"]}),
@@ -30,6 +32,8 @@ rule track_data:
     conda:
         "../envs/mudiff.yaml"
     threads: 1
+    resources:
+        **resources("track_data"),
     params:
         io=io,
         job=job("track_data", {"root": DATA_ROOT}),

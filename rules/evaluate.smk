@@ -15,6 +15,8 @@ rule evaluate:
     conda:
         "../envs/mudiff.yaml"
     threads: 1
+    resources:
+        **resources("evaluate"),
     params:
         io=io,
         job=job("evaluate", {"evaluate": config["evaluate"]}),

@@ -13,6 +13,8 @@ rule forget_set:
     conda:
         "../envs/mudiff.yaml"
     threads: 1
+    resources:
+        **resources("forget_set"),
     params:
         io=io,
         job=job(

@@ -14,6 +14,8 @@ rule proxies:
     conda:
         "../envs/mudiff.yaml"
     threads: 1
+    resources:
+        **resources("proxies"),
     params:
         io=io,
         job=job("proxies", {"top_share": 0.05}),

@@ -36,6 +36,8 @@ rule report:
     conda:
         "../envs/mudiff.yaml"
     threads: 1
+    resources:
+        **resources("report"),
     params:
         io=io,
         job=job(

@@ -17,6 +17,8 @@ rule scores_target:
     conda:
         "../envs/mudiff.yaml"
     threads: 2
+    resources:
+        **resources("scores_target"),
     params:
         io=io,
         job=job(
@@ -47,6 +49,8 @@ rule scores_bank:
     conda:
         "../envs/mudiff.yaml"
     threads: 1
+    resources:
+        **resources("scores_bank"),
     params:
         io=io,
         job=job(
@@ -77,6 +81,8 @@ rule scores:
     conda:
         "../envs/mudiff.yaml"
     threads: 1
+    resources:
+        **resources("scores"),
     params:
         io=io,
         job=job("scores", {"names": config["scores"]["names"]}),

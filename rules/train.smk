@@ -14,6 +14,8 @@ rule train_target:
     conda:
         "../envs/mudiff.yaml"
     threads: 2
+    resources:
+        **resources("train_target"),
     params:
         io=io,
         job=job(

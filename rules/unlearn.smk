@@ -19,6 +19,8 @@ rule unlearn:
     conda:
         "../envs/mudiff.yaml"
     threads: 1
+    resources:
+        **resources("unlearn"),
     params:
         io=io,
         job=job(

@@ -25,6 +25,7 @@ TOP_LEVEL_STATE = {
 # A study of seconds: every stage runs, on the embedded digits, with the smallest sizes.
 TINY = {
     "name": "tiny",
+    "device": "cpu",  # asks the scheduler for no GPU (the Slurm test's node has none)
     "train": {"epochs": 3},
     "bank": {"models": 8, "epochs": 2},
     "scores": {"names": ["memorization", "confidence", "centroid_distance"]},

@@ -170,3 +170,17 @@ def test_ctrl_c_during_the_bank_kills_its_run_and_the_rerun_completes(tmp_path):
     assert all(set(s) == {"FINISHED"} for rule, s in statuses.items() if rule != "train_bank"), statuses
     assert len(statuses["unlearn"]) == len(statuses["evaluate"]) == 2  # one run per job, none lost
     assert "Nothing to be done" in snakemake(repo, "-n", "--configfile", config).stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_gpu_refusal_is_the_failed_runs_recorded_error(store, tmp_path):
+    from mudiff.stages import train
+
+    client, exp_id = store
+    job = {"rule": "train_target", "study": "s", "wildcards": {}, "input": {"arrays": str(tmp_path / "none.npz")},
+           "output": {}, "params": {"device": "cuda", "seed": 0, "model": "mlp", "train": {}}}
+    with pytest.raises(DeviceError):
+        train.run(job)
+    (run,) = client.search_runs([exp_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["mudiff.error"].startswith("DeviceError: config key 'device' is 'cuda'")

@@ -372,7 +372,7 @@ def _check_semantics(cfg: dict) -> None:
     for key, name in needed.items():
         if name not in computed:
             raise ConfigError(f"config key '{key}': needs score {name!r}, which 'scores.names' does not compute")
-    image_models = {"digits": {"mlp"}, "fashion_mnist": {"mlp", "smallcnn"}, "mnist": {"mlp", "smallcnn"}}
+    image_models = {"digits": {"mlp"}, "fashion_mnist": {"mlp", "smallcnn", "resnet18"}, "mnist": {"mlp", "smallcnn", "resnet18"}}
     allowed = image_models.get(cfg["data"]["dataset"], {"resnet18", "resnet50"})
     if cfg["model"] not in allowed:
         raise ConfigError(

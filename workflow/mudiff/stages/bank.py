@@ -12,8 +12,8 @@ from mudiff.tracking import job_run
 def run(job: dict) -> None:
     p = job["params"]
     cfg = BankConfig(**p["bank"])
-    device = device_of(job)
-    with job_run(job) as mlrun:
+    with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
+        device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(job["input"]["arrays"], device)
         bank = train_bank(data, p["model"], cfg, seed=p["seed"])

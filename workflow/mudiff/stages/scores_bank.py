@@ -22,8 +22,8 @@ from mudiff.training import per_sample, predict
 def run(job: dict) -> None:
     p, inp, out = job["params"], job["input"], job["output"]
     names = [n for n in p["scores"]["names"] if n in FROM_BANK]
-    device = device_of(job)
-    with job_run(job) as mlrun:
+    with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
+        device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(inp["arrays"], device)
         bank = read_arrays(inp["bank"])

@@ -42,8 +42,8 @@ def run(job: dict) -> None:
     p, inp, out = job["params"], job["input"], job["output"]
     cfg = p["scores"]
     names = [n for n in cfg["names"] if n in FROM_DYNAMICS + FROM_TARGET]
-    device = device_of(job)
-    with job_run(job) as mlrun:
+    with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
+        device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(inp["arrays"], device)
         model = load_model(p["model"], prepared, inp["model"], device).eval()

@@ -32,8 +32,8 @@ def checkpoint_epochs(epochs: int, count: int) -> list[int]:
 
 def run(job: dict) -> None:
     p = job["params"]
-    device = device_of(job)
-    with job_run(job) as mlrun:
+    with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
+        device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(job["input"]["arrays"], device)
         torch.manual_seed(p["seed"])

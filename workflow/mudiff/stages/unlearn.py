@@ -31,8 +31,8 @@ def run(job: dict) -> None:
     method_name = job["wildcards"]["method"]
     method = methods.get(method_name)
     params = method.Params(**p["hyper"])
-    device = device_of(job)
-    with job_run(job) as mlrun:
+    with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
+        device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(inp["arrays"], device)
         forget_ids = validate_ids(read_table(inp["forget_set"])["id"].to_numpy(), prepared.id_train, inp["forget_set"])
