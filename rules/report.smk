@@ -27,6 +27,7 @@ rule report:
         sources=sources("report"),
     output:
         report=REPORT,
+        html=f"{RESULTS}/report.html",
         evaluation=f"{RESULTS}/evaluation.parquet",
         figures=directory(f"{RESULTS}/figures"),
     log:

@@ -83,6 +83,8 @@ def test_every_output_is_there(study: Path):
         assert (results / "analysis" / "figures" / f"{fig}.png").stat().st_size > 10_000
     report_text = (results / "report.md").read_text()
     assert "## Instance-level difficulty" in report_text and "## SPEC findings" in report_text
+    page = (results / "report.html").read_text()  # the same report, figures inline
+    assert "<table>" in page and page.count("data:image/png;base64,") >= 6 and 'src="figures/' not in page
     evaluation = pd.read_parquet(results / "evaluation.parquet")
     assert len(evaluation) == len(PAIRS)
     assert not (results / "unlearn" / "salun" / "es_high").exists()  # a method runs only where the config says

@@ -60,3 +60,21 @@ def test_readme_lists_exactly_the_reports_deviations():
     section = readme.split("## Deviations from SPEC", 1)[1].split("\n## ", 1)[0]
     listed = [" ".join(b.split()) for b in re.findall(r"^- (.*?)(?=^- |\Z)", section, re.M | re.S)]
     assert listed == [" ".join(d.split()) for d in DEVIATIONS]
+
+
+def test_report_html_renders_tables_and_inlines_figures(tmp_path):
+    import base64
+
+    import pytest
+
+    from mudiff.report.html import render_html
+
+    png = b"\x89PNG\r\n\x1a\nfake"
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "tow.png").write_bytes(png)
+    text = "# Report\n\n| method | ToW |\n|:--|--:|\n| finetune | 0.5 |\n\n![ToW](figures/tow.png)\n"
+    page = render_html(text, tmp_path, "t")
+    assert "<table>" in page and ">finetune</td>" in page
+    assert f"data:image/png;base64,{base64.b64encode(png).decode()}" in page and "figures/tow.png" not in page
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        render_html("![x](figures/missing.png)", tmp_path, "t")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from studyrepo import TINY, copy_repo, runs, snakemake, write_config
+from studyrepo import REPO, TINY, copy_repo, runs, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -145,3 +145,14 @@ def test_tiny_study_runs_through_the_slurm_executor(slurm, repo):
     statuses = [r.info.status for r in runs(path, "tiny")]
     assert statuses and set(statuses) == {"FINISHED"}
     assert "Nothing to be done" in snakemake(path, "-n", "--configfile", config).stdout
+
+
+def test_local_profile_limits_gpu_jobs(repo):
+    """profiles/local: one GPU, so model jobs ask for it and the scheduler runs them one at a time."""
+    path, config = repo
+    gpu_config = write_config(path, {**TINY, "device": "auto"}, "tiny_gpu.yaml")
+    out = snakemake(path, "-n", "--forceall", "--workflow-profile", "profiles/local", "--configfile", gpu_config).stdout
+    jobs = _dry_run_resources(out)
+    assert {int(r["gpu"]) for r in jobs["train_bank"]} == {1}
+    profile = (REPO / "profiles" / "local" / "config.yaml").read_text()
+    assert "gpu=1" in profile

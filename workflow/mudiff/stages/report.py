@@ -10,6 +10,7 @@ from mudiff.forget_sets import parse_name
 from mudiff.io import atomic_path, read_json, read_table, write_table
 from mudiff.analysis import section
 from mudiff.report import figures
+from mudiff.report.html import render_html
 from mudiff.report.markdown import render
 from mudiff.tracking import job_run
 
@@ -75,5 +76,7 @@ def run(job: dict) -> None:
         write_table(evaluation, out["evaluation"])
         with atomic_path(out["report"]) as tmp:
             tmp.write_text(text)
+        with atomic_path(out["html"]) as tmp:
+            tmp.write_text(render_html(text, Path(out["report"]).parent, f"mudiff report: {p['study']['name']}"))
         mlrun.log_metrics({f"ToW.{r.method}.{r.forget_set}": r.ToW for r in evaluation.itertuples()})
         print(text)
