@@ -11,6 +11,11 @@ rule analysis:
             f"{RESULTS}/evaluate/{method}/{forget_set}.json"
             for method, forget_set in UNLEARN_PAIRS
         ],
+        manifests=[
+            f"{RESULTS}/forget_sets/{forget_set}.json"
+            for forget_set in FORGET_SETS
+            if forget_set.startswith("es_")
+        ],
         sources=sources("analysis"),
     output:
         difficulty=f"{RESULTS}/analysis/difficulty.parquet",

@@ -313,3 +313,16 @@ def test_independence_finding_from_agreement():
     assert independence_finding(agree)["reproduced"] is True
     assert independence_finding(disagree)["reproduced"] is False
     assert independence_finding(None)["reproduced"] is None
+
+
+def test_entanglement_finding_follows_measured_es_not_slice_labels():
+    # slice labels say low < mid < high, but the measured ES orders them high < low < mid
+    ev = _evaluation({"low": 0.95, "mid": 0.94, "high": 0.99}, score="entanglement")
+    es = {"es_low": 115.9, "es_mid": 152.7, "es_high": 88.7}
+    by_label = {f["method"]: f["reproduced"] for f in entanglement_findings(ev)}
+    by_es = {f["method"]: f for f in entanglement_findings(ev, es)}
+    assert by_label == {"finetune": False, "neggrad_plus": False}  # ToW(es_high) > ToW(es_low)
+    assert all(f["reproduced"] is True for f in by_es.values())  # ToW at ES 152.7 (0.94) < at ES 88.7 (0.99)
+    assert "not in ES order" in by_es["finetune"]["text"]
+    flipped = _evaluation({"low": 0.95, "mid": 0.99, "high": 0.94}, score="entanglement")
+    assert all(f["reproduced"] is False for f in entanglement_findings(flipped, es))

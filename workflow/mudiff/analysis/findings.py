@@ -6,9 +6,10 @@ Numbers are means over the rows of a cell (one per seed) with a t-based 95% inte
 are several seeds. Verdicts compare means; the intervals are reported for the reader to judge.
 
 Rules (SPEC "Findings"):
-- ToW falls as memorization (entanglement) of F rises: mean ToW on the `high` set below the
-  `low` set, per method (memorization: finetune and neggrad_plus, as SPEC names them;
-  entanglement: every non-retrain method run on es_low and es_high).
+- ToW falls as memorization of F rises: mean ToW on the `high` set below the `low` set, per
+  method (finetune and neggrad_plus, as SPEC names them).
+- ToW falls as entanglement of F rises: per non-retrain method run on the es sets, mean ToW on
+  the set of highest measured ES below the set of lowest (by slice label when no ES is given).
 - RUM beats vanilla and shuffle on mix sets: mean ToW over the `*_mix` sets of `rum_f:<m>`
   above both `<m>` and `shuffle:<m>`; `rum` (a method per subset) above every vanilla and every
   shuffle method run on the same sets.
@@ -80,13 +81,37 @@ def memorization_findings(evaluation: pd.DataFrame, methods=MEMORIZATION_METHODS
     return [tow_trend(evaluation, m, "memorization", "ToW falls as memorization of F rises") for m in methods]
 
 
-def entanglement_findings(evaluation: pd.DataFrame) -> list[dict]:
+def entanglement_findings(evaluation: pd.DataFrame, entanglement_scores: dict[str, float] | None = None) -> list[dict]:
+    """Per method: does ToW fall as F's entanglement rises?
+
+    With the es sets' measured entanglement scores (SPEC's ES, from their manifests) the sets are
+    ordered by ES, and the verdict compares ToW on the most and the least entangled set: RUM's
+    centroid-distance slices need not come out in ES order on every dataset and model. Without
+    them, the slice labels (es_low < es_mid < es_high) stand in for the order.
+    """
     finding = "ToW falls as entanglement of F rises"
     ev = with_levels(evaluation)
     methods = sorted(set(ev.loc[(ev["score"] == "entanglement") & (ev["method"] != "retrain"), "method"]))
     if not methods:
         return [_verdict(finding, None, None, {}, "needs es_low and es_high forget sets")]
-    return [tow_trend(evaluation, m, "entanglement", finding, prefix="es_") for m in methods]
+    if not entanglement_scores:
+        return [tow_trend(evaluation, m, "entanglement", finding, prefix="es_") for m in methods]
+    out = []
+    for m in methods:
+        rows = ev[(ev["method"] == m) & (ev["score"] == "entanglement") & ev["forget_set"].isin(list(entanglement_scores))]
+        sets = sorted(set(rows["forget_set"]), key=lambda fs: entanglement_scores[fs])
+        if len(sets) < 2:
+            out.append(_verdict(finding, m, None, {}, f"needs two es sets with a measured ES for {m}"))
+            continue
+        tow = {fs: _cell(rows[rows["forget_set"] == fs], "ToW") for fs in sets}
+        numbers = {"ToW": tow, "ES": {fs: float(entanglement_scores[fs]) for fs in sets}}
+        least, most = sets[0], sets[-1]
+        shown = ", ".join(f"{fs} (ES {entanglement_scores[fs]:.1f}) {format_ci(tow[fs])}" for fs in sets)
+        labels = [fs for fs in ("es_low", "es_mid", "es_high") if fs in sets]
+        note = "" if labels == sets else "; the slice labels are not in ES order on this run"
+        out.append(_verdict(finding, m, bool(tow[most]["mean"] < tow[least]["mean"]), numbers,
+                            f"ToW by measured entanglement, least to most: {shown}{note}"))
+    return out
 
 
 def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
@@ -155,8 +180,8 @@ def independence_finding(agreement: pd.DataFrame | None, verdicts: pd.DataFrame 
 
 def all_findings(evaluation: pd.DataFrame, scores: pd.DataFrame | None = None, agreement: pd.DataFrame | None = None,
                  verdicts: pd.DataFrame | None = None, speedup: float | None = None, confidence_threshold: float = 0.5,
-                 min_rho: float = 0.5) -> list[dict]:
-    return [*memorization_findings(evaluation), *entanglement_findings(evaluation), *rum_findings(evaluation),
+                 min_rho: float = 0.5, entanglement_scores: dict[str, float] | None = None) -> list[dict]:
+    return [*memorization_findings(evaluation), *entanglement_findings(evaluation, entanglement_scores), *rum_findings(evaluation),
             confidence_finding(scores, confidence_threshold, speedup), independence_finding(agreement, verdicts, min_rho)]
 
 

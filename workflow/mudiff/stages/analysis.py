@@ -58,7 +58,8 @@ def confidence_speedup(timings: dict | None) -> float | None:
 
 
 def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.DataFrame, out: dict,
-            params: AnalysisParams = AnalysisParams(), timings: dict | None = None, threads: int = 1) -> dict:
+            params: AnalysisParams = AnalysisParams(), timings: dict | None = None, threads: int = 1,
+            entanglement_scores: dict[str, float] | None = None) -> dict:
     """Compute and write every output of the stage; return the headline numbers for MLflow."""
     difficulty = stacked_difficulty(traces, bank, scores)
     agreement = agreement_table(difficulty, params.exclude, params.n_boot, params.seed)
@@ -68,7 +69,7 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
     predictor = predict_hard(difficulty, scores, features, params.hard_share, params.exclude, params.folds,
                              params.seed, params.n_boot, threads)
     findings = all_findings(evaluation, scores, agreement, verdicts, confidence_speedup(timings),
-                            params.confidence_threshold, params.min_rho)
+                            params.confidence_threshold, params.min_rho, entanglement_scores)
     write_table(difficulty, out["difficulty"])
     write_table(agreement, out["agreement"])
     write_table(correlations, out["factors"])
@@ -106,8 +107,10 @@ def run(job: dict) -> None:
     with job_run(job) as mlrun:
         evaluation = pd.DataFrame([read_json(f) for f in inp["evaluations"]])
         timings = read_json(inp["timings"]) if inp.get("timings") else None
+        manifests = [read_json(f) for f in inp.get("manifests", [])]
+        es = {m["name"]: m["entanglement_score"] for m in manifests if m.get("entanglement_score") is not None}
         metrics = analyse(read_table(inp["scores"]), read_arrays(inp["bank"]), list(inp["traces"]), evaluation, out,
-                          params, timings, int(os.environ.get("OMP_NUM_THREADS", "1")))
+                          params, timings, int(os.environ.get("OMP_NUM_THREADS", "1")), es)
         mlrun.log_metrics(metrics)
         for f in read_json(out["findings"]):
             print(f"- {f['text']}")
