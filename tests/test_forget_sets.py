@@ -81,7 +81,8 @@ def test_memorization_levels_by_hand(scores):
     assert mid.tolist() == [10, 18, 19]  # start = 12//2 - 3//2 = 5: ranks 5, 6, 7
     assert high.tolist() == [12, 16, 20]  # ranks 9-11: the most memorized (hard)
     assert man == {"name": "memorization_high", "rule": "level", "score": "memorization", "level": "high",
-                   "size": 3, "seed": None, "mid_rule": None, "ordered_by": None, "size_rule": "forget_sets.size = 3"}
+                   "size": 3, "seed": 0, "ties": "seeded random order", "mid_rule": None, "ordered_by": None,
+                   "size_rule": "forget_sets.size = 3"}
 
 
 def test_confidence_high_is_least_confident(scores):
@@ -140,10 +141,23 @@ def test_mid_rule_rum_takes_closest_to_half():
     assert manifest["mid_rule"] == "rum"
 
 
-def test_ties_broken_by_id():
+def test_ties_broken_by_id_without_a_seed():
     table = pd.DataFrame({"id": [5, 3, 9, 1], "label": 0, "memorization": [0.2, 0.2, 0.2, 0.2]})
-    assert fs.build("memorization_low", table, 2)[0].tolist() == [1, 3]
-    assert fs.build("memorization_high", table, 2)[0].tolist() == [5, 9]
+    ranked = fs.rank_by_hardness(table, "memorization")
+    assert ranked["id"].tolist() == [1, 3, 5, 9]
+
+
+def test_ties_broken_in_a_seeded_random_order_not_by_id():
+    table = pd.DataFrame({"id": np.arange(200), "label": 0, "memorization": np.r_[np.zeros(190), np.linspace(0.5, 1, 10)]})
+    low = [fs.build("memorization_low", table, 20, seed=s)[0] for s in (0, 0, 1)]
+    np.testing.assert_array_equal(low[0], low[1])  # the same seed, the same set
+    assert not np.array_equal(low[0], low[2])  # another seed, another draw from the tie
+    assert low[0].max() > 40  # not simply the lowest ids
+    # the order of a tie does not depend on the order of the table's rows
+    shuffled = table.sample(frac=1, random_state=3)
+    np.testing.assert_array_equal(fs.build("memorization_low", shuffled, 20, seed=0)[0], low[0])
+    # ties never blur the levels: high is still the ten samples above the tie, and more of the tie
+    assert set(range(190, 200)) <= set(fs.build("memorization_high", table, 15, seed=0)[0])
 
 
 def test_nan_scores_are_skipped_and_can_make_a_level_too_large():
@@ -185,10 +199,10 @@ def test_names_of_a_config():
 
 def test_params_of():
     assert fs.params_of("random", CFG) == {"size": 0.03, "seed": 5}
-    assert fs.params_of("memorization_high", CFG) == {"size": 0.03}
-    assert fs.params_of("memorization_low", CFG) == {"size": 0.03}
-    assert fs.params_of("confidence_mid", CFG) == {"size": 0.03, "mid_rule": "quantile"}
-    assert fs.params_of("confidence_mix", CFG) == {"size": 0.03, "mid_rule": "quantile"}
+    assert fs.params_of("memorization_high", CFG) == {"size": 0.03, "seed": 5}  # the seed breaks ties
+    assert fs.params_of("memorization_low", CFG) == {"size": 0.03, "seed": 5}
+    assert fs.params_of("confidence_mid", CFG) == {"size": 0.03, "seed": 5, "mid_rule": "quantile"}
+    assert fs.params_of("confidence_mix", CFG) == {"size": 0.03, "seed": 5, "mid_rule": "quantile"}
 
 
 # ----------------------------------------------------------------------------- validate_ids

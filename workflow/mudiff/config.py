@@ -84,7 +84,7 @@ class ForgetSetsConfig:
     size: float = option(
         0.03, "Forget-set size: a share of train if below 1, else a count.", exclusiveMinimum=0
     )
-    seed: int = option(0, "Seed of random forget sets.", minimum=0)
+    seed: int = option(0, "Seed of the random forget set, and of the order of ties in level sets.", minimum=0)
     random: bool = option(True, "Build the `random` forget set.")
     by_score: dict[str, list[Literal[LEVELS]]] = option(
         {"memorization": ["low", "mid", "high", "mix"]},

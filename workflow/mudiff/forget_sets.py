@@ -1,8 +1,8 @@
 """Forget sets: random; low / mid / high / mix by any score, direction-aware; entanglement
 es_low / es_mid / es_high; risk_ranked; class.
 
-Samples are ranked by hardness (the score times its SPEC direction), ties broken by id, so
-"high" is always the hardest. Levels are quantile bins by default: the N easiest, the N around
+Samples are ranked by hardness (the score times its SPEC direction), ties broken in a random
+order seeded by `forget_sets.seed`, so "high" is always the hardest. Levels are quantile bins by default: the N easiest, the N around
 the median, the N hardest; `mid_rule="rum"` takes RUM's original "N closest to 0.5".
 
 Entanglement sets: samples ranked by centroid_distance (ascending, ties by id) are cut into 15
@@ -62,14 +62,24 @@ def random_set(ids: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(np.asarray(ids), size=n, replace=False))
 
 
-def rank_by_hardness(scores: pd.DataFrame, score: str) -> pd.DataFrame:
-    """Rows with a finite score, easiest first (ties broken by id)."""
+def rank_by_hardness(scores: pd.DataFrame, score: str, tie_seed: int | None = None) -> pd.DataFrame:
+    """Rows with a finite score, easiest first.
+
+    Ties are broken by id, or, given `tie_seed`, by a seeded random order of the ids: scores
+    with large ties (most digits samples have memorization exactly 0) would otherwise fill the
+    low and mid sets with the lowest ids, and ids follow the source's collection order.
+    """
     if score not in scores.columns:
         raise ForgetSetError(f"score {score!r} is not in the scores table; it has {sorted(set(scores.columns) - {'id', 'label'})}")
     table = scores[["id", score]].copy()
     table["hardness"] = hardness(score, table[score].to_numpy(dtype=np.float64))
     table = table[np.isfinite(table["hardness"])]
-    return table.sort_values(["hardness", "id"], kind="stable").reset_index(drop=True)
+    if tie_seed is None:
+        return table.sort_values(["hardness", "id"], kind="stable").reset_index(drop=True)
+    ids = np.sort(table["id"].to_numpy())
+    tie_rank = pd.Series(np.random.default_rng(tie_seed).permutation(len(ids)), index=ids)  # per id, whatever the row order
+    table["tie"] = tie_rank.loc[table["id"].to_numpy()].to_numpy()
+    return table.sort_values(["hardness", "tie"], kind="stable").drop(columns="tie").reset_index(drop=True)
 
 
 def level_set(ranked: pd.DataFrame, level: str, n: int, mid_rule: str = "quantile", score: str | None = None) -> np.ndarray:
@@ -157,8 +167,9 @@ def build(name: str, scores: pd.DataFrame, size: float = 0.03, seed: int = 0, mi
             ids = risk_ranked_set(scores, n)
             manifest.update(rule="risk_ranked", score="privacy_risk", ordered_by="privacy_risk descending")
         else:
-            ids = level_set(rank_by_hardness(scores, family), level, n, mid_rule, family)
-            manifest.update(rule="level", score=family, mid_rule=mid_rule if level in ("mid", "mix") else None)
+            ids = level_set(rank_by_hardness(scores, family, tie_seed=seed), level, n, mid_rule, family)
+            manifest.update(rule="level", score=family, seed=seed, ties="seeded random order",
+                            mid_rule=mid_rule if level in ("mid", "mix") else None)
     manifest["size"] = int(len(ids))
     return ids.astype(np.int64), manifest
 
@@ -180,7 +191,7 @@ def params_of(name: str, cfg: dict) -> dict:
     if family == "class":
         return {"class_id": cfg["class_id"]}
     params = {"size": cfg["size"]}
-    if family == "random":
+    if family not in ("entanglement", "risk_ranked"):  # random sets, and level sets' tie-break
         params["seed"] = cfg["seed"]
     if family not in ("entanglement", "risk_ranked") and level in ("mid", "mix"):
         params["mid_rule"] = cfg["mid_rule"]
