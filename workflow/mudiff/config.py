@@ -137,7 +137,7 @@ class EvaluateConfig:
 
 @dataclass
 class AnalysisConfig:
-    n_boot: int = option(1000, "Bootstrap replicates of every interval.", minimum=10)
+    n_boot: int = option(500, "Bootstrap replicates of every interval.", minimum=10)
     seed: int = option(0, "Seed of the bootstrap resampling and the predictor's folds.", minimum=0)
     folds: int = option(5, "Folds of the hard-sample predictor's cross-validation (stratified, grouped by id).", minimum=2)
     hard_share: float = option(
@@ -167,7 +167,9 @@ class StudyConfig:
     forget_sets: ForgetSetsConfig = option(None, "Forget-set construction.")
     unlearn: dict[str, dict] = option(
         {  # the default study's roster and where each method runs (config/default.yaml explains the choice)
-            "retrain": {}, "finetune": {}, "neggrad_plus": {},
+            "retrain": {}, "finetune": {},
+            "neggrad_plus": {"forget_sets": ["random", "memorization_low", "memorization_mid", "memorization_high",
+                                             "memorization_mix", "risk_ranked"]},
             **{m: {"forget_sets": ["memorization_mix"]} for m in ("neggrad", "l1_sparse", "random_label", "salun", "scrub")},
             **{m: {"forget_sets": ["memorization_mix"]} for m in ("rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus")},
             "rsu:finetune": {"forget_sets": ["risk_ranked"]},
