@@ -182,7 +182,8 @@ def test_changing_one_methods_learning_rate_reruns_only_that_method(study: Path)
     config["unlearn"]["finetune"]["lr"] = 0.02
     (study / "changed.yaml").write_text(yaml.safe_dump(config))
     out = snakemake(study, "-n", "--configfile", "changed.yaml").stdout
-    assert job_stats(out) == {"unlearn": len(pairs_of("finetune")), "evaluate": len(pairs_of("finetune")), "report": 1, "all": 1}
+    # and what is downstream of them: the instance-level analysis and the report
+    assert job_stats(out) == {"unlearn": len(pairs_of("finetune")), "evaluate": len(pairs_of("finetune")), "analysis": 1, "report": 1, "all": 1}
     for rule, wildcards in _dry_run_jobs(out):
         if rule in ("unlearn", "evaluate"):
             assert wildcards["method"] == "finetune"
@@ -198,7 +199,7 @@ def test_changing_one_methods_code_reruns_only_that_method(study: Path):
         source.write_text(original)
     wrapping = ["neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus"]  # and the meta-methods that wrap it
     n = sum(len(pairs_of(m)) for m in wrapping)
-    assert job_stats(out) == {"unlearn": n, "evaluate": n, "report": 1, "all": 1}
+    assert job_stats(out) == {"unlearn": n, "evaluate": n, "analysis": 1, "report": 1, "all": 1}
     assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == set(wrapping)
 
 
