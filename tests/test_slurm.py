@@ -137,11 +137,13 @@ def slurm(tmp_path_factory):
 
 def test_tiny_study_runs_through_the_slurm_executor(slurm, repo):
     path, config = repo
-    proc = snakemake(path, "--workflow-profile", "profiles/slurm", "--configfile", config, *PLUGIN_ARGS, check=False)
+    # keep the logs of successful jobs (the plugin deletes them by default): each job's sbatch log is evidence
+    proc = snakemake(path, "--workflow-profile", "profiles/slurm", "--configfile", config, *PLUGIN_ARGS,
+                     "--slurm-keep-successful-logs", check=False)
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-5000:], (slurm / "slurmctld.log").read_text()[-2000:])
     assert "has been submitted with SLURM jobid" in proc.stdout + proc.stderr
     assert (path / "results" / "tiny" / "report.md").is_file()
-    assert any((path / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert len(list((path / ".snakemake" / "slurm_logs").rglob("*.log"))) >= 10  # one per submitted job
     statuses = [r.info.status for r in runs(path, "tiny")]
     assert statuses and set(statuses) == {"FINISHED"}
     assert "Nothing to be done" in snakemake(path, "-n", "--configfile", config).stdout
