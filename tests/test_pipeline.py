@@ -189,14 +189,19 @@ def test_changing_one_methods_learning_rate_reruns_only_that_method(study: Path)
             assert wildcards["method"] == "finetune"
 
 
-def test_changing_one_methods_code_reruns_only_that_method(study: Path):
-    source = study / "workflow" / "mudiff" / "methods" / "neggrad_plus.py"
+def dry_run_after_editing(study: Path, module: str) -> str:
+    """A dry run's output with one package file changed (restored afterwards)."""
+    source = study / "workflow" / "mudiff" / module
     original = source.read_text()
     source.write_text(original + "\n# a change\n")
     try:
-        out = snakemake(study, "-n").stdout
+        return snakemake(study, "-n").stdout
     finally:
         source.write_text(original)
+
+
+def test_changing_one_methods_code_reruns_only_that_method(study: Path):
+    out = dry_run_after_editing(study, "methods/neggrad_plus.py")
     wrapping = ["neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus"]  # and the meta-methods that wrap it
     n = sum(len(pairs_of(m)) for m in wrapping)
     assert job_stats(out) == {"unlearn": n, "evaluate": n, "analysis": 1, "report": 1, "all": 1}
@@ -204,13 +209,7 @@ def test_changing_one_methods_code_reruns_only_that_method(study: Path):
 
 
 def test_changing_rums_code_reruns_only_meta_methods_that_use_it(study: Path):
-    source = study / "workflow" / "mudiff" / "methods" / "rum.py"
-    original = source.read_text()
-    source.write_text(original + "\n# a change\n")
-    try:
-        out = snakemake(study, "-n").stdout
-    finally:
-        source.write_text(original)
+    out = dry_run_after_editing(study, "methods/rum.py")
     assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {"rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus"}
     assert "scores" not in job_stats(out)
 

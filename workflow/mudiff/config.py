@@ -325,11 +325,6 @@ def _fill(sch: dict, value: Any) -> Any:
     return out
 
 
-def with_defaults(raw: dict) -> dict:
-    """Fill in defaults without schema validation (for scripts on machines without jsonschema)."""
-    return _fill(schema(), raw)
-
-
 # Official train-set sizes, so that an impossible forget-set size is refused before any job starts.
 TRAIN_SIZES = {"fashion_mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
 
