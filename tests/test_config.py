@@ -217,3 +217,10 @@ def test_method_hyper_leaves_out_where_a_method_runs():
     from mudiff.config import method_hyper
 
     assert method_hyper({"lr": 0.1, "forget_sets": ["random"]}) == {"lr": 0.1}
+
+
+def test_a_method_on_a_forget_set_the_study_does_not_build_is_refused():
+    msg = _error({"unlearn": {"retrain": {}, "finetune": {"forget_sets": ["es_high", "memorization_typo"]}},
+                  "forget_sets": {"entanglement": False}})
+    assert "'unlearn.finetune.forget_sets'" in msg and "['es_high', 'memorization_typo']" in msg
+    assert "this study builds ['random', 'memorization_low'" in msg
