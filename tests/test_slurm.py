@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,48 +92,51 @@ def slurm(tmp_path_factory):
     if SLURM_CONF.exists() and MARK not in SLURM_CONF.read_text():
         pytest.skip(f"{SLURM_CONF} belongs to a real Slurm installation: not touching it")
     root = tmp_path_factory.mktemp("slurmd")
-    host = socket.gethostname()
-    mem_mb = int(int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 1024 * 0.8)
-    SLURM_CONF.parent.mkdir(parents=True, exist_ok=True)
-    SLURM_CONF.write_text("\n".join([
-        MARK, "ClusterName=mudiff", f"SlurmctldHost={host}", "SlurmUser=root", "SlurmdUser=root", "AuthType=auth/munge",
-        f"StateSaveLocation={root}/state", f"SlurmdSpoolDir={root}/spool",
-        f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.pid",
-        f"SlurmctldLogFile={root}/slurmctld.log", f"SlurmdLogFile={root}/slurmd.log",
-        "SlurmctldPort=16817", "SlurmdPort=16818", "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
-        "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
-        "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory", "MpiDefault=none", "ReturnToService=2",
-        "MinJobAge=300",  # keeps finished jobs visible to squeue, the plugin's status command here
-        f"NodeName={host} CPUs={os.cpu_count()} RealMemory={mem_mb} State=UNKNOWN",
-        f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP", "",
-    ]))
-    for sub in ("state", "spool"):
-        (root / sub).mkdir()
-    started_munge = False
-    if not Path("/run/munge/munge.socket.2").exists():
-        Path("/run/munge").mkdir(parents=True, exist_ok=True)
-        shutil.chown("/run/munge", "munge", "munge")
-        for folder in ("/var/log/munge", "/var/lib/munge"):
-            if Path(folder).exists():
-                shutil.chown(folder, "munge", "munge")
-        _start(["runuser", "-u", "munge", "--", "munged"])
-        started_munge = True
-    _start(["slurmctld"])
-    _start(["slurmd"])
-    deadline = time.monotonic() + 60
-    while "idle" not in subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout:
-        if time.monotonic() > deadline:
-            pytest.fail(f"Slurm did not come up:\n{(root / 'slurmctld.log').read_text()[-2000:]}\n{(root / 'slurmd.log').read_text()[-2000:]}")
-        time.sleep(1)
-    yield root
-    subprocess.run(["scancel", "--user", "root"], capture_output=True)
-    for pidfile in ("slurmd.pid", "slurmctld.pid"):
-        pid = root / pidfile
-        if pid.exists():
-            subprocess.run(["kill", pid.read_text().strip()], capture_output=True)
-    if started_munge:
-        subprocess.run(["pkill", "-u", "munge", "munged"], capture_output=True)
-    SLURM_CONF.unlink(missing_ok=True)
+    # A private munged on its own socket and key: a system one may be absent, stopped, or have left
+    # a stale socket behind (apt's post-install starts it in some images, and it does not survive).
+    munge = Path(tempfile.mkdtemp(prefix="mudiff-munge-"))
+    munge.chmod(0o755)  # munged refuses a socket whose folder not everyone may traverse
+    (munge / "key").write_bytes(os.urandom(128))
+    (munge / "key").chmod(0o600)
+    _start(["munged", f"--socket={munge}/socket", f"--key-file={munge}/key", f"--pid-file={munge}/pid",
+            f"--log-file={munge}/log", f"--seed-file={munge}/seed"])
+    try:
+        host = socket.gethostname()
+        mem_mb = int(int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 1024 * 0.8)
+        SLURM_CONF.parent.mkdir(parents=True, exist_ok=True)
+        SLURM_CONF.write_text("\n".join([
+            MARK, "ClusterName=mudiff", f"SlurmctldHost={host}", "SlurmUser=root", "SlurmdUser=root", "AuthType=auth/munge",
+            f"AuthInfo=socket={munge}/socket",
+            f"StateSaveLocation={root}/state", f"SlurmdSpoolDir={root}/spool",
+            f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.pid",
+            f"SlurmctldLogFile={root}/slurmctld.log", f"SlurmdLogFile={root}/slurmd.log",
+            "SlurmctldPort=16817", "SlurmdPort=16818", "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
+            "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
+            "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory", "MpiDefault=none", "ReturnToService=2",
+            "MinJobAge=300",  # keeps finished jobs visible to squeue, the plugin's status command here
+            f"NodeName={host} CPUs={os.cpu_count()} RealMemory={mem_mb} State=UNKNOWN",
+            f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP", "",
+        ]))
+        for sub in ("state", "spool"):
+            (root / sub).mkdir()
+        _start(["slurmctld"])
+        _start(["slurmd"])
+        deadline = time.monotonic() + 60
+        while "idle" not in subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout:
+            if time.monotonic() > deadline:
+                logs = [root / "slurmctld.log", root / "slurmd.log", munge / "log"]
+                pytest.fail("Slurm did not come up:\n" + "\n".join(f.read_text()[-2000:] for f in logs if f.exists()))
+            time.sleep(1)
+        yield root
+    finally:  # also when Slurm did not come up: nothing is left running
+        subprocess.run(["scancel", "--user", "root"], capture_output=True)
+        for pidfile in ("slurmd.pid", "slurmctld.pid"):
+            pid = root / pidfile
+            if pid.exists():
+                subprocess.run(["kill", pid.read_text().strip()], capture_output=True)
+        subprocess.run(["munged", "--stop", f"--socket={munge}/socket"], capture_output=True)
+        shutil.rmtree(munge, ignore_errors=True)
+        SLURM_CONF.unlink(missing_ok=True)
 
 
 def test_tiny_study_runs_through_the_slurm_executor(slurm, repo):
