@@ -1,34 +1,34 @@
 rule analysis:
     input:
-        scores=f"{RESULTS}/scores/scores.parquet",
-        timings=f"{RESULTS}/scores/timings.json",
-        bank=f"{RESULTS}/bank/bank.npz",
+        scores=f"{RUN}/scores/scores.parquet",
+        timings=f"{RUN}/scores/timings.json",
+        bank=f"{RUN}/bank/bank.npz",
         traces=[
-            f"{RESULTS}/unlearn/{method}/{forget_set}/trace.parquet"
+            f"{RUN}/unlearn/{method}/{forget_set}/trace.parquet"
             for method, forget_set in UNLEARN_PAIRS
         ],
         evaluations=[
-            f"{RESULTS}/evaluate/{method}/{forget_set}.json"
+            f"{RUN}/evaluate/{method}/{forget_set}.json"
             for method, forget_set in UNLEARN_PAIRS
         ],
         manifests=[
-            f"{RESULTS}/forget_sets/{forget_set}.json"
+            f"{RUN}/forget_sets/{forget_set}.json"
             for forget_set in FORGET_SETS
             if forget_set.startswith("es_")
         ],
         sources=sources("analysis"),
     output:
-        difficulty=f"{RESULTS}/analysis/difficulty.parquet",
-        agreement=f"{RESULTS}/analysis/agreement.parquet",
-        factors=f"{RESULTS}/analysis/factors.parquet",
-        factor_verdicts=f"{RESULTS}/analysis/factor_verdicts.parquet",
-        predictor=f"{RESULTS}/analysis/predictor.json",
-        findings=f"{RESULTS}/analysis/findings.json",
-        figures=directory(f"{RESULTS}/analysis/figures"),
+        difficulty=f"{RUN}/analysis/difficulty.parquet",
+        agreement=f"{RUN}/analysis/agreement.parquet",
+        factors=f"{RUN}/analysis/factors.parquet",
+        factor_verdicts=f"{RUN}/analysis/factor_verdicts.parquet",
+        predictor=f"{RUN}/analysis/predictor.json",
+        findings=f"{RUN}/analysis/findings.json",
+        figures=directory(f"{RUN}/analysis/figures"),
     log:
-        f"{LOGS}/analysis.log",
+        f"{RUN_LOGS}/analysis.log",
     benchmark:
-        f"{BENCH}/analysis.tsv"
+        f"{RUN_BENCH}/analysis.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 2

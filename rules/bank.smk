@@ -3,12 +3,12 @@ rule train_bank:
         **data_inputs(),
         sources=sources("bank"),
     output:
-        bank=f"{RESULTS}/bank/bank.npz",
-        summary=f"{RESULTS}/bank/summary.json",
+        bank=f"{RUN}/bank/bank.npz",
+        summary=f"{RUN}/bank/summary.json",
     log:
-        f"{LOGS}/train_bank.log",
+        f"{RUN_LOGS}/train_bank.log",
     benchmark:
-        f"{BENCH}/train_bank.tsv"
+        f"{RUN_BENCH}/train_bank.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 2
@@ -16,8 +16,6 @@ rule train_bank:
         **resources("train_bank"),
     params:
         io=io,
-        job=job(
-            "train_bank", {k: config[k] for k in ("seed", "model", "device", "bank")}
-        ),
+        job=job("train_bank", {k: config[k] for k in ("model", "device", "bank")}),
     shell:
         mudiff("bank")

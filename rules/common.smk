@@ -24,9 +24,15 @@ config.clear()
 config.update(_validated)
 
 STUDY = config["name"]
+SEEDS = config["seeds"]
 RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
 BENCH = f"benchmarks/{STUDY}"
+# One replicate of the study per seed: every stage from target training to analysis runs under
+# these (the {seed} wildcard); data is shared, and the report aggregates over the seeds.
+RUN = f"{RESULTS}/seed_{{seed}}"
+RUN_LOGS = f"{LOGS}/seed_{{seed}}"
+RUN_BENCH = f"{BENCH}/seed_{{seed}}"
 DATA_ROOT = config["data"]["root"]
 DATASET_DIR = f"{DATA_ROOT}/{config['data']['dataset']}"
 DVC_FILE = f"{DATA_ROOT}.dvc"
@@ -42,6 +48,7 @@ UNLEARN_PAIRS = unlearn_pairs(config)  # (method, forget set) of every unlearn j
 
 # Method names may hold a colon (meta-algorithms, e.g. `rum_f:neggrad_plus`); paths keep it as is.
 wildcard_constraints:
+    seed=r"\d+",
     method="|".join(re.escape(m) for m in METHOD_NAMES),
     forget_set="|".join(FORGET_SETS),
 
@@ -90,10 +97,15 @@ def sources(stage, *modules):
     return sorted(os.path.relpath(f) for f in files)
 
 
+def per_seed(path):
+    """`path` inside a replicate's folder, for every seed of the study (in config order)."""
+    return [f"{RESULTS}/seed_{seed}/{path}" for seed in SEEDS]
+
+
 def unlearn_scores(wildcards):
     """The scores table, for the meta-algorithms that refine F by a score (vanilla methods do not wait on it)."""
     if _methods.needs_scores(wildcards.method):
-        return {"scores": f"{RESULTS}/scores/scores.parquet"}
+        return {"scores": f"{RESULTS}/seed_{wildcards.seed}/scores/scores.parquet"}
     return {}
 
 
@@ -109,14 +121,17 @@ def data_inputs():
 def job(rule_name, params=None):
     """A params function: the JSON job description (rule, wildcards, params) the stage receives.
     It reads wildcards only, so Snakemake tracks its value: a changed value reruns the job.
+    A replicate's jobs also get its seed (the {seed} wildcard) as `seed`.
     """
 
     def describe(wildcards):
         values = params(wildcards) if callable(params) else (params or {})
+        seed = {"seed": int(wildcards.seed)} if "seed" in wildcards.keys() else {}
         return json.dumps(
             {
                 "rule": rule_name,
                 "study": STUDY,
+                **seed,
                 "wildcards": dict(wildcards.items()),
                 "params": values,
             },

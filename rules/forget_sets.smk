@@ -1,15 +1,15 @@
 rule forget_set:
     input:
-        scores=f"{RESULTS}/scores/scores.parquet",
-        embeddings=f"{RESULTS}/scores/embeddings.npz",
+        scores=f"{RUN}/scores/scores.parquet",
+        embeddings=f"{RUN}/scores/embeddings.npz",
         sources=sources("forget_set"),
     output:
-        ids=f"{RESULTS}/forget_sets/{{forget_set}}.parquet",
-        manifest=f"{RESULTS}/forget_sets/{{forget_set}}.json",
+        ids=f"{RUN}/forget_sets/{{forget_set}}.parquet",
+        manifest=f"{RUN}/forget_sets/{{forget_set}}.json",
     log:
-        f"{LOGS}/forget_set/{{forget_set}}.log",
+        f"{RUN_LOGS}/forget_set/{{forget_set}}.log",
     benchmark:
-        f"{BENCH}/forget_set/{{forget_set}}.tsv"
+        f"{RUN_BENCH}/forget_set/{{forget_set}}.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 1

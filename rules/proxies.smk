@@ -1,16 +1,16 @@
 rule proxies:
     input:
-        scores=f"{RESULTS}/scores/scores.parquet",
-        timings=f"{RESULTS}/scores/timings.json",
+        scores=f"{RUN}/scores/scores.parquet",
+        timings=f"{RUN}/scores/timings.json",
         sources=sources("proxies"),
     output:
-        table=f"{RESULTS}/proxies/proxies.parquet",
-        csv=f"{RESULTS}/proxies/proxies.csv",
-        figure=f"{RESULTS}/proxies/proxies_vs_memorization.png",
+        table=f"{RUN}/proxies/proxies.parquet",
+        csv=f"{RUN}/proxies/proxies.csv",
+        figure=f"{RUN}/proxies/proxies_vs_memorization.png",
     log:
-        f"{LOGS}/proxies.log",
+        f"{RUN_LOGS}/proxies.log",
     benchmark:
-        f"{BENCH}/proxies.tsv"
+        f"{RUN_BENCH}/proxies.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 1

@@ -1,34 +1,40 @@
+# The study's report: every replicate's results, aggregated over the seeds.
 rule report:
     input:
-        evaluations=expand(
-            f"{RESULTS}/evaluate/{{method}}/{{forget_set}}.json",
-            zip,
-            method=[m for m, _ in UNLEARN_PAIRS],
-            forget_set=[fs for _, fs in UNLEARN_PAIRS],
-        ),
-        manifests=expand(
-            f"{RESULTS}/forget_sets/{{forget_set}}.json", forget_set=FORGET_SETS
-        ),
-        forget_sets=expand(
-            f"{RESULTS}/forget_sets/{{forget_set}}.parquet", forget_set=FORGET_SETS
-        ),
-        scores=f"{RESULTS}/scores/scores.parquet",
-        timings=f"{RESULTS}/scores/timings.json",
-        proxies=f"{RESULTS}/proxies/proxies.parquet",
-        agreement=f"{RESULTS}/analysis/agreement.parquet",
-        factor_verdicts=f"{RESULTS}/analysis/factor_verdicts.parquet",
-        predictor=f"{RESULTS}/analysis/predictor.json",
-        findings=f"{RESULTS}/analysis/findings.json",
-        analysis_figures=f"{RESULTS}/analysis/figures",
-        proxies_figure=f"{RESULTS}/proxies/proxies_vs_memorization.png",
-        bank_summary=f"{RESULTS}/bank/summary.json",
-        target_metrics=f"{RESULTS}/target/metrics.json",
+        evaluations=[
+            path
+            for method, forget_set in UNLEARN_PAIRS
+            for path in per_seed(f"evaluate/{method}/{forget_set}.json")
+        ],
+        manifests=[
+            path
+            for forget_set in FORGET_SETS
+            for path in per_seed(f"forget_sets/{forget_set}.json")
+        ],
+        forget_sets=[
+            path
+            for forget_set in FORGET_SETS
+            for path in per_seed(f"forget_sets/{forget_set}.parquet")
+        ],
+        scores=per_seed("scores/scores.parquet"),
+        timings=per_seed("scores/timings.json"),
+        proxies=per_seed("proxies/proxies.parquet"),
+        agreement=per_seed("analysis/agreement.parquet"),
+        factor_verdicts=per_seed("analysis/factor_verdicts.parquet"),
+        predictor=per_seed("analysis/predictor.json"),
+        findings=per_seed("analysis/findings.json"),
+        analysis_figures=per_seed("analysis/figures"),
+        proxies_figure=per_seed("proxies/proxies_vs_memorization.png"),
+        bank_summary=per_seed("bank/summary.json"),
+        target_metrics=per_seed("target/metrics.json"),
         data_manifest=ancient(f"{DATASET_DIR}/manifest.json"),
         sources=sources("report"),
     output:
         report=REPORT,
         html=f"{RESULTS}/report.html",
         evaluation=f"{RESULTS}/evaluation.parquet",
+        summary=f"{RESULTS}/summary.parquet",
+        findings=f"{RESULTS}/findings.json",
         figures=directory(f"{RESULTS}/figures"),
     log:
         f"{LOGS}/report.log",
@@ -43,7 +49,15 @@ rule report:
         io=io,
         job=job(
             "report",
-            {"study": {k: config[k] for k in ("name", "seed", "model")}},
+            {
+                "study": {k: config[k] for k in ("name", "seeds", "model")},
+                "analysis": config["analysis"],
+                "rsu_orders": {
+                    m: config["unlearn"][m]["order"]
+                    for m in METHOD_NAMES
+                    if _methods.split(m)[0] == "rsu"
+                },
+            },
         ),
     shell:
         mudiff("report")

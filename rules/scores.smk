@@ -2,18 +2,18 @@
 rule scores_target:
     input:
         **data_inputs(),
-        model=f"{RESULTS}/target/model.pt",
-        dynamics=f"{RESULTS}/target/dynamics.parquet",
-        checkpoints=f"{RESULTS}/target/checkpoints.pt",
+        model=f"{RUN}/target/model.pt",
+        dynamics=f"{RUN}/target/dynamics.parquet",
+        checkpoints=f"{RUN}/target/checkpoints.pt",
         sources=sources("scores_target"),
     output:
-        scores=f"{RESULTS}/scores/target.parquet",
-        embeddings=f"{RESULTS}/scores/embeddings.npz",
-        timings=f"{RESULTS}/scores/target_timings.json",
+        scores=f"{RUN}/scores/target.parquet",
+        embeddings=f"{RUN}/scores/embeddings.npz",
+        timings=f"{RUN}/scores/target_timings.json",
     log:
-        f"{LOGS}/scores_target.log",
+        f"{RUN_LOGS}/scores_target.log",
     benchmark:
-        f"{BENCH}/scores_target.tsv"
+        f"{RUN_BENCH}/scores_target.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 2
@@ -24,7 +24,7 @@ rule scores_target:
         job=job(
             "scores_target",
             {
-                **{k: config[k] for k in ("seed", "model", "device")},
+                **{k: config[k] for k in ("model", "device")},
                 "scores": {**config["scores"], "names": TARGET_SCORES},
             },
         ),
@@ -35,17 +35,17 @@ rule scores_target:
 rule scores_bank:
     input:
         **data_inputs(),
-        model=f"{RESULTS}/target/model.pt",
-        bank=f"{RESULTS}/bank/bank.npz",
-        bank_summary=f"{RESULTS}/bank/summary.json",
+        model=f"{RUN}/target/model.pt",
+        bank=f"{RUN}/bank/bank.npz",
+        bank_summary=f"{RUN}/bank/summary.json",
         sources=sources("scores_bank"),
     output:
-        scores=f"{RESULTS}/scores/bank.parquet",
-        timings=f"{RESULTS}/scores/bank_timings.json",
+        scores=f"{RUN}/scores/bank.parquet",
+        timings=f"{RUN}/scores/bank_timings.json",
     log:
-        f"{LOGS}/scores_bank.log",
+        f"{RUN_LOGS}/scores_bank.log",
     benchmark:
-        f"{BENCH}/scores_bank.tsv"
+        f"{RUN_BENCH}/scores_bank.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 1
@@ -66,18 +66,18 @@ rule scores_bank:
 
 rule scores:
     input:
-        target_scores=f"{RESULTS}/scores/target.parquet",
-        target_timings=f"{RESULTS}/scores/target_timings.json",
-        bank_scores=f"{RESULTS}/scores/bank.parquet",
-        bank_timings=f"{RESULTS}/scores/bank_timings.json",
+        target_scores=f"{RUN}/scores/target.parquet",
+        target_timings=f"{RUN}/scores/target_timings.json",
+        bank_scores=f"{RUN}/scores/bank.parquet",
+        bank_timings=f"{RUN}/scores/bank_timings.json",
         sources=sources("scores"),
     output:
-        scores=f"{RESULTS}/scores/scores.parquet",
-        timings=f"{RESULTS}/scores/timings.json",
+        scores=f"{RUN}/scores/scores.parquet",
+        timings=f"{RUN}/scores/timings.json",
     log:
-        f"{LOGS}/scores.log",
+        f"{RUN_LOGS}/scores.log",
     benchmark:
-        f"{BENCH}/scores.tsv"
+        f"{RUN_BENCH}/scores.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 1

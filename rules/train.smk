@@ -3,14 +3,14 @@ rule train_target:
         **data_inputs(),
         sources=sources("train"),
     output:
-        model=f"{RESULTS}/target/model.pt",
-        dynamics=f"{RESULTS}/target/dynamics.parquet",
-        metrics=f"{RESULTS}/target/metrics.json",
-        checkpoints=f"{RESULTS}/target/checkpoints.pt",
+        model=f"{RUN}/target/model.pt",
+        dynamics=f"{RUN}/target/dynamics.parquet",
+        metrics=f"{RUN}/target/metrics.json",
+        checkpoints=f"{RUN}/target/checkpoints.pt",
     log:
-        f"{LOGS}/train_target.log",
+        f"{RUN_LOGS}/train_target.log",
     benchmark:
-        f"{BENCH}/train_target.tsv"
+        f"{RUN_BENCH}/train_target.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 2
@@ -20,7 +20,7 @@ rule train_target:
         io=io,
         job=job(
             "train_target",
-            {k: config[k] for k in ("seed", "model", "device", "train")},
+            {k: config[k] for k in ("model", "device", "train")},
         ),
     shell:
         mudiff("train")

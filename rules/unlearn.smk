@@ -2,20 +2,20 @@ rule unlearn:
     input:
         unpack(unlearn_scores),
         **data_inputs(),
-        model=f"{RESULTS}/target/model.pt",
-        forget_set=f"{RESULTS}/forget_sets/{{forget_set}}.parquet",
+        model=f"{RUN}/target/model.pt",
+        forget_set=f"{RUN}/forget_sets/{{forget_set}}.parquet",
         sources=lambda wc: sources(
             "unlearn", *_methods.modules(wc.method, config["unlearn"][wc.method])
         ),
     output:
-        model=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/model.pt",
-        record=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/record.json",
-        trace=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/trace.parquet",
-        predictions=f"{RESULTS}/unlearn/{{method}}/{{forget_set}}/predictions.parquet",
+        model=f"{RUN}/unlearn/{{method}}/{{forget_set}}/model.pt",
+        record=f"{RUN}/unlearn/{{method}}/{{forget_set}}/record.json",
+        trace=f"{RUN}/unlearn/{{method}}/{{forget_set}}/trace.parquet",
+        predictions=f"{RUN}/unlearn/{{method}}/{{forget_set}}/predictions.parquet",
     log:
-        f"{LOGS}/unlearn/{{method}}/{{forget_set}}.log",
+        f"{RUN_LOGS}/unlearn/{{method}}/{{forget_set}}.log",
     benchmark:
-        f"{BENCH}/unlearn/{{method}}/{{forget_set}}.tsv"
+        f"{RUN_BENCH}/unlearn/{{method}}/{{forget_set}}.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 1
@@ -27,7 +27,7 @@ rule unlearn:
             "unlearn",
             lambda wc: {
                 "hyper": method_hyper(config["unlearn"][wc.method]),
-                **{k: config[k] for k in ("seed", "model", "device", "train")},
+                **{k: config[k] for k in ("model", "device", "train")},
             },
         ),
     shell:

@@ -43,9 +43,9 @@ def test_the_docs_example_method_runs_through_the_pipeline(tmp_path):
     snakemake(work, "--cores", "2", "--configfile", config)
 
     results = work / "results" / study
-    metrics = json.loads((results / "evaluate" / "reset_head" / "random.json").read_text())
+    metrics = json.loads((results / "seed_0" / "evaluate" / "reset_head" / "random.json").read_text())
     assert metrics["method"] == "reset_head" and 0.0 <= metrics["ToW"] <= 1.0 and metrics["cost_ratio"] > 0
-    record = json.loads((results / "unlearn" / "reset_head" / "random" / "record.json").read_text())
+    record = json.loads((results / "seed_0" / "unlearn" / "reset_head" / "random" / "record.json").read_text())
     assert record["params"]["epochs"] == 2 and record["params"]["init_std"] == 0.01
     assert "reset_head" in (results / "report.md").read_text()
 

@@ -18,13 +18,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_empty_config_gives_defaults():
     cfg = validate({})
-    assert cfg["name"] == "default" and cfg["seed"] == 0 and cfg["model"] == "mlp"
+    assert cfg["name"] == "default" and cfg["seeds"] == [0] and cfg["model"] == "mlp"
     assert cfg["data"]["dataset"] == "digits" and cfg["data"]["test_fraction"] == 0.2
     assert cfg["bank"] == {"models": 256, "fraction": 0.7, "epochs": 20, "batch_size": 128, "lr": 0.1,
                            "momentum": 0.9, "weight_decay": 0.0005, "group_size": 0}
     assert cfg["forget_sets"]["by_score"] == {"memorization": ["low", "mid", "high", "mix"]}
     assert set(cfg["unlearn"]) == {"retrain", "finetune", "neggrad", "neggrad_plus", "l1_sparse", "random_label", "salun",
-                                    "scrub", "rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus", "rsu:finetune"}
+                                    "scrub", "rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus", "rsu:finetune",
+                                    "rsu:finetune@hard_to_easy", "rsu:finetune@random"}
+    # a variant takes its base method's defaults under its own hyperparameters
+    assert cfg["unlearn"]["rsu:finetune@random"]["order"] == "random" and cfg["unlearn"]["rsu:finetune@random"]["chunks"] == 3
     # method defaults come from each method's Params
     assert cfg["unlearn"]["finetune"]["epochs"] == 10 and cfg["unlearn"]["neggrad_plus"]["alpha"] == 0.99
     assert cfg["unlearn"]["neggrad_plus"]["epochs"] == 5
@@ -55,7 +58,7 @@ def _error(raw) -> str:
 def test_unknown_top_level_key():
     msg = _error({"foo": 1})
     assert "'<top level>'" in msg and "['foo']" in msg
-    assert "allowed: ['analysis', 'bank', 'data', 'device', 'evaluate', 'forget_sets', 'model', 'name', 'scores', 'seed', 'train', 'unlearn']" in msg
+    assert "allowed: ['analysis', 'bank', 'data', 'device', 'evaluate', 'forget_sets', 'model', 'name', 'scores', 'seeds', 'train', 'unlearn']" in msg
 
 
 def test_unknown_nested_key():
@@ -224,3 +227,23 @@ def test_a_method_on_a_forget_set_the_study_does_not_build_is_refused():
                   "forget_sets": {"entanglement": False}})
     assert "'unlearn.finetune.forget_sets'" in msg and "['es_high', 'memorization_typo']" in msg
     assert "this study builds ['random', 'memorization_low'" in msg
+
+
+def test_method_variants_are_validated_against_their_base_method():
+    cfg = validate({"unlearn": {"retrain": {}, "finetune": {}, "finetune@fast": {"lr": 0.1, "forget_sets": ["random"]}}})
+    assert cfg["unlearn"]["finetune@fast"] == {"lr": 0.1, "epochs": 10, "batch_size": 64, "momentum": 0.9,
+                                               "weight_decay": 0.0005, "forget_sets": ["random"]}
+    assert "unknown key(s) ['alpha']" in _error({"unlearn": {"retrain": {}, "finetune@fast": {"alpha": 0.5}}})
+    assert "'unlearn.rsu:finetune@r.order': 'sideways'" in _error({"unlearn": {"retrain": {}, "rsu:finetune@r": {"order": "sideways"}}})
+    for bad in ("nomethod@x", "retrain@again", "finetune@two words", "finetune@"):
+        message = _error({"unlearn": {"retrain": {}, bad: {}}})
+        assert repr(bad)[1:-1] in message and "variant" in message, bad
+
+
+def test_seeds_are_a_nonempty_list_of_distinct_non_negative_ints():
+    assert validate({"seeds": [3, 1]})["seeds"] == [3, 1]
+    assert "'seeds'" in _error({"seeds": []})
+    assert "'seeds'" in _error({"seeds": [1, 1]})
+    assert "'seeds'" in _error({"seeds": [-1]})
+    assert "'seeds.0'" in _error({"seeds": ["a"]})
+    assert "'seeds'" in _error({"seed": 0})  # the old single seed: refused, naming the list that replaced it

@@ -55,67 +55,68 @@ def study(tmp_path_factory) -> Path:
 
 def test_every_output_is_there(study: Path):
     results = study / "results" / "default"
+    run = results / "seed_0"  # the default study's one replicate
     assert (results / "report.md").stat().st_size > 0
     for fig in ("tow_by_memorization.png", "proxies_vs_memorization.png"):
         assert (results / "figures" / fig).stat().st_size > 10_000
-    assert (results / "proxies" / "proxies_vs_memorization.png").stat().st_size > 10_000
-    proxies = pd.read_parquet(results / "proxies" / "proxies.parquet")
+    assert (run / "proxies" / "proxies_vs_memorization.png").stat().st_size > 10_000
+    proxies = pd.read_parquet(run / "proxies" / "proxies.parquet")
     assert set(proxies["score"]) == {"confidence", "max_conf", "entropy", "bi_acc", "forgetting_events", "holdout_kl", "curvature",
                                      "centroid_distance", "privacy_risk", "margin", "grad_norm", "knn_disagreement"}
     assert proxies[["spearman", "pearson", "time_ratio_to_bank"]].notna().all().all()
     for method, fs in PAIRS:
         for name in ("model.pt", "record.json", "trace.parquet", "predictions.parquet"):
-            assert (results / "unlearn" / method / fs / name).is_file()
-        metrics = json.loads((results / "evaluate" / method / f"{fs}.json").read_text())
+            assert (run / "unlearn" / method / fs / name).is_file()
+        metrics = json.loads((run / "evaluate" / method / f"{fs}.json").read_text())
         assert {"FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "cost_ratio"} <= set(metrics)
         if method == "retrain":
             assert metrics["ToW"] == pytest.approx(1.0) and metrics["cost_ratio"] == pytest.approx(1.0)
         else:
             assert 0.0 <= metrics["ToW"] <= 1.0
     # instance-level difficulty: every non-retrain run's forget samples, censoring kept
-    difficulty = pd.read_parquet(results / "analysis" / "difficulty.parquet")
+    difficulty = pd.read_parquet(run / "analysis" / "difficulty.parquet")
     assert {"method", "forget_set", "id", "residual", "steps_to_forget", "censored", "difficulty"} <= set(difficulty.columns)
     assert set(map(tuple, difficulty[["method", "forget_set"]].drop_duplicates().to_numpy())) == set(PAIRS)
-    findings = json.loads((results / "analysis" / "findings.json").read_text())
+    findings = json.loads((run / "analysis" / "findings.json").read_text())
     assert all(f["reproduced"] in (True, False, None) and f["text"] for f in findings)
     assert len(findings) >= 5
     for fig in ("agreement", "factors", "roc", "difficulty"):
-        assert (results / "analysis" / "figures" / f"{fig}.png").stat().st_size > 10_000
+        assert (run / "analysis" / "figures" / f"{fig}.png").stat().st_size > 10_000
     report_text = (results / "report.md").read_text()
     assert "## Instance-level difficulty" in report_text and "## SPEC findings" in report_text
     page = (results / "report.html").read_text()  # the same report, figures inline
     assert "<table>" in page and page.count("data:image/png;base64,") >= 6 and 'src="figures/' not in page
     evaluation = pd.read_parquet(results / "evaluation.parquet")
     assert len(evaluation) == len(PAIRS)
-    assert not (results / "unlearn" / "salun" / "es_high").exists()  # a method runs only where the config says
-    scores = pd.read_parquet(results / "scores" / "scores.parquet")
+    assert not (run / "unlearn" / "salun" / "es_high").exists()  # a method runs only where the config says
+    scores = pd.read_parquet(run / "scores" / "scores.parquet")
     assert len(scores) == 1437 and scores["id"].is_unique
     from mudiff.scores import NAMES
 
     assert list(scores.columns) == ["id", "label", *NAMES]
     assert scores[list(NAMES)].notna().mean().min() > 0.9  # bank scores are NaN only where a sample is never IN or OUT
-    timings = json.loads((results / "scores" / "timings.json").read_text())
+    timings = json.loads((run / "scores" / "timings.json").read_text())
     assert set(timings["seconds"]) == set(NAMES) and timings["bank_seconds"] > 0
     for fs in SIZED:
-        ids = pd.read_parquet(results / "forget_sets" / f"{fs}.parquet")["id"]
+        ids = pd.read_parquet(run / "forget_sets" / f"{fs}.parquet")["id"]
         assert len(ids) == 43 and ids.is_unique and set(ids) <= set(scores["id"])
-    whole_class = pd.read_parquet(results / "forget_sets" / "class.parquet")
+    whole_class = pd.read_parquet(run / "forget_sets" / "class.parquet")
     assert set(whole_class["id"]) == set(scores.loc[scores["label"] == 0, "id"])
-    ranked = pd.read_parquet(results / "forget_sets" / "risk_ranked.parquet")
+    ranked = pd.read_parquet(run / "forget_sets" / "risk_ranked.parquet")
     assert ranked["rank"].tolist() == list(range(1, 44)) and ranked["privacy_risk"].is_monotonic_decreasing
     for fs in FORGET_SETS:
-        manifest = json.loads((results / "forget_sets" / f"{fs}.json").read_text())
+        manifest = json.loads((run / "forget_sets" / f"{fs}.json").read_text())
         assert manifest["entanglement_score"] > 0 and {"rule", "score", "size", "seed"} <= set(manifest)
-    high = pd.read_parquet(results / "forget_sets" / "memorization_high.parquet")["memorization"]
-    low = pd.read_parquet(results / "forget_sets" / "memorization_low.parquet")["memorization"]
+    high = pd.read_parquet(run / "forget_sets" / "memorization_high.parquet")["memorization"]
+    low = pd.read_parquet(run / "forget_sets" / "memorization_low.parquet")["memorization"]
     assert high.min() >= low.max()
     # forget-set state before unlearning (epoch 0) and after every epoch
-    trace = pd.read_parquet(results / "unlearn" / "finetune" / "random" / "trace.parquet")
+    trace = pd.read_parquet(run / "unlearn" / "finetune" / "random" / "trace.parquet")
     assert sorted(trace["epoch"].unique()) == list(range(0, 11))
     report = (results / "report.md").read_text()
     assert "ToW falls as memorization" in report and "Deviations from SPEC" in report
-    assert (study / "logs" / "default" / "train_bank.log").read_text().strip()
-    assert (study / "benchmarks" / "default" / "train_bank.tsv").is_file()
+    assert (study / "logs" / "default" / "seed_0" / "train_bank.log").read_text().strip()
+    assert (study / "benchmarks" / "default" / "seed_0" / "train_bank.tsv").is_file()
 
 
 def test_one_finished_mlflow_run_per_job(study: Path):
@@ -136,14 +137,14 @@ def test_one_finished_mlflow_run_per_job(study: Path):
             assert run.data.tags["mudiff.data_digest"] == digest
         assert run.data.tags["mudiff.git_commit"] != ""
         assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["outputs"], run.info.run_name
-    unlearn = next(r for r in runs if r.info.run_name == "unlearn[forget_set=random][method=finetune]")
-    assert unlearn.data.params["hyper.lr"] == "0.01"
+    unlearn = next(r for r in runs if r.info.run_name == "unlearn[forget_set=random][method=finetune][seed=0]")
+    assert unlearn.data.params["hyper.lr"] == "0.01" and unlearn.data.params["replicate_seed"] == "0"
     assert "seconds" in unlearn.data.metrics and "peak_memory_mb" in unlearn.data.metrics
     assert len(client.get_metric_history(unlearn.info.run_id, "forget_acc")) == 11
     report = next(r for r in runs if r.data.tags["mudiff.rule"] == "report")
     assert "mudiff.deviations" in report.data.tags
     # a meta-method's epochs run on across its steps: 0 (before) and 1..total
-    rum = next(r for r in runs if r.info.run_name == "unlearn[forget_set=memorization_mix][method=rum_f:neggrad_plus]")
+    rum = next(r for r in runs if r.info.run_name == "unlearn[forget_set=memorization_mix][method=rum_f:neggrad_plus][seed=0]")
     assert [m.step for m in client.get_metric_history(rum.info.run_id, "forget_acc")] == list(range(0, 6))  # neggrad_plus's 5 epochs as 1 + 2 + 2
     assert json.loads(rum.data.tags["mudiff.note.steps"])[0]["name"] == "low"
 

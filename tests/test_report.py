@@ -8,14 +8,17 @@ from mudiff.analysis.findings import rum_findings
 from mudiff.report.markdown import cost_table, rsu_table, rum_table
 
 
-def _evaluation() -> pd.DataFrame:
+def _evaluation(seeds=(0,)) -> pd.DataFrame:
+    """ToW per method and forget set; with several seeds, seed s adds 0.01 * s (mean: + 0.01 * mean(s))."""
     rows = []
     tow = {"retrain": 1.0, "neggrad_plus": 0.90, "rum_f:neggrad_plus": 0.95, "shuffle:neggrad_plus": 0.92, "rum": 0.97,
-           "finetune": 0.8, "rsu:finetune": 0.85}
-    for fs, shift in (("random", 0.0), ("memorization_mix", -0.1)):
-        for method, t in tow.items():
-            rows.append({"method": method, "forget_set": fs, "ToW": t + (0 if method == "retrain" else shift),
-                         "seconds": 2.0 if method == "retrain" else 1.0, "cost_ratio": 1.0 if method == "retrain" else 0.5})
+           "finetune": 0.8, "rsu:finetune": 0.85, "rsu:finetune@random": 0.83}
+    for seed in seeds:
+        for fs, shift in (("random", 0.0), ("memorization_mix", -0.1)):
+            for method, t in tow.items():
+                rows.append({"seed": seed, "method": method, "forget_set": fs,
+                             "ToW": t + (0 if method == "retrain" else shift + 0.01 * seed),
+                             "seconds": 2.0 if method == "retrain" else 1.0, "cost_ratio": 1.0 if method == "retrain" else 0.5})
     return pd.DataFrame(rows)
 
 
@@ -23,7 +26,7 @@ def test_rum_table_compares_on_mix_sets_only():
     table = rum_table(_evaluation())
     assert list(table["method"]) == ["neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus", "rum"]
     assert list(table.columns) == ["method", "memorization_mix"]
-    assert table.set_index("method").loc["rum_f:neggrad_plus", "memorization_mix"] == 0.95 - 0.1
+    assert table.set_index("method").loc["rum_f:neggrad_plus", "memorization_mix"] == "0.850"  # one seed: no interval
     verdict = next(f for f in rum_findings(_evaluation()) if f["method"] == "neggrad_plus")
     assert verdict["reproduced"] is True
 
@@ -40,13 +43,21 @@ def test_no_rum_table_without_mix_sets():
     assert rum_table(ev[ev["forget_set"] == "random"]) is None
 
 
-def test_rsu_table_and_cost_ratio():
+def test_rum_table_gives_mean_and_t_interval_over_seeds():
+    table = rum_table(_evaluation(seeds=(0, 1, 2))).set_index("method")
+    # rum_f on mix: 0.85, 0.86, 0.87 -> mean 0.86, sd 0.01, t(0.975, 2) = 4.303 -> half-width 0.0248
+    assert table.loc["rum_f:neggrad_plus", "memorization_mix"] == "0.860 [0.835, 0.885]"
+
+
+def test_rsu_table_by_order_and_cost_ratio():
     ev = _evaluation()
-    rsu = rsu_table(ev)
-    assert list(rsu["method"]) == ["finetune", "rsu:finetune"] and set(rsu.columns) == {"method", "random", "memorization_mix"}
+    rsu = rsu_table(ev, {"rsu:finetune": "easy_to_hard", "rsu:finetune@random": "random"})
+    assert list(rsu["method"]) == ["finetune", "rsu:finetune", "rsu:finetune@random"]
+    assert list(rsu["order"]) == ["(vanilla)", "easy_to_hard", "random"]
+    assert set(rsu.columns) == {"method", "order", "random", "memorization_mix"}  # where RSU ran
     cost = cost_table(ev).set_index("method")
     assert cost.loc["retrain", "time / retrain"] == 1.0 and cost.loc["rum", "time / retrain"] == 0.5
-    assert rsu_table(ev[~ev["method"].str.startswith("rsu")]) is None
+    assert rsu_table(ev[~ev["method"].str.startswith("rsu")], {}) is None
 
 
 def test_readme_lists_exactly_the_reports_deviations():

@@ -159,7 +159,7 @@ def test_ctrl_c_during_the_bank_kills_its_run_and_the_rerun_completes(tmp_path):
         assert proc.wait(timeout=120) != 0
     bank = [r for r in runs(repo, "tiny") if r.data.tags["mudiff.rule"] == "train_bank"]
     assert [r.info.status for r in bank] == ["KILLED"]
-    assert not (repo / "results" / "tiny" / "bank" / "bank.npz").exists()
+    assert not (repo / "results" / "tiny" / "seed_0" / "bank" / "bank.npz").exists()
 
     snakemake(repo, "--cores", "2", "--configfile", config)
     assert (repo / "results" / "tiny" / "report.md").is_file()

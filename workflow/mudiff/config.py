@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 import sys
 import types
 import typing
@@ -157,7 +158,12 @@ class AnalysisConfig:
 @dataclass
 class StudyConfig:
     name: str = option("default", "Study name: results/<name>/ and the MLflow experiment.", pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = option(0, "Seed of target and retrain training.", minimum=0)
+    seeds: list[int] = option(
+        [0],
+        "Replicates: target, bank, scores, forget sets, unlearning, evaluation and analysis run once per seed "
+        "(results/<name>/seed_<s>/); the report gives every headline number as mean and 95% t-interval over them.",
+        minItems=1, uniqueItems=True,
+    )
     device: Literal["auto", "cpu", "cuda"] = option("auto", "'auto' picks CUDA when present.")
     model: Literal[MODELS] = option("mlp", "Architecture (SPEC, Models).")
     data: DataConfig = option(None, "Dataset and where it comes from.")
@@ -173,9 +179,11 @@ class StudyConfig:
             **{m: {"forget_sets": ["memorization_mix"]} for m in ("neggrad", "l1_sparse", "random_label", "salun", "scrub")},
             **{m: {"forget_sets": ["memorization_mix"]} for m in ("rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus")},
             "rsu:finetune": {"forget_sets": ["risk_ranked"]},
+            **{f"rsu:finetune@{order}": {"order": order, "forget_sets": ["risk_ranked"]} for order in ("hard_to_easy", "random")},
         },
         "Unlearning methods to run, each with its hyperparameters (defaults from SPEC). Meta-algorithms are "
-        "named '<meta>:<method>' (rum_f, shuffle, rsu) or 'rum'; the wrapped method's hyperparameters go under `inner`.",
+        "named '<meta>:<method>' (rum_f, shuffle, rsu) or 'rum'; the wrapped method's hyperparameters go under `inner`. "
+        "A method runs again with other hyperparameters as a variant '<method>@<label>' (e.g. 'rsu:finetune@random').",
     )
     evaluate: EvaluateConfig = option(None, "Evaluation.")
     analysis: AnalysisConfig = option(None, "Instance-level difficulty: agreement, factors, predictor, findings.")
@@ -256,7 +264,10 @@ def schema() -> dict:
         elif inner is not None:
             methods[name]["properties"]["inner"].update({**dataclass_schema(inner), "default": {}})
     root["properties"]["unlearn"].update(
-        {"properties": methods, "additionalProperties": False, "minProperties": 1}
+        {"properties": methods, "additionalProperties": False, "minProperties": 1,
+         # a variant takes its base method's block; `validate` checks it against that method's schema
+         "patternProperties": {VARIANT_PATTERN: {"type": "object", "description": "A variant `<method>@<label>` of a method: "
+                                                 "the same method with other hyperparameters (its own results folder)."}}}
     )
     by_score = root["properties"]["forget_sets"]["properties"]["by_score"]
     by_score["propertyNames"] = {"enum": list(SCORES_AVAILABLE)}
@@ -279,7 +290,8 @@ def _explain(error: Any) -> str:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unexpected = sorted(set(error.instance) - set(allowed))
-        return f"config key '{where}': unknown key(s) {unexpected}; allowed: {allowed}"
+        variants = " (or a variant '<method>@<label>' of one)" if where == "unlearn" else ""
+        return f"config key '{where}': unknown key(s) {unexpected}; allowed: {allowed}{variants}"
     if error.validator == "propertyNames":
         return f"config key '{where}': '{error.instance}' is not one of {error.schema.get('enum')}"
     if error.validator == "enum":
@@ -295,12 +307,43 @@ def validate(raw: dict) -> dict:
         raise ConfigError("a config file must hold a mapping of keys to values")
     sch = schema()
     errors = sorted(jsonschema.Draft202012Validator(sch).iter_errors(raw), key=lambda e: list(e.absolute_path))
+    filled = _fill(sch, raw)
+    methods = sch["properties"]["unlearn"]["properties"]
+    variants = _variants(filled["unlearn"]) if not errors else {}
+    for name, base in variants.items():  # each variant against its base method's schema, errors under its own name
+        errors += [_at(e, ["unlearn", name]) for e in
+                   jsonschema.Draft202012Validator(methods[base]).iter_errors(filled["unlearn"][name])]
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(_explain(e) for e in errors))
-    filled = _fill(sch, raw)
+    for name, base in variants.items():
+        filled["unlearn"][name] = _fill(methods[base], filled["unlearn"][name])
     _check_semantics(filled)
     _check_method_forget_sets(filled)
     return filled
+
+
+VARIANT_PATTERN = r"^[^@]+@[A-Za-z0-9_-]+$"
+
+
+def _variants(unlearn: dict) -> dict[str, str]:
+    """{variant name: base method} of the `<method>@<label>` keys of `unlearn`; a bad one is refused."""
+    from mudiff.methods import base_name, names
+
+    out = {}
+    for name in unlearn:
+        if "@" not in str(name):
+            continue
+        base = base_name(name)
+        if not re.match(VARIANT_PATTERN, name) or base not in names() or base == "retrain":
+            raise ConfigError(f"config key 'unlearn.{name}': a variant is '<method>@<label>' with a label of letters, digits, "
+                              f"_ or -, of a method other than retrain; methods: {sorted(m for m in names() if m != 'retrain')}")
+        out[name] = base
+    return out
+
+
+def _at(error: Any, prefix: list[str]) -> Any:
+    error.path.extendleft(reversed(prefix))
+    return error
 
 
 def _fill(sch: dict, value: Any) -> Any:
@@ -349,6 +392,9 @@ def _check_method_forget_sets(cfg: dict) -> None:
 
 
 def _check_semantics(cfg: dict) -> None:
+    negative = [s for s in cfg["seeds"] if s < 0]
+    if negative:
+        raise ConfigError(f"config key 'seeds': seeds must be 0 or more, got {negative}")
     size = cfg["forget_sets"]["size"]
     if size >= 1 and size != int(size):
         raise ConfigError(f"config key 'forget_sets.size': {size} is neither a share below 1 nor a whole count")

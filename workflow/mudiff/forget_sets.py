@@ -185,6 +185,11 @@ def names(cfg: dict) -> list[str]:
     return out
 
 
+def replicate_seed(base: int, replicate: int) -> int:
+    """The seed of a replicate's forget sets: `forget_sets.seed` and the study seed, mixed."""
+    return int(np.random.SeedSequence([base, replicate]).generate_state(1)[0])
+
+
 def params_of(name: str, cfg: dict) -> dict:
     """The config values that one forget set depends on (so that changing another's reruns nothing here)."""
     family, level = parse_name(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -81,10 +82,16 @@ def data_digest(dvc_file: str | Path = "data.dvc") -> str:
         return "untracked"
 
 
+def mlflow_key(key: str) -> str:
+    """A param or metric name MLflow accepts: other characters (e.g. a method variant's `@`) become `_`."""
+    return re.sub(r"[^\w\-. :/]", "_", key)
+
+
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level of dotted keys, each a name MLflow accepts."""
     out: dict[str, Any] = {}
     for k, v in d.items():
-        key = f"{prefix}{k}"
+        key = mlflow_key(f"{prefix}{k}")
         if isinstance(v, dict) and v:
             out.update(flatten(v, key + "."))
         else:
@@ -162,7 +169,7 @@ def job_run(job: dict) -> Iterator[JobRun]:
     close_stale_runs(client, exp_id, name)
     run = _retry(lambda: client.create_run(exp_id, run_name=name, tags=tags))
     jr = JobRun(client, run.info.run_id)
-    jr.log_params(job.get("params", {}))
+    jr.log_params({**job.get("params", {}), **({"replicate_seed": job["seed"]} if "seed" in job else {})})
 
     def on_signal(signum, frame):
         raise Killed(signal.Signals(signum).name)

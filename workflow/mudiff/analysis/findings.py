@@ -31,6 +31,8 @@ from mudiff.forget_sets import ForgetSetError, parse_name
 
 MEMORIZATION_METHODS = ("finetune", "neggrad_plus")
 LEVELS = ("low", "mid", "high")
+CONFIDENCE = "Training-dynamics confidence ranks samples close to memorization"
+INDEPENDENCE = "Per-sample difficulty is algorithm-independent"
 
 
 def _verdict(finding: str, method: str | None, reproduced: bool | None, numbers: dict, detail: str) -> dict:
@@ -144,7 +146,7 @@ def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
 
 
 def confidence_finding(scores: pd.DataFrame | None, threshold: float = 0.5, speedup: float | None = None) -> dict:
-    finding = "Training-dynamics confidence ranks samples close to memorization"
+    finding = CONFIDENCE
     if scores is None or not {"confidence", "memorization"} <= set(scores.columns):
         return _verdict(finding, None, None, {}, "needs confidence and memorization in the scores table")
     ok = scores[["confidence", "memorization"]].dropna()
@@ -157,7 +159,7 @@ def confidence_finding(scores: pd.DataFrame | None, threshold: float = 0.5, spee
 
 
 def independence_finding(agreement: pd.DataFrame | None, verdicts: pd.DataFrame | None = None, min_rho: float = 0.5) -> dict:
-    finding = "Per-sample difficulty is algorithm-independent"
+    finding = INDEPENDENCE
     rows = agreement[agreement["stat"] == "mean_spearman"] if agreement is not None and len(agreement) else None
     if rows is None or rows.empty:
         return _verdict(finding, None, None, {}, "needs at least two non-retrain methods on a forget set")
@@ -183,6 +185,54 @@ def all_findings(evaluation: pd.DataFrame, scores: pd.DataFrame | None = None, a
                  min_rho: float = 0.5, entanglement_scores: dict[str, float] | None = None) -> list[dict]:
     return [*memorization_findings(evaluation), *entanglement_findings(evaluation, entanglement_scores), *rum_findings(evaluation),
             confidence_finding(scores, confidence_threshold, speedup), independence_finding(agreement, verdicts, min_rho)]
+
+
+def _over_seeds_of(per_seed: dict[int, list[dict]], finding: str, number: str) -> tuple[list[float], list[dict]]:
+    found = [f for fs in per_seed.values() for f in fs if f["finding"] == finding and f["reproduced"] is not None]
+    return [float(f["numbers"][number]) for f in found], found
+
+
+def across_seeds(evaluation: pd.DataFrame, per_seed: dict[int, list[dict]],
+                 entanglement_scores: dict[str, float] | None = None, confidence_threshold: float = 0.5,
+                 min_rho: float = 0.5) -> list[dict]:
+    """The study's verdict on every finding, over its replicate seeds.
+
+    `evaluation` holds every seed's rows (a `seed` column); `per_seed` maps each seed to its own
+    analysis stage's findings. Findings read off the evaluation (memorization, entanglement, RUM)
+    are judged on the means over the seeds, with 95% t-intervals; confidence and independence on
+    the mean over the seeds of each seed's own statistic. Each verdict also says in how many
+    seeds it held on its own (`seeds_reproduced` of `seeds`).
+    """
+    out = [*memorization_findings(evaluation), *entanglement_findings(evaluation, entanglement_scores), *rum_findings(evaluation)]
+    rhos, found = _over_seeds_of(per_seed, CONFIDENCE, "spearman")
+    if rhos:
+        rho = mean_ci(rhos)
+        speedups = [f["numbers"]["speedup_vs_bank"] for f in found if f["numbers"].get("speedup_vs_bank")]
+        cost = f", at {np.mean(speedups):.0f}x less compute than the bank" if speedups else ""
+        out.append(_verdict(CONFIDENCE, None, bool(abs(rho["mean"]) >= confidence_threshold),
+                            {"spearman": rho, "threshold": confidence_threshold},
+                            f"Spearman {format_ci(rho, '+.3f')} over {rho['n']} seed(s); the papers report |rho| 0.8-0.9 "
+                            f"on CIFAR, we call |rho| >= {confidence_threshold} a reproduction{cost}"))
+    else:
+        out.append(_verdict(CONFIDENCE, None, None, {}, "needs confidence and memorization in the scores table"))
+    medians, found = _over_seeds_of(per_seed, INDEPENDENCE, "median_mean_spearman")
+    if medians:
+        med = mean_ci(medians)
+        above = all(v["ci_low"] > 0 for f in found for v in f["numbers"]["per_forget_set"].values())
+        out.append(_verdict(INDEPENDENCE, None, bool(above and med["mean"] >= min_rho),
+                            {"median_mean_spearman": med, "min_rho": min_rho, "every_interval_above_zero": above},
+                            f"median over forget sets of the mean pairwise Spearman between methods {format_ci(med, '+.3f')} "
+                            f"over {med['n']} seed(s), needs >= {min_rho}; every forget set's bootstrap interval above 0 in "
+                            f"every seed: {'yes' if above else 'no'}"))
+    else:
+        out.append(_verdict(INDEPENDENCE, None, None, {}, "needs at least two non-retrain methods on a forget set"))
+    for f in out:
+        held = [any(g["finding"] == f["finding"] and g["method"] == f["method"] and g["reproduced"] is True for g in fs)
+                for fs in per_seed.values()]
+        f["seeds"], f["seeds_reproduced"] = len(held), int(sum(held))
+        if len(held) > 1 and f["reproduced"] is not None:
+            f["text"] = f"{f['text'][:-1]}; held in {sum(held)} of {len(held)} seeds on its own."
+    return out
 
 
 def markdown(findings: list[dict]) -> str:

@@ -37,10 +37,14 @@ def predictor_summary(predictor: dict) -> pd.DataFrame:
 
 
 def render(agreement: pd.DataFrame, verdicts: pd.DataFrame, predictor: dict, findings: list[dict],
-           figures: dict[str, str]) -> str:
-    """Markdown: agreement, factors, predictor, and the verdict on every SPEC finding.
-    `figures` maps agreement / factors / roc / difficulty to paths relative to report.md."""
-    lines = ["## Instance-level difficulty", "",
+           figures: dict[str, str], seed: int | None = None, n_seeds: int = 1) -> str:
+    """Markdown: agreement, factors, predictor (of replicate `seed`), and the verdict on every SPEC
+    finding (over all `n_seeds` seeds). `figures` maps agreement / factors / roc / difficulty to
+    paths relative to report.md."""
+    shown = "" if n_seeds == 1 else (f"Shown for seed {seed}, the first of {n_seeds}; every seed's tables and figures are "
+                                      f"under `seed_<s>/analysis/`, and the replicates table above gives their headline "
+                                      "numbers over the seeds.")
+    lines = ["## Instance-level difficulty", "", *([shown, ""] if shown else []),
              "Per forget sample and method: `steps_to_forget` = first epoch (0 = before unlearning) at which the "
              "unlearned model's phi falls below the median phi of the bank's OUT models (never = censored, ranked "
              "hardest); `residual` = U-LiRA log-ratio of the unlearned model. Difficulty ranks samples by steps, then "
@@ -62,5 +66,8 @@ def render(agreement: pd.DataFrame, verdicts: pd.DataFrame, predictor: dict, fin
     summary = predictor_summary(predictor)
     lines += [_table(summary) if len(summary) else "Too few hard or easy samples to cross-validate.", "",
               f"![ROC]({figures['roc']})", "",
-              "## SPEC findings", "", findings_markdown(findings), ""]
+              "## SPEC findings", "",
+              *([f"Over all {n_seeds} seeds: verdicts compare the means over the seeds; each says in how many seeds it "
+                 "held on its own.", ""] if n_seeds > 1 else []),
+              findings_markdown(findings), ""]
     return "\n".join(lines)

@@ -7,11 +7,16 @@ the config schema is derived from it) and `unlearn(model, task, params) -> model
 Meta-algorithms (`META`) wrap methods and are named `<meta>:<method>` (e.g. `rum_f:neggrad_plus`,
 `rsu:finetune`); `rum` picks a method per subset from its own config and takes no suffix. The
 name, colon included, is the method's key in config, its wildcard and its results folder.
+
+A method may run several times in one study with different hyperparameters as variants named
+`<name>@<label>` (e.g. `rsu:finetune@hard_to_easy: {order: hard_to_easy}`): a variant is the
+method `<name>` in every respect but its config block and results folder.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from types import ModuleType, SimpleNamespace
 
 METHODS = {
@@ -42,8 +47,21 @@ def names() -> list[str]:
     return list(METHODS) + [f"{w}:{m}" for w in WRAPPERS for m in INNER] + ["rum"]
 
 
+VARIANT = re.compile(r"^(?P<base>[^@]+)@(?P<label>[A-Za-z0-9_-]+)$")
+
+
+def base_name(name: str) -> str:
+    """The method a name runs: `name` without its `@<label>` variant suffix."""
+    match = VARIANT.match(name)
+    return match.group("base") if match else name
+
+
 def split(name: str) -> tuple[str | None, str | None]:
-    """(meta, inner) of a name: (None, name) for a plain method, ('rum', None) for `rum`."""
+    """(meta, inner) of a name: (None, name) for a plain method, ('rum', None) for `rum`;
+    a variant `<name>@<label>` splits as its base name."""
+    if "@" in name and not VARIANT.match(name):
+        raise ValueError(f"bad method variant {name!r}: write '<method>@<label>', the label of letters, digits, _ or -")
+    name = base_name(name)
     if name in METHODS:
         return None, name
     if name == "rum":

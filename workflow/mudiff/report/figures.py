@@ -13,6 +13,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
+from mudiff.analysis.seeds import t_errorbar  # noqa: E402
+
 LEVEL_ORDER = ["low", "mid", "high", "mix", "random"]
 
 
@@ -25,19 +27,57 @@ def method_palette(methods: list[str]) -> dict[str, tuple]:
 
 
 def tow_by_level(evaluation: pd.DataFrame, score: str, path: Path) -> Path:
-    """ToW per method for the low / mid / high / mix forget sets of a score (random for reference)."""
+    """ToW and ToW-MIA per method for the low / mid / high / mix forget sets of a score (random for
+    reference): bars are means over the seeds, whiskers their 95% t-interval."""
     rows = evaluation[((evaluation["score"] == score) | (evaluation["forget_set"] == "random")) & (evaluation["method"] != "retrain")].copy()
     rows["level"] = rows["level"].fillna("random")
     levels = [lv for lv in LEVEL_ORDER if lv in set(rows["level"])]
     methods = [m for m in method_palette(list(rows["method"].unique()))]
+    panels = [("ToW", "ToW (1 = same as retrain)"), ("ToW_MIA", "ToW-MIA (1 = same as retrain)")]
+    panels = [(col, label) for col, label in panels if col in rows and rows[col].notna().any()]
     sns.set_theme(style="whitegrid", context="paper")
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(levels), 3.2))
-    sns.barplot(rows, x="level", y="ToW", hue="method", order=levels, hue_order=methods, palette=method_palette(methods), ax=ax, errorbar=("ci", 95))
-    ax.set_xlabel(f"forget set ({score.replace('_', ' ')} level)")
-    ax.set_ylabel("ToW (1 = same as retrain)")
-    lo = max(0.0, float(rows["ToW"].min()) - 0.05) if len(rows) else 0.0
-    ax.set_ylim(lo, 1.0)
-    ax.legend(title="method", frameon=False, fontsize=8)
+    width = 1.2 + 1.1 * len(levels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 3.2), squeeze=False)
+    for ax, (col, label) in zip(axes.flat, panels):
+        sns.barplot(rows, x="level", y=col, hue="method", order=levels, hue_order=methods, palette=method_palette(methods),
+                    ax=ax, errorbar=t_errorbar, capsize=0.1, err_kws={"linewidth": 1})
+        ax.set_xlabel(f"forget set ({score.replace('_', ' ')} level)")
+        ax.set_ylabel(label)
+        ax.set_ylim(max(0.0, float(rows[col].min()) - 0.05) if len(rows) else 0.0, 1.0)
+        if ax.legend_ is not None:
+            ax.legend_.remove()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="method", frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    n = int(evaluation["seed"].nunique()) if "seed" in evaluation else 1
+    fig.suptitle(f"mean over {n} seed{'s' if n > 1 else ''}" + (", 95% t-interval" if n > 1 else ""), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=200, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def rsu_by_order(evaluation: pd.DataFrame, orders: dict[str, str], path: Path) -> Path:
+    """ToW of every RSU run by its chunk order, beside the vanilla method, per forget set (mean over seeds, 95% t-interval)."""
+    from mudiff.methods import base_name
+
+    rsu = [m for m in evaluation["method"].unique() if m.startswith("rsu:")]
+    vanilla = {base_name(m).split(":", 1)[1] for m in rsu}
+    rows = evaluation[evaluation["method"].isin([*rsu, *vanilla]) & evaluation["forget_set"].isin(
+        evaluation.loc[evaluation["method"].isin(rsu), "forget_set"].unique())].copy()
+    rows["order"] = [orders.get(m, "vanilla") for m in rows["method"]]
+    rows["wrapped"] = [base_name(m).split(":", 1)[-1] for m in rows["method"]]
+    order_names = [o for o in ("vanilla", "easy_to_hard", "hard_to_easy", "random") if o in set(rows["order"])]
+    sns.set_theme(style="whitegrid", context="paper")
+    sets = list(rows["forget_set"].unique())
+    fig, axes = plt.subplots(1, len(sets), figsize=(1.0 + 1.6 * len(order_names) * len(sets), 3.2), squeeze=False)
+    for ax, fs in zip(axes.flat, sets):
+        sns.barplot(rows[rows["forget_set"] == fs], x="order", y="ToW", hue="wrapped", order=order_names, ax=ax,
+                    palette=method_palette(sorted(vanilla)), errorbar=t_errorbar, capsize=0.1, err_kws={"linewidth": 1})
+        ax.set_title(f"forget set {fs}", fontsize=9)
+        ax.set_ylim(max(0.0, float(rows["ToW"].min()) - 0.1), None)
+        ax.set_xlabel("RSU chunk order (by privacy risk)")
+        ax.set_ylabel("ToW (1 = same as retrain)")
+        ax.legend(title="method", frameon=False, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=200)
     plt.close(fig)

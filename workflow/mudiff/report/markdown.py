@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mudiff.analysis.seeds import formatted, summarise
+from mudiff.methods import base_name
+
 
 def _table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return df.to_markdown(index=False, floatfmt=floatfmt)
 
 
-def cost_table(evaluation: pd.DataFrame) -> pd.DataFrame:
-    """Per method: mean ToW and mean wall time as a ratio to retrain's, over the forget sets."""
-    order = list(dict.fromkeys(evaluation["method"]))
-    return (evaluation.groupby("method")[["ToW", "seconds", "cost_ratio"]].mean()
+def _ci_pivot(rows: pd.DataFrame, index: str, columns: str, value: str, order: list[str]) -> pd.DataFrame:
+    """`value` as 'mean [95% CI]' over the seeds, one row per `index` (in `order`), one column per `columns`."""
+    cells = summarise(rows, [index, columns], (value,))
+    cells["text"] = formatted(cells, (value,))[value]
+    table = cells.pivot(index=index, columns=columns, values="text")
+    return table.reindex([m for m in order if m in table.index]).reset_index()
+
+
+def cost_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per method, over its forget sets: mean ToW, mean wall time and wall time as a ratio to retrain's."""
+    order = list(dict.fromkeys(summary["method"]))
+    return (summary.groupby("method")[["ToW", "seconds", "cost_ratio"]].mean()
             .reindex(order).reset_index().rename(columns={"ToW": "mean ToW", "seconds": "mean seconds", "cost_ratio": "time / retrain"}))
 
 
@@ -24,68 +35,83 @@ def rum_table(evaluation: pd.DataFrame) -> pd.DataFrame | None:
     rows = mix[mix["method"].isin(wanted)]
     if rows.empty or not (metas or "rum" in set(rows["method"])):
         return None
-    table = rows.pivot_table(index="method", columns="forget_set", values="ToW")
-    return table.reindex([m for m in wanted if m in table.index]).reset_index()
+    return _ci_pivot(rows, "method", "forget_set", "ToW", wanted)
 
 
-def rsu_table(evaluation: pd.DataFrame) -> pd.DataFrame | None:
-    """ToW of each rsu:<method> beside its vanilla method, per forget set."""
+def rsu_table(evaluation: pd.DataFrame, orders: dict[str, str]) -> pd.DataFrame | None:
+    """ToW of each rsu:<method> run (with its order) beside its vanilla method, per forget set."""
     rsu = sorted(m for m in set(evaluation["method"]) if m.startswith("rsu:"))
     if not rsu:
         return None
-    wanted = [m for r in rsu for m in (r.split(":", 1)[1], r)]
-    rows = evaluation[evaluation["method"].isin(wanted)]
-    table = rows.pivot_table(index="method", columns="forget_set", values="ToW")
-    return table.reindex([m for m in wanted if m in table.index]).reset_index()
+    wanted = list(dict.fromkeys(m for r in rsu for m in (base_name(r).split(":", 1)[1], r)))
+    sets = evaluation.loc[evaluation["method"].isin(rsu), "forget_set"].unique()
+    rows = evaluation[evaluation["method"].isin(wanted) & evaluation["forget_set"].isin(sets)]
+    table = _ci_pivot(rows, "method", "forget_set", "ToW", wanted)
+    table.insert(1, "order", [orders.get(m, "(vanilla)" if not m.startswith("rsu:") else "") for m in table["method"]])
+    return table
 
 
-def render(study: dict, data_manifest: dict, target: dict, bank: dict, scores: pd.DataFrame, timings: dict,
-           forget_sets: pd.DataFrame, evaluation: pd.DataFrame, figures: dict[str, str], deviations: list[str],
-           proxies: pd.DataFrame, analysis_md: str) -> str:
+def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicates: pd.DataFrame, forget_sets: pd.DataFrame,
+           evaluation: pd.DataFrame, summary: pd.DataFrame, figures: dict[str, str], deviations: list[str],
+           proxies: pd.DataFrame, analysis_md: str, rsu_orders: dict[str, str]) -> str:
+    seeds = study["seeds"]
+    over = (f"Every number below is the mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}) with its 95% "
+            "t-interval in brackets." if len(seeds) > 1 else
+            f"One seed ({seeds[0]}): no intervals over seeds; list more under `seeds` in the config to get them.")
     lines = [f"# mudiff report: study `{study['name']}`", ""]
     lines += [
         f"Dataset **{data_manifest['dataset']}** ({data_manifest['n_train']} train, {data_manifest['n_test']} test), "
-        f"model **{study['model']}**, seed {study['seed']}. Target accuracy: train {target['train_acc']:.2f}%, "
-        f"test {target['test_acc']:.2f}% ({target['seconds']:.1f} s).",
+        f"model **{study['model']}**, seeds {', '.join(map(str, seeds))}. {over}",
         "",
-        f"Model bank: K = {bank['models']} models on p = {bank['fraction']} of train, {bank['epochs']} epochs, "
-        f"{bank['seconds']:.1f} s ({bank['images_per_second']:.0f} images/s, {'vectorized, groups of ' + str(bank['group_size']) if bank['vectorized'] else 'one model at a time'}); "
-        f"accuracy on own training samples {bank['in_acc_mean']:.2f}%, on held-out train samples {bank['out_acc_mean']:.2f}%, on test {bank['test_acc_mean']:.2f}%.",
+        f"Seed {seeds[0]}: target accuracy train {target['train_acc']:.2f}%, test {target['test_acc']:.2f}% "
+        f"({target['seconds']:.1f} s). Model bank: K = {bank['models']} models on p = {bank['fraction']} of train, "
+        f"{bank['epochs']} epochs, {bank['seconds']:.1f} s ({bank['images_per_second']:.0f} images/s, "
+        f"{'vectorized, groups of ' + str(bank['group_size']) if bank['vectorized'] else 'one model at a time'}); "
+        f"accuracy on own training samples {bank['in_acc_mean']:.2f}%, on held-out train samples {bank['out_acc_mean']:.2f}%, "
+        f"on test {bank['test_acc_mean']:.2f}%.",
         "",
+        "### Replicates", "", _table(replicates), "",
     ]
     lines += ["## Unlearning results", "",
-              "Accuracies in %, MIA as the share of the forget set predicted non-member; ToW = 1 means the same as retrain. "
-              "Cost ratio = wall time / retrain's wall time. One seed: no intervals yet.", ""]
-    cols = ["method", "forget_set", "FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "seconds", "cost_ratio"]
-    lines += [_table(evaluation.sort_values(["forget_set", "method"])[cols], ".3f"), ""]
-    lines += [f"![ToW by memorization level]({figures['tow_by_memorization']})", ""]
+              "Accuracies in %, MIA as the share of the forget set predicted non-member; ToW = 1 means the same as retrain "
+              "(ToW-MIA: the forget term by MIA). Cost ratio = wall time / retrain's wall time. " + over, ""]
+    metrics = ["FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "seconds", "cost_ratio"]
+    shown = formatted(summary, metrics)
+    shown = shown.sort_values(["forget_set", "method"])[["method", "forget_set", "seeds", *metrics]]
+    lines += [_table(shown), ""]
+    lines += [f"![ToW and ToW-MIA by memorization level]({figures['tow_by_memorization']})", ""]
     if "tow_by_entanglement" in figures:
-        lines += [f"![ToW by entanglement level]({figures['tow_by_entanglement']})", ""]
-    lines += ["Per method, over the forget sets: mean ToW and wall time as a ratio to retrain's.", "",
-              _table(cost_table(evaluation)), ""]
+        lines += [f"![ToW and ToW-MIA by entanglement level]({figures['tow_by_entanglement']})", ""]
+    lines += ["Per method, over its forget sets (means of the seed means): ToW and wall time, also as a ratio to retrain's.", "",
+              _table(cost_table(summary)), ""]
     rum = rum_table(evaluation)
     if rum is not None:
         lines += ["### RUM vs vanilla vs shuffle", "",
                   "ToW on the mix forget sets (a third each of low, mid and high memorization), same total budget.", "",
                   _table(rum), ""]
-    rsu = rsu_table(evaluation)
+    rsu = rsu_table(evaluation, rsu_orders)
     if rsu is not None:
-        lines += ["### RSU", "", "ToW of risk-ranked sequential unlearning (its order: the method's config) beside the vanilla method.", "",
-                  _table(rsu), ""]
+        lines += ["### RSU by order", "",
+                  "ToW of risk-ranked sequential unlearning in each configured order (add orders as variants, e.g. "
+                  "`rsu:finetune@hard_to_easy: {order: hard_to_easy}`) beside the vanilla method.", "", _table(rsu), ""]
+        if "rsu_by_order" in figures:
+            lines += [f"![RSU by order]({figures['rsu_by_order']})", ""]
 
-    lines += ["## Forget sets", ""]
-    fs_cols = ["name", "rule", "score", "size", "mean_memorization", "entanglement_score"]
-    lines += [_table(forget_sets[fs_cols]), ""]
+    lines += ["## Forget sets", "", "Size, and over the seeds the mean memorization of the set's samples and its "
+              "entanglement score (SPEC's ES on the target's embeddings).", ""]
+    fs = formatted(forget_sets, ("mean_memorization", "entanglement_score"))
+    fs["score"] = fs["score"].fillna("")
+    lines += [_table(fs[["name", "rule", "score", "size", "seeds", "mean_memorization", "entanglement_score"]]), ""]
 
     lines += ["## Proxies of memorization", "",
               "Rank (Spearman) and linear (Pearson) correlation with memorization over all train samples and over the "
               "5% most memorized (`_top`); `aligned_spearman` = SPEC direction × Spearman (+ = agrees that hard samples "
               "are memorized); compute time of each score and its ratio to the bank's training time (bank scores "
-              "include the bank's training).", ""]
-    proxy_cols = ["score", "direction", "spearman", "pearson", "spearman_top", "pearson_top", "aligned_spearman",
-                  "seconds", "time_ratio_to_bank"]
-    lines += [_table(proxies[proxy_cols], ".4g"), "", f"![proxies: correlation vs compute]({figures['proxies']})", "",
-              f"![proxies vs memorization]({figures['proxies_vs_memorization']})", ""]
+              "include the bank's training). " + over, ""]
+    proxy_cols = ["spearman", "pearson", "spearman_top", "pearson_top", "aligned_spearman", "seconds", "time_ratio_to_bank"]
+    lines += [_table(formatted(proxies, proxy_cols, ".4g")[["score", "direction", *proxy_cols]]), "",
+              f"![proxies: correlation vs compute (seed {seeds[0]})]({figures['proxies']})", "",
+              f"![proxies vs memorization (seed {seeds[0]})]({figures['proxies_vs_memorization']})", ""]
 
     # Instance-level difficulty and the verdict on every SPEC finding: the analysis stage's (one place).
     lines += [analysis_md, ""]

@@ -16,7 +16,7 @@ def run(job: dict) -> None:
         device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(job["input"]["arrays"], device)
-        bank = train_bank(data, p["model"], cfg, seed=p["seed"])
+        bank = train_bank(data, p["model"], cfg, seed=job["seed"])
         write_arrays(
             job["output"]["bank"],
             id_train=prepared.id_train, id_test=prepared.id_test, mask=bank.mask,

@@ -16,6 +16,8 @@ def run(job: dict) -> None:
     name = job["wildcards"]["forget_set"]
     with job_run(job) as mlrun:
         scores = read_table(inp["scores"])
+        if "seed" in p:  # each replicate draws its own random sets and tie orders
+            p = {**p, "seed": forget_sets.replicate_seed(p["seed"], job["seed"])}
         ids, manifest = forget_sets.build(name, scores, **p)
         forget_sets.validate_ids(ids, scores["id"].to_numpy(), name)
         emb = read_arrays(inp["embeddings"])

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from mudiff.forget_sets import parse_name
-from mudiff.io import atomic_path, read_json, read_table, write_table
 from mudiff.analysis import section
+from mudiff.analysis.findings import CONFIDENCE, INDEPENDENCE, across_seeds, with_levels
+from mudiff.analysis.intervals import format_ci, mean_ci
+from mudiff.analysis.seeds import evaluation_summary, seed_of, summarise
+from mudiff.io import atomic_path, read_json, read_table, write_json, write_table
 from mudiff.report import figures
 from mudiff.report.html import render_html
 from mudiff.report.markdown import render
@@ -29,32 +32,79 @@ DEVIATIONS = [
     "over R get their epochs split over the steps (at least 1 each, so short budgets can grow slightly), neggrad keeps its "
     "epochs per step; refinement is into thirds of F by the score, not by the global low/mid/high cut-offs.",
     "RSU: ranks by privacy_risk when the scores table has it, otherwise by the target's per-sample loss (logged); "
-    "one order per study for a given wrapped method, so 'RSU by order' needs one study per order.",
+    "its control orders run as variants of the method (`rsu:<method>@<label>`).",
     "Training dynamics are read off the training forward pass (the model mid-epoch, on augmented views when augmentation "
     "is on), not from a separate evaluation pass.",
     "MIA: a logistic regression on the logit of the true-class confidence (a monotone transform of it), "
     "classes balanced by subsampling.",
     "Models with BatchNorm are trained one at a time in the bank (vmap cannot keep running statistics).",
-    "One seed per study: no 95% intervals yet.",
+    "Replicate seeds share the data split (digits: `data.split_seed`; the other datasets' official split), so intervals "
+    "over seeds cover training, bank, forget-set draws and unlearning, not the choice of test set.",
 ]
+
+
+PROXY_METRICS = ("spearman", "pearson", "spearman_top", "pearson_top", "aligned_spearman", "seconds", "time_ratio_to_bank")
+
+
+def forget_set_table(manifests: list[str], id_tables: list[str], scores: list[str]) -> pd.DataFrame:
+    """Per forget set: how it was built, its size, and over the seeds the mean memorization of its
+    samples and its entanglement score (mean and interval)."""
+    tables = {seed_of(f): read_table(f) for f in scores}
+    memorization = {seed: t.set_index("id")["memorization"] for seed, t in tables.items() if "memorization" in t.columns}
+    rows = []
+    for manifest_path, ids_path in zip(manifests, id_tables):
+        manifest, seed = read_json(manifest_path), seed_of(manifest_path)
+        mem = memorization.get(seed)
+        rows.append({**{k: manifest.get(k) for k in ("name", "rule", "score", "size", "entanglement_score")}, "seed": seed,
+                     "mean_memorization": float(mem.loc[read_table(ids_path)["id"]].mean()) if mem is not None else np.nan})
+    table = pd.DataFrame(rows)
+    return summarise(table, ["name", "rule", "score", "size"], ("mean_memorization", "entanglement_score"))
+
+
+def replicate_table(seeds: list[int], targets: list[dict], banks: list[dict], findings: dict[int, list[dict]],
+                    predictors: list[dict]) -> pd.DataFrame:
+    """One row per seed of the headline numbers of each replicate, and their mean and 95% interval."""
+    rows = []
+    for seed, target, bank, predictor in zip(seeds, targets, banks, predictors):
+        own = {f["finding"]: f for f in findings[seed]}
+        aucs = [r["logistic_regression"]["auc"] for r in predictor["methods"].values() if "skipped" not in r]
+        rows.append({
+            "seed": str(seed), "target test acc": target["test_acc"], "bank OUT acc": bank["out_acc_mean"],
+            "Spearman(confidence, memorization)": own.get(CONFIDENCE, {}).get("numbers", {}).get("spearman", np.nan),
+            "median mean pairwise rho": own.get(INDEPENDENCE, {}).get("numbers", {}).get("median_mean_spearman", np.nan),
+            "predictor AUC (LR, mean over methods)": float(np.mean(aucs)) if aucs else np.nan,
+        })
+    table = pd.DataFrame(rows)
+    shown = table.copy()
+    for column in table.columns[1:]:
+        shown[column] = [f"{v:.3f}" if np.isfinite(v) else "" for v in table[column]]
+    if len(rows) > 1:
+        summary = {c: format_ci(mean_ci(table[c])) for c in table.columns[1:]}
+        shown = pd.concat([shown, pd.DataFrame([{"seed": "mean [95% CI]", **summary}])], ignore_index=True)
+    return shown
 
 
 def run(job: dict) -> None:
     p, inp, out = job["params"], job["input"], job["output"]
+    seeds = p["study"]["seeds"]
+    analysis = p["analysis"]
     with job_run(job) as mlrun:
         mlrun.set_tags({"mudiff.deviations": " | ".join(DEVIATIONS)})
-        evaluation = pd.DataFrame([read_json(f) for f in inp["evaluations"]])
-        parsed = [parse_name(n) for n in evaluation["forget_set"]]
-        evaluation["score"] = [s if s != "random" else None for s, _ in parsed]
-        evaluation["level"] = [lv for _, lv in parsed]
-        scores = read_table(inp["scores"])
-        forget_sets = pd.DataFrame([read_json(f) for f in inp["manifests"]])
-        if "memorization" in scores.columns:
-            mem = scores.set_index("id")["memorization"]
-            forget_sets["mean_memorization"] = [float(mem.loc[read_table(f)["id"]].mean()) for f in inp["forget_sets"]]
-        else:
-            forget_sets["mean_memorization"] = float("nan")
-        proxies = read_table(inp["proxies"])
+        evaluation = with_levels(pd.DataFrame([read_json(f) for f in inp["evaluations"]]))
+        summary = evaluation_summary(evaluation)
+        first = seeds[0]  # its per-sample detail (scores, analysis) is shown; every seed's is under seed_<s>/
+        scores = read_table(inp["scores"][0])
+        forget_sets = forget_set_table(inp["manifests"], inp["forget_sets"], inp["scores"])
+        proxies = summarise(pd.concat([read_table(f).assign(seed=seed_of(f)) for f in inp["proxies"]]), ["score", "direction"],
+                            PROXY_METRICS)
+        per_seed_findings = {seed_of(f): read_json(f) for f in inp["findings"]}
+        es = forget_sets.dropna(subset=["entanglement_score"])
+        es = dict(zip(es["name"], es["entanglement_score"])) if len(es) else None
+        findings = across_seeds(evaluation, per_seed_findings, es, analysis["confidence_threshold"], analysis["min_rho"])
+        targets = [read_json(f) for f in inp["target_metrics"]]
+        banks = [read_json(f) for f in inp["bank_summary"]]
+        replicates = replicate_table(seeds, targets, banks, per_seed_findings, [read_json(f) for f in inp["predictor"]])
+        report_dir = Path(out["report"]).parent
         fig_dir = Path(out["figures"])
         fig_dir.mkdir(parents=True, exist_ok=True)
         figs = {
@@ -64,19 +114,24 @@ def run(job: dict) -> None:
         }
         if (evaluation["score"] == "entanglement").any():
             figs["tow_by_entanglement"] = figures.tow_by_level(evaluation, "entanglement", fig_dir / "tow_by_entanglement.png")
-        figs["proxies"] = Path(inp["proxies_figure"])
-        analysis_dir = Path(inp["analysis_figures"])
-        analysis_figs = {k: str((analysis_dir / f"{k}.png").relative_to(Path(out["report"]).parent))
-                         for k in ("agreement", "factors", "roc", "difficulty")}
-        analysis_md = section.render(read_table(inp["agreement"]), read_table(inp["factor_verdicts"]),
-                                     read_json(inp["predictor"]), read_json(inp["findings"]), analysis_figs)
-        rel = {k: str(Path(v).relative_to(Path(out["report"]).parent)) for k, v in figs.items()}
-        text = render(p["study"], read_json(inp["data_manifest"]), read_json(inp["target_metrics"]), read_json(inp["bank_summary"]),
-                      scores, read_json(inp["timings"]), forget_sets, evaluation, rel, DEVIATIONS, proxies, analysis_md)
+        if evaluation["method"].str.startswith("rsu:").any():
+            figs["rsu_by_order"] = figures.rsu_by_order(evaluation, p.get("rsu_orders", {}), fig_dir / "rsu_by_order.png")
+        figs["proxies"] = Path(inp["proxies_figure"][0])
+        analysis_dir = Path(inp["analysis_figures"][0])
+        analysis_figs = {k: str((analysis_dir / f"{k}.png").relative_to(report_dir)) for k in ("agreement", "factors", "roc", "difficulty")}
+        analysis_md = section.render(read_table(inp["agreement"][0]), read_table(inp["factor_verdicts"][0]),
+                                     read_json(inp["predictor"][0]), findings, analysis_figs, seed=first, n_seeds=len(seeds))
+        rel = {k: str(Path(v).relative_to(report_dir)) for k, v in figs.items()}
+        text = render(p["study"], read_json(inp["data_manifest"]), targets[0], banks[0], replicates, forget_sets,
+                      evaluation, summary, rel, DEVIATIONS, proxies, analysis_md, p.get("rsu_orders", {}))
         write_table(evaluation, out["evaluation"])
+        write_table(summary, out["summary"])
+        write_json(findings, out["findings"])
         with atomic_path(out["report"]) as tmp:
             tmp.write_text(text)
         with atomic_path(out["html"]) as tmp:
-            tmp.write_text(render_html(text, Path(out["report"]).parent, f"mudiff report: {p['study']['name']}"))
-        mlrun.log_metrics({f"ToW.{r.method}.{r.forget_set}": r.ToW for r in evaluation.itertuples()})
+            tmp.write_text(render_html(text, report_dir, f"mudiff report: {p['study']['name']}"))
+        mlrun.log_metrics({f"ToW.{r.method}.{r.forget_set}": r.ToW for r in summary.itertuples()})
+        mlrun.log_metrics({"findings_reproduced": sum(f["reproduced"] is True for f in findings),
+                           "findings_not_reproduced": sum(f["reproduced"] is False for f in findings), "seeds": len(seeds)})
         print(text)

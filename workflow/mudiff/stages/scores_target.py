@@ -92,7 +92,7 @@ def run(job: dict) -> None:
                 def compute_holdout_kl():
                     tuned, epochs = finetune_on_holdout(
                         model, data.normalize(data.x_test), data.y_test, hk.lr, hk.max_epochs, hk.patience,
-                        hk.batch_size, hk.momentum, hk.weight_decay, seed=p["seed"])
+                        hk.batch_size, hk.momentum, hk.weight_decay, seed=job["seed"])
                     mlrun.log_metrics({"holdout_kl.epochs": epochs})
                     return symmetric_kl(predict(model, data, "train"), predict(tuned, data, "train"))
 

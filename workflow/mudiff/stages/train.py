@@ -36,8 +36,8 @@ def run(job: dict) -> None:
         device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(job["input"]["arrays"], device)
-        torch.manual_seed(p["seed"])
-        model = build(p["model"], prepared.shape, prepared.num_classes, seed=p["seed"])
+        torch.manual_seed(job["seed"])
+        model = build(p["model"], prepared.shape, prepared.num_classes, seed=job["seed"])
         recipe = target_recipe(p["train"])
         dyn = Dynamics(recipe.epochs, len(prepared.y_train), device)
         keep = checkpoint_epochs(recipe.epochs, p["train"]["checkpoints"])
@@ -48,7 +48,7 @@ def run(job: dict) -> None:
                 states[epoch] = {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
 
         start = time.perf_counter()
-        fit(model, data, torch.arange(len(prepared.y_train), device=device), recipe, p["seed"], dynamics=dyn,
+        fit(model, data, torch.arange(len(prepared.y_train), device=device), recipe, job["seed"], dynamics=dyn,
             on_epoch_end=snapshot, desc="target")
         seconds = time.perf_counter() - start
         metrics = {"train_acc": accuracy(model, data, "train"), "test_acc": accuracy(model, data, "test"), "seconds": seconds}

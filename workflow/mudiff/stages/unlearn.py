@@ -55,9 +55,9 @@ def run(job: dict) -> None:
         forget_scores = None
         if "scores" in inp:
             forget_scores = read_table(inp["scores"]).set_index("id").reindex(forget_ids).reset_index()
-        task = UnlearnTask(data, forget, retain, p["model"], target_recipe(p["train"]), p["seed"], on_epoch_end, forget_scores)
+        task = UnlearnTask(data, forget, retain, p["model"], target_recipe(p["train"]), job["seed"], on_epoch_end, forget_scores)
         reset_peak_memory(device)
-        torch.manual_seed(p["seed"])
+        torch.manual_seed(job["seed"])
         start = time.perf_counter()
         model = method.unlearn(model, task, params)
         seconds = time.perf_counter() - start - overhead[0]
