@@ -174,8 +174,7 @@ class StudyConfig:
     unlearn: dict[str, dict] = option(
         {  # the default study's roster and where each method runs (config/default.yaml explains the choice)
             "retrain": {}, "finetune": {},
-            "neggrad_plus": {"forget_sets": ["random", "memorization_low", "memorization_mid", "memorization_high",
-                                             "memorization_mix", "risk_ranked"]},
+            "neggrad_plus": {"forget_sets": ["memorization_low", "memorization_mid", "memorization_high", "memorization_mix"]},
             **{m: {"forget_sets": ["memorization_mix"]} for m in ("neggrad", "l1_sparse", "random_label", "salun", "scrub")},
             **{m: {"forget_sets": ["memorization_mix"]} for m in ("rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus")},
             "rsu:finetune": {"forget_sets": ["risk_ranked"]},
