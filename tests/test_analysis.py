@@ -326,3 +326,19 @@ def test_entanglement_finding_follows_measured_es_not_slice_labels():
     assert "not in ES order" in by_es["finetune"]["text"]
     flipped = _evaluation({"low": 0.95, "mid": 0.99, "high": 0.94}, score="entanglement")
     assert all(f["reproduced"] is False for f in entanglement_findings(flipped, es))
+
+
+def test_permutation_auc_drop_matches_sklearn_and_ignores_unused_features():
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import LogisticRegression
+
+    from mudiff.analysis.predictor import permutation_auc_drop
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"signal": rng.normal(size=300), "noise": rng.normal(size=300)})
+    y = (x["signal"] + 0.5 * rng.normal(size=300)) > 0
+    model = LogisticRegression().fit(x[["signal"]].assign(noise=0.0), y)  # ignores `noise` (coefficient fit on zeros)
+    ours = permutation_auc_drop(model, x, y.to_numpy(), n_repeats=30, seed=1)
+    theirs = permutation_importance(model, x, y, scoring="roc_auc", n_repeats=30, random_state=1).importances_mean
+    assert ours[1] == pytest.approx(0.0, abs=1e-12) and ours[0] > 0.3
+    assert ours[0] == pytest.approx(theirs[0], abs=0.02)

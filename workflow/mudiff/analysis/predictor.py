@@ -20,7 +20,6 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedGroupKFold
@@ -46,19 +45,42 @@ def models(seed: int) -> dict:
     }
 
 
+def auc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row of `p` (scores) against the matching row of `y` (labels), by Mann-Whitney on ranks."""
+    y = np.asarray(y, dtype=bool)
+    ranks = rankdata(np.asarray(p, dtype=np.float64), axis=1)
+    n1 = y.sum(axis=1)
+    n0 = y.shape[1] - n1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * y).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
 def auc_bootstrap(y: np.ndarray, p: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of ROC AUC over samples, by Mann-Whitney on ranks, replicates vectorized."""
+    """Percentile interval of ROC AUC over samples, replicates vectorized."""
     y = np.asarray(y, dtype=bool)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(y), size=(n_boot, len(y)))
-    yb, pb = y[idx], np.asarray(p, dtype=np.float64)[idx]
-    ranks = rankdata(pb, axis=1)
-    n1 = yb.sum(axis=1)
-    n0 = yb.shape[1] - n1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = ((ranks * yb).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    auc = auc_rows(y[idx], np.asarray(p, dtype=np.float64)[idx])
     lo, hi = np.nanpercentile(auc, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)
+
+
+def permutation_auc_drop(model, x: pd.DataFrame, y: np.ndarray, n_repeats: int = 5, seed: int = 0) -> np.ndarray:
+    """Per feature: held-out AUC minus the mean AUC with that feature's column shuffled (`n_repeats`
+    times). All shuffled copies are scored in one `predict_proba` call."""
+    y = np.asarray(y, dtype=bool)
+    rng = np.random.default_rng(seed)
+    base = auc_rows(y[None], model.predict_proba(x)[:, 1][None])[0]
+    values = x.to_numpy(dtype=np.float64)
+    n, d = values.shape
+    copies = np.repeat(values[None], d * n_repeats, axis=0)  # (d * repeats, n, d)
+    for j in range(d):
+        for r in range(n_repeats):
+            copies[j * n_repeats + r, :, j] = values[rng.permutation(n), j]
+    shuffled = pd.DataFrame(copies.reshape(-1, d), columns=x.columns)
+    p = model.predict_proba(shuffled)[:, 1].reshape(d * n_repeats, n)
+    auc = auc_rows(np.broadcast_to(y, p.shape), p).reshape(d, n_repeats)
+    return base - auc.mean(axis=1)
 
 
 def cross_validate(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0,
@@ -78,9 +100,7 @@ def cross_validate(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, folds: in
             fitted = model.fit(x.iloc[train], y[train])
             oof[test] = fitted.predict_proba(x.iloc[test])[:, 1]
             if name == "gradient_boosting":
-                imp = permutation_importance(fitted, x.iloc[test], y[test], scoring="roc_auc", n_repeats=n_repeats,
-                                             random_state=seed)
-                importance += imp.importances_mean / len(splits)
+                importance += permutation_auc_drop(fitted, x.iloc[test], y[test], n_repeats, seed) / len(splits)
         if name == "logistic_regression":
             importance = model.fit(x, y)[-1].coef_[0]
         fpr, tpr, _ = roc_curve(y, oof)
