@@ -89,3 +89,13 @@ def test_report_html_renders_tables_and_inlines_figures(tmp_path):
     assert f"data:image/png;base64,{base64.b64encode(png).decode()}" in page and "figures/tow.png" not in page
     with pytest.raises(FileNotFoundError, match="missing.png"):
         render_html("![x](figures/missing.png)", tmp_path, "t")
+
+
+def test_rum_and_rsu_figures_are_drawn(tmp_path):
+    from mudiff.report import figures
+
+    ev = _evaluation(seeds=(0, 1))
+    assert figures.rum_comparison(ev, tmp_path / "rum.png").stat().st_size > 10_000
+    assert figures.rum_comparison(ev[ev["forget_set"] == "random"], tmp_path / "none.png") is None  # no mix set
+    orders = {"rsu:finetune": "easy_to_hard", "rsu:finetune@random": "random"}
+    assert figures.rsu_by_order(ev, orders, tmp_path / "rsu.png").stat().st_size > 10_000

@@ -56,6 +56,40 @@ def tow_by_level(evaluation: pd.DataFrame, score: str, path: Path) -> Path:
     return path
 
 
+def rum_comparison(evaluation: pd.DataFrame, path: Path) -> Path | None:
+    """ToW on the mix forget sets of each wrapped method run vanilla, as rum_f (refined and sequenced)
+    and as shuffle (sequenced on random thirds), and of `rum`: means over the seeds, 95% t-interval."""
+    from mudiff.methods import base_name
+
+    mix = evaluation[evaluation["forget_set"].astype(str).str.endswith("_mix")]
+    inners = sorted({base_name(m).split(":", 1)[1] for m in mix["method"] if m.startswith(("rum_f:", "shuffle:"))})
+    rows = []
+    for m in mix["method"].unique():
+        meta, _, inner = base_name(m).partition(":")
+        if m == "rum":
+            rows.append(mix[mix["method"] == m].assign(variant="rum (a method per subset)", inner="rum"))
+        elif meta in ("rum_f", "shuffle") and inner in inners:
+            rows.append(mix[mix["method"] == m].assign(variant=meta, inner=inner))
+        elif m in inners:
+            rows.append(mix[mix["method"] == m].assign(variant="vanilla", inner=m))
+    if not rows:
+        return None
+    table = pd.concat(rows)
+    variants = [v for v in ("vanilla", "rum_f", "shuffle", "rum (a method per subset)") if v in set(table["variant"])]
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(1.5 + 1.4 * table["inner"].nunique(), 3.2))
+    sns.barplot(table, x="inner", y="ToW", hue="variant", hue_order=variants, ax=ax, palette="colorblind",
+                errorbar=t_errorbar, capsize=0.1, err_kws={"linewidth": 1})
+    ax.set_xlabel("method (on the mix forget sets, same total budget)")
+    ax.set_ylabel("ToW (1 = same as retrain)")
+    ax.set_ylim(max(0.0, float(table["ToW"].min()) - 0.1), None)
+    ax.legend(title="", frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=200)
+    plt.close(fig)
+    return path
+
+
 def rsu_by_order(evaluation: pd.DataFrame, orders: dict[str, str], path: Path) -> Path:
     """ToW of every RSU run by its chunk order, beside the vanilla method, per forget set (mean over seeds, 95% t-interval)."""
     from mudiff.methods import base_name

@@ -89,6 +89,8 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
         lines += ["### RUM vs vanilla vs shuffle", "",
                   "ToW on the mix forget sets (a third each of low, mid and high memorization), same total budget.", "",
                   _table(rum), ""]
+        if "rum_comparison" in figures:
+            lines += [f"![RUM vs vanilla vs shuffle]({figures['rum_comparison']})", ""]
     rsu = rsu_table(evaluation, rsu_orders)
     if rsu is not None:
         lines += ["### RSU by order", "",

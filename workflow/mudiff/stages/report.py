@@ -114,6 +114,9 @@ def run(job: dict) -> None:
         }
         if (evaluation["score"] == "entanglement").any():
             figs["tow_by_entanglement"] = figures.tow_by_level(evaluation, "entanglement", fig_dir / "tow_by_entanglement.png")
+        rum = figures.rum_comparison(evaluation, fig_dir / "rum_comparison.png")
+        if rum is not None:
+            figs["rum_comparison"] = rum
         if evaluation["method"].str.startswith("rsu:").any():
             figs["rsu_by_order"] = figures.rsu_by_order(evaluation, p.get("rsu_orders", {}), fig_dir / "rsu_by_order.png")
         figs["proxies"] = Path(inp["proxies_figure"][0])
