@@ -20,11 +20,11 @@ CONFIG = {
     **TINY,
     "name": "seeds",
     "seeds": [0, 1],
-    "forget_sets": {**TINY["forget_sets"], "by_score": {"memorization": ["low", "high"]}},
+    "forget_sets": {**TINY["forget_sets"], "by_score": {"memorization": ["high"]}},
     "unlearn": {"retrain": {}, "finetune": {"epochs": 1},
                 "rsu:finetune@random": {"order": "random", "forget_sets": ["random"], "inner": {"epochs": 1}}},
 }
-PAIRS = [(m, fs) for m in ("retrain", "finetune") for fs in ("random", "memorization_low", "memorization_high")]
+PAIRS = [(m, fs) for m in ("retrain", "finetune") for fs in ("random", "memorization_high")]
 PAIRS += [("rsu:finetune@random", "random")]
 
 
