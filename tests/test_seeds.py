@@ -67,6 +67,9 @@ def test_report_gives_mean_and_t_interval_over_the_seeds(study):
     assert "mean over 2 seeds (0, 1)" in report and "### Replicates" in report and "mean [95% CI]" in report
     assert "### RSU by order" in report and "rsu:finetune@random" in report
     assert (results / "figures" / "rsu_by_order.png").stat().st_size > 10_000
+    agreement = pd.read_parquet(results / "seed_0" / "analysis" / "agreement.parquet")
+    compared = pd.concat([agreement[c] for c in ("method_a", "method_b") if c in agreement]).dropna()
+    assert not any("@" in m for m in compared)  # a variant is not another algorithm
 
 
 def test_every_job_of_every_seed_logged_one_finished_run_with_its_seed(study):

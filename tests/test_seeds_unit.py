@@ -35,6 +35,7 @@ def test_summary_keeps_cells_whose_keys_are_missing():
 
 def test_seed_of_paths_and_t_errorbar():
     assert seed_of("results/s/seed_12/evaluate/finetune/random.json") == 12
+    assert seed_of("results/seed_7/seed_0/evaluate/finetune/random.json") == 0  # a study named like a seed folder
     with pytest.raises(ValueError, match="replicate"):
         seed_of("results/s/evaluate/finetune/random.json")
     assert by_seed(["r/seed_1/a", "r/seed_0/b", "r/seed_1/c"]) == {1: ["r/seed_1/a", "r/seed_1/c"], 0: ["r/seed_0/b"]}
@@ -79,6 +80,20 @@ def test_method_variants_run_their_base_method():
 
 
 def test_mlflow_keys_keep_allowed_characters_only():
-    assert mlflow_key("ToW.rsu:finetune@random.risk_ranked") == "ToW.rsu:finetune_random.risk_ranked"
+    assert mlflow_key("ToW.rsu:finetune@random.risk_ranked") == "ToW.rsu:finetune/random.risk_ranked"
+    assert mlflow_key("ToW.neggrad@plus.random") != mlflow_key("ToW.neggrad_plus.random")  # variants stay distinct
+    assert mlflow_key("a b(c)") == "a b_c_"
     assert mlflow_key("hyper.lr") == "hyper.lr"
-    assert flatten({"rsu_orders": {"rsu:finetune@random": "random"}}) == {"rsu_orders.rsu:finetune_random": "random"}
+    assert flatten({"rsu_orders": {"rsu:finetune@random": "random"}}) == {"rsu_orders.rsu:finetune/random": "random"}
+
+
+def test_rum_finding_counts_seeds_not_mix_sets_and_ignores_rum_variants():
+    from mudiff.analysis.findings import rum_findings
+
+    rows = [{"seed": s, "method": m, "forget_set": fs, "ToW": t + 0.01 * s}
+            for s in (0, 1) for fs in ("memorization_mix", "confidence_mix")
+            for m, t in (("neggrad_plus", 0.8), ("rum_f:neggrad_plus", 0.9), ("shuffle:neggrad_plus", 0.85),
+                         ("rum", 0.95), ("rum@other", 0.99))]
+    found = {f["method"]: f for f in rum_findings(pd.DataFrame(rows))}
+    assert found["neggrad_plus"]["numbers"]["rum_f"]["n"] == 2  # two seeds, each the mean of two mix sets
+    assert found["rum"]["reproduced"] is True and "rum@other" not in found["rum"]["numbers"]

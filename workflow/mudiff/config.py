@@ -85,7 +85,8 @@ class ForgetSetsConfig:
     size: float = option(
         0.03, "Forget-set size: a share of train if below 1, else a count.", exclusiveMinimum=0
     )
-    seed: int = option(0, "Seed of the random forget set, and of the order of ties in level sets.", minimum=0)
+    seed: int = option(0, "Seed of the random forget set, and of the order of ties in level sets (mixed with each "
+                          "replicate's seed, so every seed draws its own).", minimum=0)
     random: bool = option(True, "Build the `random` forget set.")
     by_score: dict[str, list[Literal[LEVELS]]] = option(
         {"memorization": ["low", "mid", "high", "mix"]},

@@ -83,8 +83,9 @@ def data_digest(dvc_file: str | Path = "data.dvc") -> str:
 
 
 def mlflow_key(key: str) -> str:
-    """A param or metric name MLflow accepts: other characters (e.g. a method variant's `@`) become `_`."""
-    return re.sub(r"[^\w\-. :/]", "_", key)
+    """A param or metric name MLflow accepts: a method variant's `@` becomes `/` (no method name holds
+    one, so names stay distinct), any other character MLflow refuses becomes `_`."""
+    return re.sub(r"[^\w\-. :/]", "_", key.replace("@", "/"))
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:

@@ -28,6 +28,7 @@ from scipy.stats import spearmanr
 
 from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.forget_sets import ForgetSetError, parse_name
+from mudiff.methods import base_name
 
 MEMORIZATION_METHODS = ("finetune", "neggrad_plus")
 LEVELS = ("low", "mid", "high")
@@ -119,6 +120,8 @@ def entanglement_findings(evaluation: pd.DataFrame, entanglement_scores: dict[st
 def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
     finding = "RUM with the same budget beats vanilla and shuffle on mix sets"
     mix = evaluation[evaluation["forget_set"].astype(str).str.endswith("_mix")]
+    if "seed" in mix:  # one value per seed (the mean over the mix sets), so that n counts seeds
+        mix = mix.groupby(["method", "seed"], as_index=False)["ToW"].mean()
     tow = {m: mean_ci(g["ToW"]) for m, g in mix.groupby("method")}
     out = []
     inners = sorted({m.split(":", 1)[1] for m in tow if m.startswith("rum_f:")})
@@ -133,8 +136,8 @@ def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
                             {"rum_f": r, "vanilla": v, "shuffle": s},
                             f"ToW on mix sets: rum_f {format_ci(r)}, vanilla {format_ci(v)}, shuffle {format_ci(s)}"))
     if "rum" in tow:
-        rivals = {m: t for m, t in tow.items() if m != "retrain" and (":" not in m or m.startswith("shuffle:"))
-                  and m != "rum"}
+        rivals = {m: t for m, t in tow.items() if base_name(m) not in ("retrain", "rum")
+                  and (":" not in m or m.startswith("shuffle:"))}
         if not rivals:
             out.append(_verdict(finding, "rum", None, {}, "needs a vanilla or shuffle method on the mix sets"))
         else:

@@ -48,7 +48,8 @@ def render(agreement: pd.DataFrame, verdicts: pd.DataFrame, predictor: dict, fin
              "Per forget sample and method: `steps_to_forget` = first epoch (0 = before unlearning) at which the "
              "unlearned model's phi falls below the median phi of the bank's OUT models (never = censored, ranked "
              "hardest); `residual` = U-LiRA log-ratio of the unlearned model. Difficulty ranks samples by steps, then "
-             "residual. Retrain is left out (it never trains on F).", "",
+             "residual. Retrain is left out (it never trains on F), and so are method variants `<method>@<label>` in the "
+             "comparisons across methods (the same algorithm with other hyperparameters).", "",
              f"![per-sample difficulty]({figures['difficulty']})", "",
              "### Do methods agree on which samples are hard?", ""]
     lines += [_table(agreement_summary(agreement)) if len(agreement) else "Fewer than two methods per forget set.", "",

@@ -20,10 +20,10 @@ EVALUATION_METRICS = ("FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "seconds", "cos
 
 def seed_of(path: str | Path) -> int:
     """The replicate seed of a path under `results/<study>/seed_<s>/`."""
-    match = re.search(r"(?:^|/)seed_(\d+)/", str(path))
-    if match is None:
+    found = re.findall(r"(?:^|/)seed_(\d+)(?=/)", str(path))  # the innermost: a study may itself be named seed_<n>
+    if not found:
         raise ValueError(f"{path}: not inside a replicate's folder (results/<study>/seed_<s>/...)")
-    return int(match.group(1))
+    return int(found[-1])
 
 
 def by_seed(paths: list[str]) -> dict[int, list[str]]:

@@ -59,13 +59,14 @@ def tow_by_level(evaluation: pd.DataFrame, score: str, path: Path) -> Path:
 def rum_comparison(evaluation: pd.DataFrame, path: Path) -> Path | None:
     """ToW on the mix forget sets of each wrapped method run vanilla, as rum_f (refined and sequenced)
     and as shuffle (sequenced on random thirds), and of `rum`: means over the seeds, 95% t-interval."""
-    from mudiff.methods import base_name
-
     mix = evaluation[evaluation["forget_set"].astype(str).str.endswith("_mix")]
-    inners = sorted({base_name(m).split(":", 1)[1] for m in mix["method"] if m.startswith(("rum_f:", "shuffle:"))})
+    if "seed" in mix:  # one bar value per seed: the mean over the mix sets
+        mix = mix.groupby(["method", "seed"], as_index=False)["ToW"].mean()
+    # a variant label stays on the inner method (rum_f:neggrad_plus@x pairs with neggrad_plus@x), as in the findings
+    inners = sorted({m.split(":", 1)[1] for m in mix["method"] if m.startswith(("rum_f:", "shuffle:"))})
     rows = []
     for m in mix["method"].unique():
-        meta, _, inner = base_name(m).partition(":")
+        meta, _, inner = m.partition(":")
         if m == "rum":
             rows.append(mix[mix["method"] == m].assign(variant="rum (a method per subset)", inner="rum"))
         elif meta in ("rum_f", "shuffle") and inner in inners:
@@ -98,9 +99,11 @@ def rsu_by_order(evaluation: pd.DataFrame, orders: dict[str, str], path: Path) -
     vanilla = {base_name(m).split(":", 1)[1] for m in rsu}
     rows = evaluation[evaluation["method"].isin([*rsu, *vanilla]) & evaluation["forget_set"].isin(
         evaluation.loc[evaluation["method"].isin(rsu), "forget_set"].unique())].copy()
-    rows["order"] = [orders.get(m, "vanilla") for m in rows["method"]]
+    shared = {o for o in orders.values() if list(orders.values()).count(o) > 1}
+    rows["order"] = [m if orders.get(m) in shared else orders.get(m, "vanilla") for m in rows["method"]]
     rows["wrapped"] = [base_name(m).split(":", 1)[-1] for m in rows["method"]]
     order_names = [o for o in ("vanilla", "easy_to_hard", "hard_to_easy", "random") if o in set(rows["order"])]
+    order_names += sorted(set(rows["order"]) - set(order_names))  # variants that share an order, by name
     sns.set_theme(style="whitegrid", context="paper")
     sets = list(rows["forget_set"].unique())
     fig, axes = plt.subplots(1, len(sets), figsize=(1.0 + 1.6 * len(order_names) * len(sets), 3.2), squeeze=False)

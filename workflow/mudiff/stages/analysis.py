@@ -62,11 +62,14 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
             entanglement_scores: dict[str, float] | None = None) -> dict:
     """Compute and write every output of the stage; return the headline numbers for MLflow."""
     difficulty = stacked_difficulty(traces, bank, scores)
-    agreement = agreement_table(difficulty, params.exclude, params.n_boot, params.seed)
-    correlations = factor_correlations(difficulty, scores, params.exclude)
+    # Across methods, each algorithm counts once: a variant `<method>@<label>` is the same algorithm
+    # with other hyperparameters, and would make methods look more alike than they are.
+    exclude = [*params.exclude, *sorted(m for m in difficulty["method"].unique() if "@" in m)]
+    agreement = agreement_table(difficulty, exclude, params.n_boot, params.seed)
+    correlations = factor_correlations(difficulty, scores, exclude)
     verdicts = factor_verdicts(correlations)
     features = factor_names(scores)
-    predictor = predict_hard(difficulty, scores, features, params.hard_share, params.exclude, params.folds,
+    predictor = predict_hard(difficulty, scores, features, params.hard_share, exclude, params.folds,
                              params.seed, params.n_boot, threads)
     findings = all_findings(evaluation, scores, agreement, verdicts, confidence_speedup(timings),
                             params.confidence_threshold, params.min_rho, entanglement_scores)
