@@ -105,7 +105,7 @@ def per_seed(path):
 def unlearn_scores(wildcards):
     """The scores table, for the meta-algorithms that refine F by a score (vanilla methods do not wait on it)."""
     if _methods.needs_scores(wildcards.method):
-        return {"scores": f"{RESULTS}/seed_{wildcards.seed}/scores/scores.parquet"}
+        return {"scores": f"{RUN.format(seed=wildcards.seed)}/scores/scores.parquet"}
     return {}
 
 

@@ -241,7 +241,7 @@ def _field_default(f: dataclasses.Field, tp: Any) -> Any:
 
 def schema() -> dict:
     """The full config schema, unlearning methods' parameters included."""
-    from mudiff.methods import inner_params, method_params
+    from mudiff.methods import VARIANT_PATTERN, inner_params, method_params
 
     root = dataclass_schema(StudyConfig)
     root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -322,12 +322,9 @@ def validate(raw: dict) -> dict:
     return filled
 
 
-VARIANT_PATTERN = r"^[^@]+@[A-Za-z0-9_-]+$"
-
-
 def _variants(unlearn: dict) -> dict[str, str]:
     """{variant name: base method} of the `<method>@<label>` keys of `unlearn`; a bad one is refused."""
-    from mudiff.methods import base_name, names
+    from mudiff.methods import VARIANT_PATTERN, base_name, names
 
     out = {}
     for name in unlearn:

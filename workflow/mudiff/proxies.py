@@ -17,6 +17,9 @@ from scipy.stats import pearsonr, spearmanr
 
 from mudiff.scores import HARDNESS
 
+# The proxies table's numeric columns (the report shows them, averaged over seeds).
+METRICS = ("spearman", "pearson", "spearman_top", "pearson_top", "aligned_spearman", "seconds", "time_ratio_to_bank")
+
 
 def _corr(fn, a: pd.Series, b: pd.Series) -> float:
     if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:

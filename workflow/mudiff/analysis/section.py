@@ -5,10 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mudiff.analysis.findings import markdown as findings_markdown
-
-
-def _table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    return df.to_markdown(index=False, floatfmt=floatfmt)
+from mudiff.report.markdown import _table
 
 
 def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:

@@ -47,19 +47,18 @@ def names() -> list[str]:
     return list(METHODS) + [f"{w}:{m}" for w in WRAPPERS for m in INNER] + ["rum"]
 
 
-VARIANT = re.compile(r"^(?P<base>[^@]+)@(?P<label>[A-Za-z0-9_-]+)$")
+VARIANT_PATTERN = r"^[^@]+@[A-Za-z0-9_-]+$"  # also the config schema's pattern for variant keys
 
 
 def base_name(name: str) -> str:
     """The method a name runs: `name` without its `@<label>` variant suffix."""
-    match = VARIANT.match(name)
-    return match.group("base") if match else name
+    return name.partition("@")[0] if re.match(VARIANT_PATTERN, name) else name
 
 
 def split(name: str) -> tuple[str | None, str | None]:
     """(meta, inner) of a name: (None, name) for a plain method, ('rum', None) for `rum`;
     a variant `<name>@<label>` splits as its base name."""
-    if "@" in name and not VARIANT.match(name):
+    if "@" in name and not re.match(VARIANT_PATTERN, name):
         raise ValueError(f"bad method variant {name!r}: write '<method>@<label>', the label of letters, digits, _ or -")
     name = base_name(name)
     if name in METHODS:

@@ -40,14 +40,6 @@ def kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: 
     return F.kl_div(log_s, log_t, log_target=True, reduction="batchmean") * t * t
 
 
-def schedule(params: Params) -> list[str]:
-    """The sequence of passes SCRUB runs: 'max' (over F) and 'min' (over R)."""
-    out = []
-    for epoch in range(params.epochs):
-        out += (["max"] if epoch < params.max_steps else []) + ["min"]
-    return out
-
-
 def unlearn(model: nn.Module, task: UnlearnTask, params: Params) -> nn.Module:
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
 

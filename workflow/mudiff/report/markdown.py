@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mudiff.analysis.seeds import formatted, summarise
+from mudiff.analysis.seeds import EVALUATION_METRICS, formatted, summarise
+from mudiff.proxies import METRICS as PROXY_METRICS
 from mudiff.methods import base_name
 
 
@@ -75,7 +76,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
     lines += ["## Unlearning results", "",
               "Accuracies in %, MIA as the share of the forget set predicted non-member; ToW = 1 means the same as retrain "
               "(ToW-MIA: the forget term by MIA). Cost ratio = wall time / retrain's wall time. " + over, ""]
-    metrics = ["FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "seconds", "cost_ratio"]
+    metrics = list(EVALUATION_METRICS)
     shown = formatted(summary, metrics)
     shown = shown.sort_values(["forget_set", "method"])[["method", "forget_set", "seeds", *metrics]]
     lines += [_table(shown), ""]
@@ -110,7 +111,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
               "5% most memorized (`_top`); `aligned_spearman` = SPEC direction × Spearman (+ = agrees that hard samples "
               "are memorized); compute time of each score and its ratio to the bank's training time (bank scores "
               "include the bank's training). " + over, ""]
-    proxy_cols = ["spearman", "pearson", "spearman_top", "pearson_top", "aligned_spearman", "seconds", "time_ratio_to_bank"]
+    proxy_cols = list(PROXY_METRICS)
     lines += [_table(formatted(proxies, proxy_cols, ".4g")[["score", "direction", *proxy_cols]]), "",
               f"![proxies: correlation vs compute (seed {seeds[0]})]({figures['proxies']})", "",
               f"![proxies vs memorization (seed {seeds[0]})]({figures['proxies_vs_memorization']})", ""]

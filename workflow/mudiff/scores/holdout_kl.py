@@ -31,15 +31,15 @@ def finetune_on_holdout(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: 
     best, stale, epoch = float("inf"), 0, 0
     for epoch in range(1, max_epochs + 1):
         order = torch.randperm(len(x), generator=gen).to(x.device)
-        total = 0.0
+        total = torch.zeros((), dtype=torch.float64, device=x.device)  # summed on the device: one sync per epoch
         for i in range(0, len(x), batch_size):
             idx = order[i : i + batch_size]
             loss = F.cross_entropy(tuned(x[idx]).float(), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * len(idx)
-        mean = total / len(x)
+            total += loss.detach().double() * len(idx)
+        mean = total.item() / len(x)
         if mean < best:
             best, stale = mean, 0
         else:

@@ -23,6 +23,7 @@ from mudiff.analysis.difficulty import difficulty_table
 from mudiff.analysis.factors import factor_correlations, factor_names, factor_verdicts
 from mudiff.analysis.findings import all_findings
 from mudiff.analysis.predictor import predict_hard
+from mudiff.methods import base_name
 from mudiff.io import read_arrays, read_json, read_table, write_json, write_table
 from mudiff.tracking import job_run
 
@@ -64,7 +65,7 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
     difficulty = stacked_difficulty(traces, bank, scores)
     # Across methods, each algorithm counts once: a variant `<method>@<label>` is the same algorithm
     # with other hyperparameters, and would make methods look more alike than they are.
-    exclude = [*params.exclude, *sorted(m for m in difficulty["method"].unique() if "@" in m)]
+    exclude = [*params.exclude, *sorted(m for m in difficulty["method"].unique() if base_name(m) != m)]
     agreement = agreement_table(difficulty, exclude, params.n_boot, params.seed)
     correlations = factor_correlations(difficulty, scores, exclude)
     verdicts = factor_verdicts(correlations)

@@ -11,6 +11,7 @@ from mudiff.analysis import section
 from mudiff.analysis.findings import CONFIDENCE, INDEPENDENCE, across_seeds, with_levels
 from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.analysis.seeds import evaluation_summary, seed_of, summarise
+from mudiff.proxies import METRICS as PROXY_METRICS
 from mudiff.io import atomic_path, read_json, read_table, write_json, write_table
 from mudiff.report import figures
 from mudiff.report.html import render_html
@@ -43,13 +44,9 @@ DEVIATIONS = [
 ]
 
 
-PROXY_METRICS = ("spearman", "pearson", "spearman_top", "pearson_top", "aligned_spearman", "seconds", "time_ratio_to_bank")
-
-
-def forget_set_table(manifests: list[str], id_tables: list[str], scores: list[str]) -> pd.DataFrame:
+def forget_set_table(manifests: list[str], id_tables: list[str], tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
     """Per forget set: how it was built, its size, and over the seeds the mean memorization of its
     samples and its entanglement score (mean and interval)."""
-    tables = {seed_of(f): read_table(f) for f in scores}
     memorization = {seed: t.set_index("id")["memorization"] for seed, t in tables.items() if "memorization" in t.columns}
     rows = []
     for manifest_path, ids_path in zip(manifests, id_tables):
@@ -93,8 +90,9 @@ def run(job: dict) -> None:
         evaluation = with_levels(pd.DataFrame([read_json(f) for f in inp["evaluations"]]))
         summary = evaluation_summary(evaluation)
         first = seeds[0]  # its per-sample detail (scores, analysis) is shown; every seed's is under seed_<s>/
-        scores = read_table(inp["scores"][0])
-        forget_sets = forget_set_table(inp["manifests"], inp["forget_sets"], inp["scores"])
+        score_tables = {seed_of(f): read_table(f) for f in inp["scores"]}
+        scores = score_tables[seed_of(inp["scores"][0])]
+        forget_sets = forget_set_table(inp["manifests"], inp["forget_sets"], score_tables)
         proxies = summarise(pd.concat([read_table(f).assign(seed=seed_of(f)) for f in inp["proxies"]]), ["score", "direction"],
                             PROXY_METRICS)
         per_seed_findings = {seed_of(f): read_json(f) for f in inp["findings"]}
@@ -103,7 +101,8 @@ def run(job: dict) -> None:
         findings = across_seeds(evaluation, per_seed_findings, es, analysis["confidence_threshold"], analysis["min_rho"])
         targets = [read_json(f) for f in inp["target_metrics"]]
         banks = [read_json(f) for f in inp["bank_summary"]]
-        replicates = replicate_table(seeds, targets, banks, per_seed_findings, [read_json(f) for f in inp["predictor"]])
+        predictors = [read_json(f) for f in inp["predictor"]]
+        replicates = replicate_table(seeds, targets, banks, per_seed_findings, predictors)
         report_dir = Path(out["report"]).parent
         fig_dir = Path(out["figures"])
         fig_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +122,7 @@ def run(job: dict) -> None:
         analysis_dir = Path(inp["analysis_figures"][0])
         analysis_figs = {k: str((analysis_dir / f"{k}.png").relative_to(report_dir)) for k in ("agreement", "factors", "roc", "difficulty")}
         analysis_md = section.render(read_table(inp["agreement"][0]), read_table(inp["factor_verdicts"][0]),
-                                     read_json(inp["predictor"][0]), findings, analysis_figs, seed=first, n_seeds=len(seeds))
+                                     predictors[0], findings, analysis_figs, seed=first, n_seeds=len(seeds))
         rel = {k: str(Path(v).relative_to(report_dir)) for k, v in figs.items()}
         text = render(p["study"], read_json(inp["data_manifest"]), targets[0], banks[0], replicates, forget_sets,
                       evaluation, summary, rel, DEVIATIONS, proxies, analysis_md, p.get("rsu_orders", {}))

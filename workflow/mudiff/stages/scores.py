@@ -26,7 +26,8 @@ def run(job: dict) -> None:
     with job_run(job) as mlrun:
         table = join_scores(read_table(inp["target_scores"]), read_table(inp["bank_scores"]), p["names"])
         t_target, t_bank = read_json(inp["target_timings"]), read_json(inp["bank_timings"])
-        seconds = {n: {**t_target["seconds"], **t_bank["seconds"]}[n] for n in p["names"]}
+        both = {**t_target["seconds"], **t_bank["seconds"]}
+        seconds = {n: both[n] for n in p["names"]}
         write_table(table, out["scores"])
         write_json({"seconds": seconds, "bank_seconds": t_bank["bank_seconds"]}, out["timings"])
         mlrun.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
