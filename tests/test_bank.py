@@ -1,4 +1,5 @@
-"""The model bank: inclusion mask, shapes, vectorised training = separate training, group size."""
+"""The model bank, through both engines: inclusion mask, shapes, vectorised training = separate training,
+group size."""
 
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ def data():
     return separable(n_train=40, n_test=16, seed=0).to(cpu())
 
 
-@pytest.fixture(scope="module")
-def result(data):
-    return bank.train_bank(data, "mlp", CFG, seed=SEED)
+@pytest.fixture(scope="module", params=[True, False], ids=["stacked_mlp", "vmap"])
+def result(data, request):
+    return bank.train_bank(data, "mlp", CFG, seed=SEED, fast=request.param)
 
 
 def test_train_bank_shapes(result):
@@ -49,7 +50,7 @@ def test_train_bank_shapes(result):
     assert r.correct_train.shape == (8, 40) and r.correct_train.dtype == bool
     assert r.phi_test.shape == (8, 16) and r.correct_test.shape == (8, 16)
     assert np.isfinite(r.phi_train).all() and np.isfinite(r.phi_test).all()
-    assert r.vectorized and r.group_size == 8
+    assert r.vectorized and r.group_size == 8  # a perceptron of this size: the whole bank fits any cache
     # correct <=> phi > 0 for two classes (p_y > 1/2)
     np.testing.assert_array_equal(r.correct_train, r.phi_train > 0)
     # the problem is linearly separable: the bank has learned it
@@ -64,9 +65,9 @@ def test_vectorized_bank_equals_separate_training(data, result):
     subsets = torch.from_numpy(np.stack([np.flatnonzero(r) for r in mask]))
     recipe = Recipe(CFG.epochs, CFG.batch_size, CFG.lr, CFG.momentum, CFG.weight_decay, "cosine")
     for k in (0, 5):
-        # the batch order as _train_group draws it: model k's own generator, one key per sample per epoch
+        # the batch order as _train_group draws it: model k's own generator, a permutation per epoch
         gen = bank.order_generator(SEED, k)
-        orders = [subsets[k][torch.argsort(torch.rand(n_in, generator=gen))] for _ in range(CFG.epochs)]
+        orders = [subsets[k][torch.randperm(n_in, generator=gen)] for _ in range(CFG.epochs)]
         model = build("mlp", data.shape, 2, seed=SEED * 100_003 + k)
         opt = torch.optim.SGD(model.parameters(), lr=CFG.lr, momentum=CFG.momentum, weight_decay=CFG.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, CFG.epochs * steps))
@@ -87,12 +88,12 @@ def test_vectorized_bank_equals_separate_training(data, result):
 
 
 def test_train_bank_is_deterministic(data, result):
-    again = bank.train_bank(data, "mlp", CFG, seed=SEED)
+    again = bank.train_bank(data, "mlp", CFG, seed=SEED, fast=result.engine == "stacked_mlp")
     np.testing.assert_array_equal(again.phi_train, result.phi_train)
 
 
 def test_bank_does_not_depend_on_group_size(data, result):
-    halves = bank.train_bank(data, "mlp", dataclasses.replace(CFG, group_size=4), seed=SEED)
+    halves = bank.train_bank(data, "mlp", dataclasses.replace(CFG, group_size=4), seed=SEED, fast=result.engine == "stacked_mlp")
     assert halves.group_size == 4
     np.testing.assert_array_equal(halves.mask, result.mask)
     np.testing.assert_allclose(halves.phi_train, result.phi_train, atol=1e-4)

@@ -1,11 +1,13 @@
 """The model bank: K models, each trained from scratch on a random share p of the train set.
 
-Models are trained many at a time: their parameters are stacked and one `torch.func.vmap`
-over `functional_call` runs a step of every model in the group, each on its own mini-batch
-of its own subset. Summing the models' mean losses gives each model exactly its own
-gradient, and SGD (momentum, weight decay) is element-wise, so the stacked run is the same
-arithmetic as K separate runs. Models with BatchNorm cannot be vmapped with running
-statistics; they are trained one after another (slow, but the same estimator).
+Models are trained many at a time by an engine of `mudiff.stacked`: their parameters are
+stacked, and one step updates every model of the group, each on its own mini-batch of its own
+subset. Plain perceptrons take the hand-written batched-matmul path (`StackedMLP`); other
+BatchNorm-free models a `torch.func.vmap` over `functional_call` (`VmapEngine`). Summing the
+models' mean losses gives each model exactly its own gradient, and SGD (momentum, weight decay)
+is element-wise, so the stacked run is the same arithmetic as K separate runs. Models with
+BatchNorm cannot be vmapped with running statistics; they are trained one after another (slow,
+but the same estimator).
 
 The bank stores the K x N inclusion mask and, for every model and every train and test
 sample, phi = log p_y - log(1 - p_y) and correctness (SPEC, model bank).
@@ -13,22 +15,21 @@ sample, phi = log p_y - log(1 - p_y) and correctness (SPEC, model bank).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch.func import functional_call, stack_module_state
 from tqdm.auto import tqdm
 
 from mudiff.config import BankConfig
 from mudiff.data import DeviceData
-from mudiff.device import autocast
 from mudiff.models import build, has_batchnorm
+from mudiff.stacked import ENGINES, StackedSGD, choose_engine
 from mudiff.training import Recipe, fit, lr_lambda, per_sample, predict
+
 
 
 @dataclass
@@ -41,6 +42,8 @@ class BankResult:
     seconds: float
     group_size: int
     vectorized: bool
+    engine: str  # stacked_mlp | vmap | one_by_one
+    group_note: str  # how the group size was chosen
 
 
 def inclusion_mask(models: int, n: int, fraction: float, seed: int) -> np.ndarray:
@@ -58,63 +61,95 @@ def order_generator(seed: int, model: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 7919 + model)
 
 
+def per_model_bytes(model: torch.nn.Module, example: torch.Tensor, batch_size: int, act_bytes: int) -> int:
+    """Memory one model of a group holds in a training step: fp32 parameters, gradients and momentum,
+    and the batch's activations (every leaf module's output, `act_bytes` each) kept for the
+    backward, with their gradients. `example` is one normalised sample, batch dimension first."""
+    outputs = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out.numel()))
+             for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(example[:1].cpu())
+    finally:
+        for h in hooks:
+            h.remove()
+    params = sum(p.numel() for p in model.parameters())
+    return 3 * 4 * params + 2 * act_bytes * batch_size * (sum(outputs) + example[:1].numel())
+
+
+def last_level_cache_bytes(default: int = 32 * 2**20) -> int:
+    """The largest CPU cache (Linux sysfs), or `default` where it cannot be read."""
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = f.read_text().strip().upper()
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        try:
+            sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
+        except ValueError:
+            continue
+    return max(sizes, default=default)
+
+
+def auto_group_size(models: int, per_model: int, device: torch.device) -> tuple[int, str]:
+    """How many models to train at once, and why.
+
+    GPU: as many as fit in 70% of the free memory (`torch.cuda.mem_get_info`); a group that still
+    runs out of memory is halved. CPU: as many as keep a step's working set within half the
+    last-level cache. On two cores (32 MiB cache) the digits perceptron bank ran fastest in groups
+    of 8 to 16, about 10% slower in groups of 34 and about 40% slower in one group of 256.
+    """
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget, where = int(0.7 * free), f"70% of {free / 2**30:.1f} GiB free GPU memory"
+    else:
+        cache = last_level_cache_bytes()
+        budget, where = cache // 2, f"half the {cache / 2**20:.0f} MiB last-level CPU cache"
+    group = max(1, min(models, budget // max(per_model, 1)))
+    return group, f"auto: {group} models of ~{per_model / 2**20:.2f} MiB each fit {where}"
+
+
 def _recipe(cfg: BankConfig) -> Recipe:
     return Recipe(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, "cosine", augment=False)
 
 
-def _train_group(model_name: str, data: DeviceData, mask: np.ndarray, first: int, cfg: BankConfig, seed: int, bar) -> tuple:
+def _train_group(model_name: str, data: DeviceData, mask: np.ndarray, first: int, cfg: BankConfig, seed: int, bar, engine: str) -> tuple:
     """Train the models `first .. first + len(mask)` at once; return their phi and correctness."""
     device = data.device
     g = len(mask)
     models = [build(model_name, data.shape, data.num_classes, seed=seed * 100_003 + first + k) for k in range(g)]
-    params, buffers = stack_module_state(models)
-    params = {k: v.detach().to(device).requires_grad_() for k, v in params.items()}
-    buffers = {k: v.to(device) for k, v in buffers.items()}
-    base = copy.deepcopy(models[0]).to("meta")
+    engine = ENGINES[engine](models, device)
     del models
-
-    def one(p, b, x):
-        return functional_call(base, (p, b), (x,))
-
-    many = torch.vmap(one, in_dims=(0, 0, 0))
     subsets = torch.from_numpy(np.stack([np.flatnonzero(row) for row in mask])).to(device)  # (g, n_in)
     n_in = subsets.shape[1]
-    recipe = _recipe(cfg)
     steps = math.ceil(n_in / cfg.batch_size)
-    opt = torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, cfg.epochs * steps))
+    lr_at = lr_lambda(_recipe(cfg), cfg.epochs * steps)
+    opt = StackedSGD(engine.params, cfg.momentum, cfg.weight_decay)
     # One generator per model: a model's batch order does not depend on which group it is in.
     gens = [order_generator(seed, first + k) for k in range(g)]
+    x_train = data.normalize(data.x_train)  # normalised once per group: the bank does not augment
+    step = 0
     for _ in range(cfg.epochs):
-        keys = torch.stack([torch.rand(n_in, generator=gen) for gen in gens])
-        order = subsets.gather(1, torch.argsort(keys, dim=1).to(device))
+        order = subsets.gather(1, torch.stack([torch.randperm(n_in, generator=gen) for gen in gens]).to(device))
         for i in range(0, n_in, cfg.batch_size):
             pos = order[:, i : i + cfg.batch_size]
-            x, y = data.normalize(data.x_train[pos]), data.y_train[pos]
-            with autocast(device):
-                logits = many(params, buffers, x)
-            losses = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
-            loss = losses.view(g, -1).mean(1).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            opt.step(engine.gradients(x_train[pos], data.y_train[pos]), cfg.lr * lr_at(step))
+            step += 1
         bar.update(g)
 
-    shared = torch.vmap(one, in_dims=(0, 0, None))
+    # Scoring holds about two layers' outputs at a time, for `chunk` samples of every model: no more
+    # than training's saved activations and their gradients, so a group that trains also scores.
+    chunk = 2 * cfg.batch_size
     outputs = []
-    with torch.inference_mode():
-        for split in ("train", "test"):
-            x_all, y_all = data.split(split)
-            phi, correct = [], []
-            for i in range(0, len(x_all), 2048):
-                x, y = data.normalize(x_all[i : i + 2048]), y_all[i : i + 2048]
-                with autocast(device):
-                    logits = shared(params, buffers, x).float()  # (g, b, C)
-                stats = per_sample(logits.flatten(0, 1), y.repeat(g))
-                phi.append(stats["phi"].view(g, -1))
-                correct.append(stats["correct"].view(g, -1))
-            outputs += [torch.cat(phi, 1).cpu().numpy(), torch.cat(correct, 1).cpu().numpy()]
+    for split in ("train", "test"):
+        x_all, y_all = data.split(split)
+        phi, correct = [], []
+        for i in range(0, len(x_all), chunk):
+            y = y_all[i : i + chunk]
+            stats = per_sample(engine.logits(data.normalize(x_all[i : i + chunk])).flatten(0, 1), y.repeat(g))
+            phi.append(stats["phi"].view(g, -1))
+            correct.append(stats["correct"].view(g, -1))
+        outputs += [torch.cat(phi, 1).cpu().numpy(), torch.cat(correct, 1).cpu().numpy()]
     return tuple(outputs)
 
 
@@ -132,26 +167,36 @@ def _train_one_by_one(model_name: str, data: DeviceData, mask: np.ndarray, cfg: 
     return tuple(np.stack(o) for o in outs)
 
 
-def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int) -> BankResult:
-    """Train the bank and score every model on every train and test sample."""
+def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fast: bool = True) -> BankResult:
+    """Train the bank and score every model on every train and test sample.
+
+    `fast=False` trains perceptrons through the generic vmap engine too (tests, benchmark)."""
     start = time.perf_counter()
     n = len(data.y_train)
     mask = inclusion_mask(cfg.models, n, cfg.fraction, seed)
-    vectorized = not has_batchnorm(build(model_name, data.shape, data.num_classes))
+    probe = build(model_name, data.shape, data.num_classes)
+    vectorized = not has_batchnorm(probe)
     bar = tqdm(total=cfg.models * cfg.epochs, desc="bank", unit="model-epoch", mininterval=2)
     if not vectorized:
-        parts, group = [_train_one_by_one(model_name, data, mask, cfg, seed, bar)], 1
+        parts, group, engine, note = [_train_one_by_one(model_name, data, mask, cfg, seed, bar)], 1, "one_by_one", "BatchNorm: one at a time"
     else:
-        group = cfg.group_size or cfg.models
+        example = data.normalize(data.x_train[:1])
+        engine = choose_engine(probe, example, fast)
+        if cfg.group_size:
+            group, note = min(cfg.group_size, cfg.models), f"config: group_size {cfg.group_size}"
+        else:
+            act_bytes = 2 if data.device.type == "cuda" and engine == "vmap" else 4  # bf16 autocast on GPU
+            group, note = auto_group_size(cfg.models, per_model_bytes(probe, example, cfg.batch_size, act_bytes), data.device)
         parts, first = [], 0
         while first < cfg.models:
             try:
-                parts.append(_train_group(model_name, data, mask[first : first + group], first, cfg, seed, bar))
+                parts.append(_train_group(model_name, data, mask[first : first + group], first, cfg, seed, bar, engine))
                 first += group
             except torch.OutOfMemoryError:
                 if group == 1:
                     raise
-                group = max(1, group // 2)  # fill the device: halve until a group fits
+                group = max(1, group // 2)  # still too big: halve until a group fits
+                note += f"; out of memory, halved to {group}"
                 torch.cuda.empty_cache()
     bar.close()
     phi_train, correct_train, phi_test, correct_test = (np.concatenate([p[i] for p in parts]) for i in range(4))
@@ -159,5 +204,5 @@ def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int) ->
         mask=mask,
         phi_train=phi_train.astype(np.float32), correct_train=correct_train.astype(bool),
         phi_test=phi_test.astype(np.float32), correct_test=correct_test.astype(bool),
-        seconds=time.perf_counter() - start, group_size=group, vectorized=vectorized,
+        seconds=time.perf_counter() - start, group_size=group, vectorized=vectorized, engine=engine, group_note=note,
     )

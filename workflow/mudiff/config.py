@@ -77,7 +77,10 @@ class BankConfig:
     lr: float = option(0.1, "Peak learning rate (cosine schedule).", exclusiveMinimum=0)
     momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
     weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
-    group_size: int = option(0, "Models trained at once; 0 = all that fit.", minimum=0)
+    group_size: int = option(
+        0, "Models trained at once; 0 = automatic: as many as fit 70% of free GPU memory, or the CPU's "
+           "last-level cache.", minimum=0
+    )
 
 
 @dataclass

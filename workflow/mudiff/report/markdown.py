@@ -52,6 +52,14 @@ def rsu_table(evaluation: pd.DataFrame, orders: dict[str, str]) -> pd.DataFrame 
     return table
 
 
+def _bank_engine(bank: dict) -> str:
+    """How the bank trained, from its summary (older summaries lack the engine)."""
+    if not bank["vectorized"]:
+        return "one model at a time"
+    engine = {"stacked_mlp": "stacked perceptrons", "vmap": "vmap"}.get(bank.get("engine"), "vectorized")
+    return f"{engine}, groups of {bank['group_size']}"
+
+
 def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicates: pd.DataFrame, forget_sets: pd.DataFrame,
            evaluation: pd.DataFrame, summary: pd.DataFrame, figures: dict[str, str], deviations: list[str],
            proxies: pd.DataFrame, analysis_md: str, rsu_orders: dict[str, str]) -> str:
@@ -67,7 +75,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
         f"Seed {seeds[0]}: target accuracy train {target['train_acc']:.2f}%, test {target['test_acc']:.2f}% "
         f"({target['seconds']:.1f} s). Model bank: K = {bank['models']} models on p = {bank['fraction']} of train, "
         f"{bank['epochs']} epochs, {bank['seconds']:.1f} s ({bank['images_per_second']:.0f} images/s, "
-        f"{'vectorized, groups of ' + str(bank['group_size']) if bank['vectorized'] else 'one model at a time'}); "
+        f"{_bank_engine(bank)}); "
         f"accuracy on own training samples {bank['in_acc_mean']:.2f}%, on held-out train samples {bank['out_acc_mean']:.2f}%, "
         f"on test {bank['test_acc_mean']:.2f}%.",
         "",

@@ -1,0 +1,163 @@
+"""The bank's engines: the hand-written perceptron path against autograd, its SGD against torch's,
+which models it takes, and how the bank sizes its groups."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mudiff import bank
+from mudiff.models import build
+from mudiff.stacked import StackedMLP, StackedSGD, VmapEngine, choose_engine, perceptron_layers
+
+CPU = torch.device("cpu")
+
+
+def _models(g: int, shape=(1, 4, 4), classes=3, hidden=(6, 5)):
+    from mudiff.models.mlp import MLP
+
+    out = []
+    for k in range(g):
+        torch.manual_seed(k)
+        out.append(MLP(shape, classes, hidden=hidden))
+    return out
+
+
+def _autograd_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    loss = F.cross_entropy(model(x), y)
+    return list(torch.autograd.grad(loss, list(model.parameters())))
+
+
+@pytest.mark.parametrize("engine_cls", [StackedMLP, VmapEngine])
+def test_engine_gradients_equal_each_models_own_autograd_gradient(engine_cls):
+    g, b = 3, 7
+    models = _models(g)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(g, b, 1, 4, 4, generator=gen)
+    y = torch.randint(0, 3, (g, b), generator=gen)
+    engine = engine_cls(copy.deepcopy(models), CPU)
+    grads = engine.gradients(x, y)
+    for k, model in enumerate(models):
+        for ours, ref in zip(grads, _autograd_grads(model, x[k], y[k]), strict=True):
+            torch.testing.assert_close(ours[k], ref, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("engine_cls", [StackedMLP, VmapEngine])
+def test_engine_logits_equal_each_models_forward(engine_cls):
+    models = _models(4)
+    x = torch.randn(9, 1, 4, 4)
+    logits = engine_cls(copy.deepcopy(models), CPU).logits(x)
+    assert logits.shape == (4, 9, 3)
+    with torch.no_grad():
+        for k, model in enumerate(models):
+            torch.testing.assert_close(logits[k], model(x), atol=1e-6, rtol=1e-5)
+
+
+def test_relu_gradient_is_zero_where_the_unit_is_off():
+    """A hidden unit that is off for every sample gets exactly zero gradient, as in autograd."""
+    (model,) = _models(1, hidden=(4,))
+    with torch.no_grad():
+        model.body[1].bias[0] = -1e3  # unit 0 never fires
+    x, y = torch.randn(1, 5, 1, 4, 4), torch.randint(0, 3, (1, 5))
+    grads = StackedMLP([model], CPU).gradients(x, y)
+    assert torch.all(grads[0][0, 0] == 0) and grads[1][0, 0] == 0
+    assert torch.all(grads[2][0, :, 0] == 0)  # the head sees a constant zero input from it
+
+
+def test_stacked_sgd_matches_torch_sgd():
+    gen = torch.Generator().manual_seed(1)
+    params = [torch.randn(2, 3, generator=gen), torch.randn(4, generator=gen)]
+    ref = [nn.Parameter(p.clone()) for p in params]
+    opt = torch.optim.SGD(ref, lr=0.1, momentum=0.9, weight_decay=0.01)
+    ours = StackedSGD([p.clone() for p in params], momentum=0.9, weight_decay=0.01)
+    for step, lr in enumerate([0.1, 0.05, 0.02]):
+        grads = [torch.randn(p.shape, generator=gen) for p in params]
+        for group in opt.param_groups:
+            group["lr"] = lr
+        for p, g in zip(ref, grads):
+            p.grad = g.clone()
+        opt.step()
+        ours.step([g.clone() for g in grads], lr)
+        for a, b in zip(ours.params, ref):
+            torch.testing.assert_close(a, b.detach(), atol=1e-7, rtol=1e-6, msg=f"step {step}")
+
+
+def test_stacked_sgd_without_momentum_or_decay_is_plain_gradient_descent():
+    p = [torch.tensor([1.0, 2.0])]
+    opt = StackedSGD(p, momentum=0.0, weight_decay=0.0)
+    opt.step([torch.tensor([0.5, -1.0])], lr=0.2)
+    torch.testing.assert_close(p[0], torch.tensor([0.9, 2.2]))
+    assert opt.buffers is None
+
+
+def test_perceptron_detection():
+    example = torch.randn(1, 1, 8, 8)
+    mlp = build("mlp", (1, 8, 8), 10)
+    assert len(perceptron_layers(mlp)) == 3
+    assert choose_engine(mlp, example) == "stacked_mlp"
+    assert choose_engine(mlp, example, fast=False) == "vmap"
+    assert perceptron_layers(build("smallcnn", (1, 28, 28), 10)) is None
+    assert choose_engine(build("smallcnn", (1, 28, 28), 10), torch.randn(1, 1, 28, 28)) == "vmap"
+    assert perceptron_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 3, bias=False))) is None
+    assert perceptron_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))) is None
+    assert perceptron_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU())) is None  # ends in a ReLU
+
+
+def test_a_model_whose_forward_differs_from_its_module_order_is_not_taken():
+    class Reordered(nn.Module):  # registers (Linear 4->4, ReLU, Linear 4->4) but runs them backwards
+        def __init__(self):
+            super().__init__()
+            self.first, self.act, self.last = nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.first(self.act(self.last(x.flatten(1))))
+
+    torch.manual_seed(0)
+    model = Reordered()
+    assert perceptron_layers(model) is not None  # the module order alone looks like a perceptron
+    assert choose_engine(model, torch.randn(3, 1, 2, 2)) == "vmap"  # the forward check refuses it
+
+
+def test_per_model_bytes_counts_parameters_state_and_activations():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    params = 4 * 3 + 3 + 3 * 2 + 2  # 23
+    outputs = 4 + 3 + 3 + 2  # flatten, linear, relu, linear: per sample
+    got = bank.per_model_bytes(model, torch.randn(5, 1, 2, 2), batch_size=10, act_bytes=4)
+    assert got == 3 * 4 * params + 2 * 4 * 10 * (outputs + 4)
+    assert not model._forward_hooks and not model[1]._forward_hooks  # hooks removed
+
+
+def test_auto_group_size_fills_the_cache_on_cpu(monkeypatch):
+    monkeypatch.setattr(bank, "last_level_cache_bytes", lambda: 32 * 2**20)
+    assert bank.auto_group_size(256, 2**20, CPU)[0] == 16  # half the cache, 1 MiB a model
+    assert bank.auto_group_size(8, 2**20, CPU)[0] == 8  # never more than the bank
+    group, note = bank.auto_group_size(256, 2**30, CPU)
+    assert group == 1 and "32 MiB" in note  # a model bigger than the cache trains alone
+
+
+def test_last_level_cache_reads_sysfs_sizes(tmp_path, monkeypatch):
+    for i, size in enumerate(["48K", "1024K", "32768K", "junk"]):
+        (tmp_path / f"index{i}").mkdir()
+        (tmp_path / f"index{i}" / "size").write_text(size + "\n")
+    real = bank.Path
+    monkeypatch.setattr(bank, "Path", lambda p: tmp_path if "cache" in str(p) else real(p))
+    assert bank.last_level_cache_bytes() == 32 * 2**20
+    monkeypatch.setattr(bank, "Path", lambda p: tmp_path / "nowhere")
+    assert bank.last_level_cache_bytes(default=7) == 7
+
+
+def test_bank_reports_engine_and_how_it_sized_its_groups():
+    from mudiff.config import BankConfig
+    from tinydata import separable
+
+    data = separable(n_train=30, n_test=10, seed=0).to(CPU)
+    auto = bank.train_bank(data, "mlp", BankConfig(models=4, epochs=1, batch_size=8), seed=0)
+    assert auto.engine == "stacked_mlp" and auto.group_note.startswith("auto: ")
+    fixed = bank.train_bank(data, "mlp", BankConfig(models=4, epochs=1, batch_size=8, group_size=3), seed=0, fast=False)
+    assert fixed.engine == "vmap" and fixed.group_size == 3 and fixed.group_note == "config: group_size 3"
+    np.testing.assert_allclose(auto.phi_train, fixed.phi_train, atol=1e-4)
