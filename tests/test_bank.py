@@ -39,7 +39,9 @@ def data():
 
 @pytest.fixture(scope="module", params=[True, False], ids=["stacked_mlp", "vmap"])
 def result(data, request):
-    return bank.train_bank(data, "mlp", CFG, seed=SEED, fast=request.param)
+    with pytest.MonkeyPatch.context() as mp:  # the same groups on any host: a 32 MiB cache
+        mp.setattr(bank, "last_level_cache_bytes", lambda: 32 * 2**20)
+        return bank.train_bank(data, "mlp", CFG, seed=SEED, fast=request.param)
 
 
 def test_train_bank_shapes(result):
@@ -50,7 +52,7 @@ def test_train_bank_shapes(result):
     assert r.correct_train.shape == (8, 40) and r.correct_train.dtype == bool
     assert r.phi_test.shape == (8, 16) and r.correct_test.shape == (8, 16)
     assert np.isfinite(r.phi_train).all() and np.isfinite(r.phi_test).all()
-    assert r.vectorized and r.group_size == 8  # a perceptron of this size: the whole bank fits any cache
+    assert r.vectorized and r.group_size == 8  # 8 of these small perceptrons fit half of 32 MiB
     # correct <=> phi > 0 for two classes (p_y > 1/2)
     np.testing.assert_array_equal(r.correct_train, r.phi_train > 0)
     # the problem is linearly separable: the bank has learned it

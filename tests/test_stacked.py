@@ -123,12 +123,20 @@ def test_a_model_whose_forward_differs_from_its_module_order_is_not_taken():
     assert choose_engine(model, torch.randn(3, 1, 2, 2)) == "vmap"  # the forward check refuses it
 
 
+def test_a_model_that_does_not_run_as_listed_is_not_taken():
+    chained_wrong = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(5, 2))  # 3 != 5
+    assert perceptron_layers(chained_wrong) is not None
+    assert not StackedMLP.fits(chained_wrong, torch.randn(1, 1, 2, 2))
+    no_flatten = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))  # wants flat input
+    assert choose_engine(no_flatten, torch.randn(1, 1, 2, 2)) == "vmap"
+
+
 def test_per_model_bytes_counts_parameters_state_and_activations():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     params = 4 * 3 + 3 + 3 * 2 + 2  # 23
     outputs = 4 + 3 + 3 + 2  # flatten, linear, relu, linear: per sample
     got = bank.per_model_bytes(model, torch.randn(5, 1, 2, 2), batch_size=10, act_bytes=4)
-    assert got == 3 * 4 * params + 2 * 4 * 10 * (outputs + 4)
+    assert got == 3 * 4 * params + 10 * (2 * 4 * outputs + 4 * 4)  # + the fp32 input batch
     assert not model._forward_hooks and not model[1]._forward_hooks  # hooks removed
 
 
@@ -161,3 +169,34 @@ def test_bank_reports_engine_and_how_it_sized_its_groups():
     fixed = bank.train_bank(data, "mlp", BankConfig(models=4, epochs=1, batch_size=8, group_size=3), seed=0, fast=False)
     assert fixed.engine == "vmap" and fixed.group_size == 3 and fixed.group_note == "config: group_size 3"
     np.testing.assert_allclose(auto.phi_train, fixed.phi_train, atol=1e-4)
+
+
+def test_auto_group_size_fills_free_gpu_memory(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 * 2**30, 80 * 2**30))
+    group, note = bank.auto_group_size(256, 2**20, torch.device("cuda"))
+    assert group == 256  # 7 GiB of room, 1 MiB a model
+    group, note = bank.auto_group_size(256, 100 * 2**20, torch.device("cuda"))
+    assert group == int(0.7 * 10 * 2**30) // (100 * 2**20) == 71 and "10.0 GiB free GPU memory" in note
+
+
+def test_a_group_that_runs_out_of_memory_is_halved_and_gives_the_same_bank(monkeypatch):
+    from mudiff.config import BankConfig
+    from tinydata import separable
+
+    data = separable(n_train=30, n_test=10, seed=0).to(CPU)
+    cfg = BankConfig(models=6, epochs=2, batch_size=8, group_size=6)
+    whole = bank.train_bank(data, "mlp", cfg, seed=0)
+    real, calls = bank._train_group, []
+
+    def fails_above_two(model_name, data, x_train, mask, *args):
+        calls.append(len(mask))
+        if len(mask) > 2:
+            raise torch.OutOfMemoryError("injected: group too big")
+        return real(model_name, data, x_train, mask, *args)
+
+    monkeypatch.setattr(bank, "_train_group", fails_above_two)
+    halved = bank.train_bank(data, "mlp", cfg, seed=0)
+    assert calls == [6, 3, 1, 1, 1, 1, 1, 1]  # 6 fails, 3 fails, then one model at a time
+    assert halved.group_size == 1 and "halved to 3" in halved.group_note and "halved to 1" in halved.group_note
+    np.testing.assert_array_equal(halved.mask, whole.mask)
+    np.testing.assert_allclose(halved.phi_train, whole.phi_train, atol=1e-4)

@@ -64,9 +64,10 @@ def order_generator(seed: int, model: int) -> torch.Generator:
 def per_model_bytes(model: torch.nn.Module, example: torch.Tensor, batch_size: int, act_bytes: int) -> int:
     """Memory one model of a group holds in a training step: fp32 parameters, gradients and momentum,
     and the batch's activations (every leaf module's output, `act_bytes` each) kept for the
-    backward, with their gradients. `example` is one normalised sample, batch dimension first."""
+    backward, with their gradients, and the fp32 input batch. `example` is one normalised sample,
+    batch dimension first."""
     outputs = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out.numel()))
+    hooks = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out.numel() if torch.is_tensor(out) else 0))
              for m in model.modules() if not list(m.children())]
     try:
         with torch.no_grad():
@@ -75,7 +76,7 @@ def per_model_bytes(model: torch.nn.Module, example: torch.Tensor, batch_size: i
         for h in hooks:
             h.remove()
     params = sum(p.numel() for p in model.parameters())
-    return 3 * 4 * params + 2 * act_bytes * batch_size * (sum(outputs) + example[:1].numel())
+    return 3 * 4 * params + batch_size * (2 * act_bytes * sum(outputs) + 4 * example[:1].numel())
 
 
 def last_level_cache_bytes(default: int = 32 * 2**20) -> int:
@@ -113,8 +114,10 @@ def _recipe(cfg: BankConfig) -> Recipe:
     return Recipe(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, "cosine", augment=False)
 
 
-def _train_group(model_name: str, data: DeviceData, mask: np.ndarray, first: int, cfg: BankConfig, seed: int, bar, engine: str) -> tuple:
-    """Train the models `first .. first + len(mask)` at once; return their phi and correctness."""
+def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask: np.ndarray, first: int, cfg: BankConfig,
+                 seed: int, bar, engine: str) -> tuple:
+    """Train the models `first .. first + len(mask)` at once on the normalised `x_train`; return their
+    phi and correctness."""
     device = data.device
     g = len(mask)
     models = [build(model_name, data.shape, data.num_classes, seed=seed * 100_003 + first + k) for k in range(g)]
@@ -127,7 +130,6 @@ def _train_group(model_name: str, data: DeviceData, mask: np.ndarray, first: int
     opt = StackedSGD(engine.params, cfg.momentum, cfg.weight_decay)
     # One generator per model: a model's batch order does not depend on which group it is in.
     gens = [order_generator(seed, first + k) for k in range(g)]
-    x_train = data.normalize(data.x_train)  # normalised once per group: the bank does not augment
     step = 0
     for _ in range(cfg.epochs):
         order = subsets.gather(1, torch.stack([torch.randperm(n_in, generator=gen) for gen in gens]).to(device))
@@ -180,7 +182,8 @@ def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fa
     if not vectorized:
         parts, group, engine, note = [_train_one_by_one(model_name, data, mask, cfg, seed, bar)], 1, "one_by_one", "BatchNorm: one at a time"
     else:
-        example = data.normalize(data.x_train[:1])
+        x_train = data.normalize(data.x_train)  # once, before sizing groups: the bank does not augment
+        example = x_train[:1]
         engine = choose_engine(probe, example, fast)
         if cfg.group_size:
             group, note = min(cfg.group_size, cfg.models), f"config: group_size {cfg.group_size}"
@@ -189,15 +192,21 @@ def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fa
             group, note = auto_group_size(cfg.models, per_model_bytes(probe, example, cfg.batch_size, act_bytes), data.device)
         parts, first = [], 0
         while first < cfg.models:
+            done, out_of_memory = bar.n, False
             try:
-                parts.append(_train_group(model_name, data, mask[first : first + group], first, cfg, seed, bar, engine))
+                parts.append(_train_group(model_name, data, x_train, mask[first : first + group], first, cfg, seed, bar, engine))
                 first += group
             except torch.OutOfMemoryError:
                 if group == 1:
                     raise
+                out_of_memory = True
+            if out_of_memory:  # outside `except`, so that the failed group's tensors are freed
                 group = max(1, group // 2)  # still too big: halve until a group fits
                 note += f"; out of memory, halved to {group}"
-                torch.cuda.empty_cache()
+                bar.n = done  # its epochs are trained again
+                bar.refresh()
+                if data.device.type == "cuda":
+                    torch.cuda.empty_cache()
     bar.close()
     phi_train, correct_train, phi_test, correct_test = (np.concatenate([p[i] for p in parts]) for i in range(4))
     return BankResult(

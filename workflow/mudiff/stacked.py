@@ -119,10 +119,13 @@ class StackedMLP:
         """True when `model` is a perceptron this engine computes exactly (checked on `example`)."""
         if perceptron_layers(model) is None:
             return False
-        engine = cls([model], torch.device("cpu"))
-        with torch.no_grad():
-            ours = engine._forward(example.flatten(1)[None])[-1][0]
-            return torch.allclose(ours, model(example), atol=1e-5, rtol=1e-4)
+        try:
+            with torch.no_grad():
+                ours = cls([model], torch.device("cpu"))._forward(example.flatten(1)[None])[-1][0]
+                theirs = model(example)
+        except RuntimeError:  # the layers do not chain as listed, or the model wants other input
+            return False
+        return ours.shape == theirs.shape and torch.allclose(ours, theirs, atol=1e-5, rtol=1e-4)
 
     def _forward(self, h: torch.Tensor) -> list[torch.Tensor]:
         """Activations of every layer for h: (G, B, D) or (B, D); the last entry is the logits."""
