@@ -22,7 +22,7 @@ import argparse
 import csv
 import dataclasses
 import json
-import math
+import re
 import sys
 import time
 from collections import defaultdict
@@ -128,11 +128,13 @@ def bank_dataloader_loop(prepared: Prepared, device: torch.device, model_name: s
         _score(model, x_eval, y_eval)
 
 
-def bench_bank(device: torch.device, models: int, baseline_models: int, epochs: int, repeats: int = 2) -> dict:
+def bench_bank(device: torch.device, models: int, baseline_models: int, epochs: int, rounds: int = 3) -> dict:
     """The digits MLP bank (SPEC: K = 256, p = 0.7, batch 128), ours against models trained one at a time.
 
-    Every contender trains its models and scores them on all train and test samples; each is timed
-    `repeats` times, interleaved, and its best time kept (this VM's speed wanders by ~10%)."""
+    Every contender trains its models and scores them on all train and test samples. They run in
+    `rounds` rounds, one after another within a round; a ratio is taken within each round and the
+    median over rounds is reported, with the lowest and highest (this VM's speed drifts by 20% or
+    more over a minute, which pairs of neighbouring runs mostly cancel)."""
     prepared = digits()
     data = prepared.to(device)
     cfg = BankConfig(models=models, epochs=epochs, batch_size=128, lr=0.1)
@@ -150,22 +152,26 @@ def bench_bank(device: torch.device, models: int, baseline_models: int, epochs: 
         "loader": (baseline_models, lambda: bank_dataloader_loop(prepared, device, "mlp", base_cfg, seed=0)),
     }
     bank_one_at_a_time(prepared, device, "mlp", dataclasses.replace(cfg, models=2, epochs=1), seed=0)  # warm-up
-    best = {name: min(timed(device, fn) for _ in range(repeats)) for name, (_, fn) in contenders.items()}
-    ips = {name: contenders[name][0] * n_in * epochs / best[name] for name in contenders}
+    ips: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, (count, fn) in contenders.items():
+            ips[name].append(count * n_in * epochs / timed(device, fn))
     where = f"{models} digits MLPs at once ({info[True].engine}, {info[True].group_note})"
     rows = {
         "bank_mlp_digits_vs_dataloader_loop": ("loader", f"bank: {where} vs one after another with a DataLoader loop"),
-        "bank_mlp_digits_vs_tight_loop": ("tight", f"bank: the same vs one after another with data on the device"),
+        "bank_mlp_digits_vs_tight_loop": ("tight", "bank: the same vs one after another with data on the device"),
         "bank_mlp_digits_stacked_vs_vmap": ("vmap", f"bank: the hand-written perceptron path vs vmap over functional_call ({info[False].group_note})"),
     }
-    return {
-        key: {
-            "what": f"{what}; {epochs} epochs, baselines on {baseline_models} models" if base != "vmap" else f"{what}; {epochs} epochs",
-            "ours_images_per_s": ips["ours"], "baseline_images_per_s": ips[base], "ratio": ips["ours"] / ips[base],
-            "ours_seconds": best["ours"], "baseline_seconds": best[base],
+    out = {}
+    for key, (base, what) in rows.items():
+        ratios = [a / b for a, b in zip(ips["ours"], ips[base])]
+        out[key] = {
+            "what": f"{what}; {epochs} epochs" + (f", baselines on {baseline_models} models" if base != "vmap" else "")
+                    + f"; median of {rounds} rounds",
+            "ours_images_per_s": float(np.median(ips["ours"])), "baseline_images_per_s": float(np.median(ips[base])),
+            "ratio": float(np.median(ratios)), "ratio_low": min(ratios), "ratio_high": max(ratios), "rounds": rounds,
         }
-        for key, (base, what) in rows.items()
-    }
+    return out
 
 
 # ------------------------------------------------------------------------------ 2. target training
@@ -214,7 +220,8 @@ def stage_times(study: str, root: Path = Path(".")) -> dict[str, dict]:
     folder = root / "benchmarks" / study
     totals: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "seconds": 0.0})
     for tsv in sorted(folder.rglob("*.tsv")):
-        rule = tsv.relative_to(folder).parts[0].removesuffix(".tsv")
+        parts = [p for p in tsv.relative_to(folder).parts if not re.fullmatch(r"seed_\d+", p)]  # replicates pooled
+        rule = parts[0].removesuffix(".tsv")
         with open(tsv) as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         totals[rule]["jobs"] += 1
@@ -256,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     gpu = device.type == "cuda"
     q = 4 if args.quick else 1
     ratios = {
-        **bench_bank(device, models=256 // q, baseline_models=32 // q, epochs=max(1, 10 // q), repeats=1 if args.quick else 2),
+        **bench_bank(device, models=256 // q, baseline_models=32 // q, epochs=max(1, 10 // q), rounds=1 if args.quick else 3),
         "target_smallcnn_28": bench_target(device, "smallcnn", (1, 28, 28), n=(60_000 if gpu else 4096) // q, epochs=2 if gpu else 1, batch_size=128),
         "target_resnet18_32": bench_target(device, "resnet18", (3, 32, 32), n=(50_000 if gpu else 512) // q, epochs=2 if gpu else 1, batch_size=128 if gpu else 64),
     }
@@ -265,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\ndevice: {result['device']}, torch {torch.__version__}\n")
     print(f"{'benchmark':<36} {'ours img/s':>12} {'baseline img/s':>15} {'ratio':>7}  what")
     for key, r in ratios.items():
-        print(f"{key:<36} {r['ours_images_per_s']:>12.0f} {r['baseline_images_per_s']:>15.0f} {r['ratio']:>6.2f}x  {r['what']}")
+        spread = f" ({r['ratio_low']:.2f}-{r['ratio_high']:.2f})" if "ratio_low" in r else ""
+        print(f"{key:<36} {r['ours_images_per_s']:>12.0f} {r['baseline_images_per_s']:>15.0f} {r['ratio']:>6.2f}x  {r['what']}{spread}")
     for study, stages in result["stages"].items():
         if not stages:
             print(f"\nstudy {study}: no benchmarks/{study}/ (run `snakemake --cores all` first)")
