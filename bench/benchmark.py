@@ -1,18 +1,22 @@
 """Throughput of mudiff's fast paths against the plain PyTorch way, measured side by side in one run.
 
 Prints a table of ratios (ours / baseline, higher is better) on whatever device exists, writes
-it as JSON and logs it to MLflow (experiment `benchmark`) when MLflow is installed:
+it as JSON and logs it to MLflow (experiment `benchmark`) when MLflow is installed. Contenders
+run one after another in each of 3 rounds; each ratio is the median of the rounds' ratios,
+printed with the lowest and highest.
 
-1. Bank: K models trained at once (`torch.func.vmap` over stacked parameters, `mudiff.bank`)
-   against the same models trained one after another, with a DataLoader (what published
-   code does) and with a tight loop over data already on the device (vectorization alone).
+1. Bank: the digits MLP bank (K = 256 models trained at once by `mudiff.bank`, groups sized
+   automatically) against the same models trained one after another, with a DataLoader (what
+   published code does) and with a tight loop over data already on the device (vectorization
+   alone); and the hand-written perceptron engine against the generic vmap engine. Every
+   contender also scores its models on all train and test samples, as the bank must.
 2. Target training: `mudiff.training.fit` (uint8 data on the device, batched normalisation,
    bf16 autocast and channels_last on GPU) against a plain fp32 eager loop fed by a
    `DataLoader`, as published unlearning code does. `smallcnn` on 28x28 and `resnet18` on
    32x32x3, on random data of the right shape (throughput does not depend on the pixels).
-3. Stage wall times of a finished study, from its Snakemake `benchmark:` files.
+3. Stage wall times of a finished study, from its Snakemake `benchmark:` files (replicates pooled).
 
-    python bench/benchmark.py                      # CPU or GPU, ~2 minutes on 2 CPU cores
+    python bench/benchmark.py                      # CPU or GPU, ~1.5 minutes on 2 CPU cores
     python bench/benchmark.py --study default      # also tabulate results of `snakemake --cores all`
 """
 
@@ -54,6 +58,27 @@ def timed(device: torch.device, fn) -> float:
     fn()
     sync(device)
     return time.perf_counter() - start
+
+
+def in_rounds(contenders: dict[str, tuple[int, callable]], rounds: int) -> dict[str, list[float]]:
+    """Images per second of each contender (images, function), run one after another in each round.
+
+    This VM's speed drifts by 20% or more over a minute; ratios of neighbouring runs mostly cancel
+    the drift, so callers take a ratio within each round and report the median over rounds."""
+    ips: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, (images, fn) in contenders.items():
+            ips[name].append(images / fn())
+    return ips
+
+
+def ratio_row(what: str, ours: list[float], base: list[float]) -> dict:
+    ratios = [a / b for a, b in zip(ours, base)]
+    return {
+        "what": what + f"; median of {len(ratios)} rounds",
+        "ours_images_per_s": float(np.median(ours)), "baseline_images_per_s": float(np.median(base)),
+        "ratio": float(np.median(ratios)), "ratio_low": min(ratios), "ratio_high": max(ratios), "rounds": len(ratios),
+    }
 
 
 def prepared_from(x: np.ndarray, y: np.ndarray, num_classes: int, scale: float) -> Prepared:
@@ -131,10 +156,7 @@ def bank_dataloader_loop(prepared: Prepared, device: torch.device, model_name: s
 def bench_bank(device: torch.device, models: int, baseline_models: int, epochs: int, rounds: int = 3) -> dict:
     """The digits MLP bank (SPEC: K = 256, p = 0.7, batch 128), ours against models trained one at a time.
 
-    Every contender trains its models and scores them on all train and test samples. They run in
-    `rounds` rounds, one after another within a round; a ratio is taken within each round and the
-    median over rounds is reported, with the lowest and highest (this VM's speed drifts by 20% or
-    more over a minute, which pairs of neighbouring runs mostly cancel)."""
+    Every contender trains its models and scores them on all train and test samples (`in_rounds`)."""
     prepared = digits()
     data = prepared.to(device)
     cfg = BankConfig(models=models, epochs=epochs, batch_size=128, lr=0.1)
@@ -145,33 +167,27 @@ def bench_bank(device: torch.device, models: int, baseline_models: int, epochs: 
     def ours(fast: bool):
         info[fast] = train_bank(data, "mlp", cfg, seed=0, fast=fast)
 
+    images = n_in * epochs
     contenders = {
-        "ours": (models, lambda: ours(True)),
-        "vmap": (models, lambda: ours(False)),
-        "tight": (baseline_models, lambda: bank_one_at_a_time(prepared, device, "mlp", base_cfg, seed=0)),
-        "loader": (baseline_models, lambda: bank_dataloader_loop(prepared, device, "mlp", base_cfg, seed=0)),
+        "ours": (models * images, lambda: timed(device, lambda: ours(True))),
+        "vmap": (models * images, lambda: timed(device, lambda: ours(False))),
+        "tight": (baseline_models * images, lambda: timed(device, lambda: bank_one_at_a_time(prepared, device, "mlp", base_cfg, seed=0))),
+        "loader": (baseline_models * images, lambda: timed(device, lambda: bank_dataloader_loop(prepared, device, "mlp", base_cfg, seed=0))),
     }
     bank_one_at_a_time(prepared, device, "mlp", dataclasses.replace(cfg, models=2, epochs=1), seed=0)  # warm-up
-    ips: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, (count, fn) in contenders.items():
-            ips[name].append(count * n_in * epochs / timed(device, fn))
+    ips = in_rounds(contenders, rounds)
     where = f"{models} digits MLPs at once ({info[True].engine}, {info[True].group_note})"
-    rows = {
-        "bank_mlp_digits_vs_dataloader_loop": ("loader", f"bank: {where} vs one after another with a DataLoader loop"),
-        "bank_mlp_digits_vs_tight_loop": ("tight", "bank: the same vs one after another with data on the device"),
-        "bank_mlp_digits_stacked_vs_vmap": ("vmap", f"bank: the hand-written perceptron path vs vmap over functional_call ({info[False].group_note})"),
+    return {
+        "bank_mlp_digits_vs_dataloader_loop": ratio_row(
+            f"bank: {where} vs one after another with a DataLoader loop; {epochs} epochs, baselines on {baseline_models} models",
+            ips["ours"], ips["loader"]),
+        "bank_mlp_digits_vs_tight_loop": ratio_row(
+            f"bank: the same vs one after another with data on the device; {epochs} epochs, baselines on {baseline_models} models",
+            ips["ours"], ips["tight"]),
+        "bank_mlp_digits_stacked_vs_vmap": ratio_row(
+            f"bank: the hand-written perceptron path vs vmap over functional_call ({info[False].group_note}); {epochs} epochs",
+            ips["ours"], ips["vmap"]),
     }
-    out = {}
-    for key, (base, what) in rows.items():
-        ratios = [a / b for a, b in zip(ips["ours"], ips[base])]
-        out[key] = {
-            "what": f"{what}; {epochs} epochs" + (f", baselines on {baseline_models} models" if base != "vmap" else "")
-                    + f"; median of {rounds} rounds",
-            "ours_images_per_s": float(np.median(ips["ours"])), "baseline_images_per_s": float(np.median(ips[base])),
-            "ratio": float(np.median(ratios)), "ratio_low": min(ratios), "ratio_high": max(ratios), "rounds": rounds,
-        }
-    return out
 
 
 # ------------------------------------------------------------------------------ 2. target training
@@ -194,7 +210,8 @@ def plain_loop(prepared: Prepared, device: torch.device, model_name: str, epochs
             opt.step()
 
 
-def bench_target(device: torch.device, model_name: str, shape: tuple[int, int, int], n: int, epochs: int, batch_size: int) -> dict:
+def bench_target(device: torch.device, model_name: str, shape: tuple[int, int, int], n: int, epochs: int, batch_size: int,
+                 rounds: int = 3) -> dict:
     prepared = random_images(n, shape)
     data = prepared.to(device)
     recipe = Recipe(epochs, batch_size, 0.05, schedule="cosine")
@@ -202,14 +219,13 @@ def bench_target(device: torch.device, model_name: str, shape: tuple[int, int, i
     # warm-up both (kernel selection, allocator) on a slice, outside the timing
     fit(build(model_name, shape, 10, seed=0), data, torch.arange(min(n, 2 * batch_size), device=device), warm, seed=0, desc="warm-up")
     plain_loop(random_images(min(n, 2 * batch_size), shape), device, model_name, 1, batch_size)
-    ours = timed(device, lambda: fit(build(model_name, shape, 10, seed=0), data, torch.arange(n, device=device), recipe, seed=0, desc=model_name))
-    base = timed(device, lambda: plain_loop(prepared, device, model_name, epochs, batch_size))
-    images = n * epochs
-    return {
-        "what": f"target training: {model_name} on {'x'.join(map(str, shape))}, {n} images x {epochs} epochs, batch {batch_size}",
-        "ours_images_per_s": images / ours, "baseline_images_per_s": images / base, "ratio": base / ours,
-        "ours_seconds": ours, "baseline_seconds": base,
-    }
+    everything = torch.arange(n, device=device)
+    ips = in_rounds({
+        "ours": (n * epochs, lambda: timed(device, lambda: fit(build(model_name, shape, 10, seed=0), data, everything, recipe, seed=0, desc=model_name))),
+        "plain": (n * epochs, lambda: timed(device, lambda: plain_loop(prepared, device, model_name, epochs, batch_size))),
+    }, rounds)
+    what = f"target training: {model_name} on {'x'.join(map(str, shape))}, {n} images x {epochs} epochs, batch {batch_size}"
+    return ratio_row(what, ips["ours"], ips["plain"])
 
 
 # ----------------------------------------------------------------------------------- 3. stages
@@ -262,18 +278,21 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(max(1, torch.get_num_threads()))
     gpu = device.type == "cuda"
     q = 4 if args.quick else 1
+    rounds = 1 if args.quick else 3
     ratios = {
-        **bench_bank(device, models=256 // q, baseline_models=32 // q, epochs=max(1, 10 // q), rounds=1 if args.quick else 3),
-        "target_smallcnn_28": bench_target(device, "smallcnn", (1, 28, 28), n=(60_000 if gpu else 4096) // q, epochs=2 if gpu else 1, batch_size=128),
-        "target_resnet18_32": bench_target(device, "resnet18", (3, 32, 32), n=(50_000 if gpu else 512) // q, epochs=2 if gpu else 1, batch_size=128 if gpu else 64),
+        **bench_bank(device, models=256 // q, baseline_models=32 // q, epochs=max(1, 10 // q), rounds=rounds),
+        "target_smallcnn_28": bench_target(device, "smallcnn", (1, 28, 28), n=(60_000 if gpu else 4096) // q, epochs=2 if gpu else 1,
+                                           batch_size=128, rounds=rounds),
+        "target_resnet18_32": bench_target(device, "resnet18", (3, 32, 32), n=(50_000 if gpu else 256) // q, epochs=2 if gpu else 1,
+                                           batch_size=128 if gpu else 64, rounds=rounds),
     }
     result = {"device": describe(device), "torch": torch.__version__, "ratios": ratios,
               "stages": {s: stage_times(s) for s in args.study}}
     print(f"\ndevice: {result['device']}, torch {torch.__version__}\n")
     print(f"{'benchmark':<36} {'ours img/s':>12} {'baseline img/s':>15} {'ratio':>7}  what")
     for key, r in ratios.items():
-        spread = f" ({r['ratio_low']:.2f}-{r['ratio_high']:.2f})" if "ratio_low" in r else ""
-        print(f"{key:<36} {r['ours_images_per_s']:>12.0f} {r['baseline_images_per_s']:>15.0f} {r['ratio']:>6.2f}x  {r['what']}{spread}")
+        print(f"{key:<36} {r['ours_images_per_s']:>12.0f} {r['baseline_images_per_s']:>15.0f} {r['ratio']:>6.2f}x "
+              f"({r['ratio_low']:.2f}-{r['ratio_high']:.2f})  {r['what']}")
     for study, stages in result["stages"].items():
         if not stages:
             print(f"\nstudy {study}: no benchmarks/{study}/ (run `snakemake --cores all` first)")
