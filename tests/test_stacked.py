@@ -1,5 +1,5 @@
-"""The bank's engines: the hand-written perceptron path against autograd, its SGD against torch's,
-which models it takes, and how the bank sizes its groups."""
+"""The bank's engines: the hand-written perceptron path against autograd, which models it takes,
+and how the bank sizes its groups."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 
 from mudiff import bank
 from mudiff.models import build
-from mudiff.stacked import StackedMLP, StackedSGD, VmapEngine, choose_engine, perceptron_layers
+from mudiff.stacked import StackedMLP, VmapEngine, choose_engine, perceptron_layers
 
 CPU = torch.device("cpu")
 
@@ -67,32 +67,6 @@ def test_relu_gradient_is_zero_where_the_unit_is_off():
     grads = StackedMLP([model], CPU).gradients(x, y)
     assert torch.all(grads[0][0, 0] == 0) and grads[1][0, 0] == 0
     assert torch.all(grads[2][0, :, 0] == 0)  # the head sees a constant zero input from it
-
-
-def test_stacked_sgd_matches_torch_sgd():
-    gen = torch.Generator().manual_seed(1)
-    params = [torch.randn(2, 3, generator=gen), torch.randn(4, generator=gen)]
-    ref = [nn.Parameter(p.clone()) for p in params]
-    opt = torch.optim.SGD(ref, lr=0.1, momentum=0.9, weight_decay=0.01)
-    ours = StackedSGD([p.clone() for p in params], momentum=0.9, weight_decay=0.01)
-    for step, lr in enumerate([0.1, 0.05, 0.02]):
-        grads = [torch.randn(p.shape, generator=gen) for p in params]
-        for group in opt.param_groups:
-            group["lr"] = lr
-        for p, g in zip(ref, grads):
-            p.grad = g.clone()
-        opt.step()
-        ours.step([g.clone() for g in grads], lr)
-        for a, b in zip(ours.params, ref):
-            torch.testing.assert_close(a, b.detach(), atol=1e-7, rtol=1e-6, msg=f"step {step}")
-
-
-def test_stacked_sgd_without_momentum_or_decay_is_plain_gradient_descent():
-    p = [torch.tensor([1.0, 2.0])]
-    opt = StackedSGD(p, momentum=0.0, weight_decay=0.0)
-    opt.step([torch.tensor([0.5, -1.0])], lr=0.2)
-    torch.testing.assert_close(p[0], torch.tensor([0.9, 2.2]))
-    assert opt.buffers is None
 
 
 def test_perceptron_detection():

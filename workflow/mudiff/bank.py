@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 from mudiff.config import BankConfig
 from mudiff.data import DeviceData
 from mudiff.models import build, has_batchnorm
-from mudiff.stacked import ENGINES, StackedSGD, choose_engine
-from mudiff.training import Recipe, fit, lr_lambda, per_sample, predict
+from mudiff.stacked import ENGINES, choose_engine
+from mudiff.training import SGD, Recipe, fit, lr_lambda, per_sample, predict
 
 
 
@@ -127,7 +127,7 @@ def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask:
     n_in = subsets.shape[1]
     steps = math.ceil(n_in / cfg.batch_size)
     lr_at = lr_lambda(_recipe(cfg), cfg.epochs * steps)
-    opt = StackedSGD(engine.params, cfg.momentum, cfg.weight_decay)
+    opt = SGD(engine.params, cfg.momentum, cfg.weight_decay)
     # One generator per model: a model's batch order does not depend on which group it is in.
     gens = [order_generator(seed, first + k) for k in range(g)]
     step = 0
@@ -135,7 +135,7 @@ def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask:
         order = subsets.gather(1, torch.stack([torch.randperm(n_in, generator=gen) for gen in gens]).to(device))
         for i in range(0, n_in, cfg.batch_size):
             pos = order[:, i : i + cfg.batch_size]
-            opt.step(engine.gradients(x_train[pos], data.y_train[pos]), cfg.lr * lr_at(step))
+            opt.step(cfg.lr * lr_at(step), engine.gradients(x_train[pos], data.y_train[pos]))
             step += 1
         bar.update(g)
 

@@ -13,8 +13,7 @@ gradient, since the models share no parameter.
   gradients op by op. The gradient is the same as autograd's (tests compare them). fp32 on
   every device: the perceptrons this fits are small, and their bank is cheap on a GPU anyway.
 
-`StackedSGD` is `torch.optim.SGD` (momentum, weight decay, no dampening or Nesterov) over the
-stacked tensors, with the learning rate given per step.
+Both are updated by `mudiff.training.SGD` (torch.optim.SGD's arithmetic) over the stacked tensors.
 """
 
 from __future__ import annotations
@@ -27,28 +26,6 @@ from torch import nn
 from torch.func import functional_call, stack_module_state
 
 from mudiff.device import autocast
-
-
-class StackedSGD:
-    """torch.optim.SGD's arithmetic (foreach) for stacked parameters: g += wd p; b = m b + g; p -= lr b."""
-
-    def __init__(self, params: list[torch.Tensor], momentum: float, weight_decay: float):
-        self.params, self.momentum, self.weight_decay = params, momentum, weight_decay
-        self.buffers: list[torch.Tensor] | None = None
-
-    @torch.no_grad()
-    def step(self, grads: list[torch.Tensor], lr: float) -> None:
-        grads = list(grads)
-        if self.weight_decay:
-            torch._foreach_add_(grads, self.params, alpha=self.weight_decay)
-        if self.momentum:
-            if self.buffers is None:  # torch: the first buffer is a copy of the first gradient
-                self.buffers = [g.clone() for g in grads]
-            else:
-                torch._foreach_mul_(self.buffers, self.momentum)
-                torch._foreach_add_(self.buffers, grads)
-            grads = self.buffers
-        torch._foreach_add_(self.params, grads, alpha=-lr)
 
 
 def _mean_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mudiff.training import SGD
+
 
 def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
     """KL(p_a || p_b) + KL(p_b || p_a) per row."""
@@ -26,7 +28,7 @@ def finetune_on_holdout(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: 
                         seed: int = 0) -> tuple[nn.Module, int]:
     """A fine-tuned copy of `model` on (x, y) (normalised inputs) and the epochs it ran."""
     tuned = copy.deepcopy(model).train()
-    opt = torch.optim.SGD(tuned.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = SGD(tuned.parameters(), momentum=momentum, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     best, stale, epoch = float("inf"), 0, 0
     for epoch in range(1, max_epochs + 1):
@@ -35,9 +37,9 @@ def finetune_on_holdout(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: 
         for i in range(0, len(x), batch_size):
             idx = order[i : i + batch_size]
             loss = F.cross_entropy(tuned(x[idx]).float(), y[idx])
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
-            opt.step()
+            opt.step(lr)
             total += loss.detach().double() * len(idx)
         mean = total.item() / len(x)
         if mean < best:
