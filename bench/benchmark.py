@@ -60,15 +60,15 @@ def timed(device: torch.device, fn) -> float:
     return time.perf_counter() - start
 
 
-def in_rounds(contenders: dict[str, tuple[int, callable]], rounds: int) -> dict[str, list[float]]:
-    """Images per second of each contender (images, function), run one after another in each round.
+def in_rounds(device: torch.device, contenders: dict[str, tuple[int, callable]], rounds: int) -> dict[str, list[float]]:
+    """Images per second of each contender (images, work), timed one after another in each round.
 
     This VM's speed drifts by 20% or more over a minute; ratios of neighbouring runs mostly cancel
     the drift, so callers take a ratio within each round and report the median over rounds."""
     ips: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, (images, fn) in contenders.items():
-            ips[name].append(images / fn())
+            ips[name].append(images / timed(device, fn))
     return ips
 
 
@@ -169,13 +169,13 @@ def bench_bank(device: torch.device, models: int, baseline_models: int, epochs: 
 
     images = n_in * epochs
     contenders = {
-        "ours": (models * images, lambda: timed(device, lambda: ours(True))),
-        "vmap": (models * images, lambda: timed(device, lambda: ours(False))),
-        "tight": (baseline_models * images, lambda: timed(device, lambda: bank_one_at_a_time(prepared, device, "mlp", base_cfg, seed=0))),
-        "loader": (baseline_models * images, lambda: timed(device, lambda: bank_dataloader_loop(prepared, device, "mlp", base_cfg, seed=0))),
+        "ours": (models * images, lambda: ours(True)),
+        "vmap": (models * images, lambda: ours(False)),
+        "tight": (baseline_models * images, lambda: bank_one_at_a_time(prepared, device, "mlp", base_cfg, seed=0)),
+        "loader": (baseline_models * images, lambda: bank_dataloader_loop(prepared, device, "mlp", base_cfg, seed=0)),
     }
     bank_one_at_a_time(prepared, device, "mlp", dataclasses.replace(cfg, models=2, epochs=1), seed=0)  # warm-up
-    ips = in_rounds(contenders, rounds)
+    ips = in_rounds(device, contenders, rounds)
     where = f"{models} digits MLPs at once ({info[True].engine}, {info[True].group_note})"
     return {
         "bank_mlp_digits_vs_dataloader_loop": ratio_row(
@@ -220,9 +220,9 @@ def bench_target(device: torch.device, model_name: str, shape: tuple[int, int, i
     fit(build(model_name, shape, 10, seed=0), data, torch.arange(min(n, 2 * batch_size), device=device), warm, seed=0, desc="warm-up")
     plain_loop(random_images(min(n, 2 * batch_size), shape), device, model_name, 1, batch_size)
     everything = torch.arange(n, device=device)
-    ips = in_rounds({
-        "ours": (n * epochs, lambda: timed(device, lambda: fit(build(model_name, shape, 10, seed=0), data, everything, recipe, seed=0, desc=model_name))),
-        "plain": (n * epochs, lambda: timed(device, lambda: plain_loop(prepared, device, model_name, epochs, batch_size))),
+    ips = in_rounds(device, {
+        "ours": (n * epochs, lambda: fit(build(model_name, shape, 10, seed=0), data, everything, recipe, seed=0, desc=model_name)),
+        "plain": (n * epochs, lambda: plain_loop(prepared, device, model_name, epochs, batch_size)),
     }, rounds)
     what = f"target training: {model_name} on {'x'.join(map(str, shape))}, {n} images x {epochs} epochs, batch {batch_size}"
     return ratio_row(what, ips["ours"], ips["plain"])

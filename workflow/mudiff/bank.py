@@ -31,7 +31,6 @@ from mudiff.stacked import ENGINES, choose_engine
 from mudiff.training import SGD, Recipe, fit, lr_lambda, per_sample, predict
 
 
-
 @dataclass
 class BankResult:
     mask: np.ndarray  # (K, N) bool: model k trained on train position i
@@ -41,9 +40,12 @@ class BankResult:
     correct_test: np.ndarray  # (K, M) bool
     seconds: float
     group_size: int
-    vectorized: bool
     engine: str  # stacked_mlp | vmap | one_by_one
     group_note: str  # how the group size was chosen
+
+    @property
+    def vectorized(self) -> bool:
+        return self.engine != "one_by_one"
 
 
 def inclusion_mask(models: int, n: int, fraction: float, seed: int) -> np.ndarray:
@@ -143,12 +145,11 @@ def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask:
     # than training's saved activations and their gradients, so a group that trains also scores.
     chunk = 2 * cfg.batch_size
     outputs = []
-    for split in ("train", "test"):
-        x_all, y_all = data.split(split)
+    for x_all, y_all in ((x_train, data.y_train), (data.normalize(data.x_test), data.y_test)):
         phi, correct = [], []
         for i in range(0, len(x_all), chunk):
             y = y_all[i : i + chunk]
-            stats = per_sample(engine.logits(data.normalize(x_all[i : i + chunk])).flatten(0, 1), y.repeat(g))
+            stats = per_sample(engine.logits(x_all[i : i + chunk]).flatten(0, 1), y.repeat(g))
             phi.append(stats["phi"].view(g, -1))
             correct.append(stats["correct"].view(g, -1))
         outputs += [torch.cat(phi, 1).cpu().numpy(), torch.cat(correct, 1).cpu().numpy()]
@@ -177,9 +178,8 @@ def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fa
     n = len(data.y_train)
     mask = inclusion_mask(cfg.models, n, cfg.fraction, seed)
     probe = build(model_name, data.shape, data.num_classes)
-    vectorized = not has_batchnorm(probe)
     bar = tqdm(total=cfg.models * cfg.epochs, desc="bank", unit="model-epoch", mininterval=2)
-    if not vectorized:
+    if has_batchnorm(probe):
         parts, group, engine, note = [_train_one_by_one(model_name, data, mask, cfg, seed, bar)], 1, "one_by_one", "BatchNorm: one at a time"
     else:
         x_train = data.normalize(data.x_train)  # once, before sizing groups: the bank does not augment
@@ -213,5 +213,5 @@ def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fa
         mask=mask,
         phi_train=phi_train.astype(np.float32), correct_train=correct_train.astype(bool),
         phi_test=phi_test.astype(np.float32), correct_test=correct_test.astype(bool),
-        seconds=time.perf_counter() - start, group_size=group, vectorized=vectorized, engine=engine, group_note=note,
+        seconds=time.perf_counter() - start, group_size=group, engine=engine, group_note=note,
     )

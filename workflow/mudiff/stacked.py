@@ -1,4 +1,4 @@
-"""Many models of one architecture trained as one: the two engines of the bank, and their SGD.
+"""Many models of one architecture trained as one: the two engines of the bank.
 
 An engine holds the stacked parameters of G models (leading dimension G) and gives, for a batch
 per model, the gradient of sum_k mean_i CE(model_k(x_ki), y_ki): each model's own mean-loss
