@@ -239,19 +239,31 @@ def _distance_table(n: int = 30) -> pd.DataFrame:
                          "privacy_risk": rng.permutation(n).astype(float)})
 
 
-def test_es_sets_are_rum_slices_3_12_14_counted_from_one():
-    table = _distance_table(30)  # 15 slices of 2 ranks: slice s (1-based) holds ranks 2s-2, 2s-1
-    assert fs.build("es_low", table, 2)[0].tolist() == [104, 105]
-    assert fs.build("es_mid", table, 2)[0].tolist() == [122, 123]
+def test_es_sets_are_rum_slices_at_0_based_indices_3_12_14():
+    table = _distance_table(30)  # 15 slices of 2 ranks: slice i (0-based) holds ranks 2i, 2i+1
+    assert fs.build("es_low", table, 2)[0].tolist() == [106, 107]
+    assert fs.build("es_mid", table, 2)[0].tolist() == [124, 125]
     ids, manifest = fs.build("es_high", table, 2)
-    assert ids.tolist() == [126, 127]
-    assert manifest["rule"] == "entanglement" and manifest["slice"] == 14 and manifest["score"] == "centroid_distance"
-    # fewer than a slice: the middle of it (slice 3 of 60 ranks = ranks 8..11, middle two = 9, 10)
-    assert fs.build("es_low", _distance_table(60), 2)[0].tolist() == [109, 110]
+    assert ids.tolist() == [128, 129]
+    assert manifest["rule"] == "entanglement" and manifest["score"] == "centroid_distance"
+    assert manifest["slice_index"] == 14 and manifest["slice_indexing"] == "0-based" and manifest["slices"] == 15
+    # fewer than a slice: the middle of it (slice 3 of 60 ranks = ranks 12..15, middle two = 13, 14)
+    assert fs.build("es_low", _distance_table(60), 2)[0].tolist() == [113, 114]
+
+
+def test_es_high_holds_only_the_farthest_slice():
+    """RUM's group_index 14 of 15 is the last slice: the samples farthest from the centroid."""
+    n = 150  # 15 slices of 10 ranks; the last holds ranks 140..149
+    table = _distance_table(n)
+    ids = fs.build("es_high", table, 4)[0]
+    farthest = set(table.nlargest(10, "centroid_distance")["id"])
+    assert set(ids.tolist()) <= farthest
+    assert ids.tolist() == [243, 244, 245, 246]  # the middle four of the slice (id = 100 + rank)
 
 
 def test_es_set_larger_than_its_slice_is_refused():
-    with pytest.raises(ForgetSetError, match=r"forget_sets.size: es_mid asks for 3 samples but slice 12 of 15 holds only 2"):
+    with pytest.raises(ForgetSetError,
+                       match=r"forget_sets.size: es_mid asks for 3 samples but slice 12 \(0-based\) of 15 holds only 2"):
         fs.build("es_mid", _distance_table(30), 3)
 
 

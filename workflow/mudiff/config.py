@@ -100,8 +100,9 @@ class ForgetSetsConfig:
     )
     entanglement: bool = option(
         True,
-        "Build es_low, es_mid, es_high: rank by centroid_distance, cut into 15 equal slices, take the 3rd, 12th and "
-        "14th (1-based, RUM); from each slice the `size` samples around its middle.",
+        "Build es_low, es_mid, es_high: rank by centroid_distance, cut into 15 equal slices, take those at 0-based "
+        "indices 3, 12 and 14 (the 4th, 13th and 15th; es_high is the farthest), as RUM's code; from each slice the "
+        "`size` samples around its middle.",
     )
     risk_ranked: bool = option(
         True, "Build risk_ranked: the `size` samples of highest privacy_risk, with their rank (1 = most exposed)."

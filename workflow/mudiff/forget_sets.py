@@ -6,10 +6,11 @@ order seeded by `forget_sets.seed`, so "high" is always the hardest. Levels are 
 the median, the N hardest; `mid_rule="rum"` takes RUM's original "N closest to 0.5".
 
 Entanglement sets: samples ranked by centroid_distance (ascending, ties by id) are cut into 15
-equal slices (`np.array_split`), and es_low, es_mid, es_high are the 3rd, 12th and 14th slices,
-counted from 1 as RUM's code does (0-based indices 2, 11, 13). A slice holds about N_train/15
-samples; the configured size N is taken from the middle of the slice (by rank), so that every
-family has the same N; a slice smaller than N is refused.
+equal slices (`np.array_split`), and es_low, es_mid, es_high are the slices at 0-based indices
+3, 12 and 14 (the 4th, 13th and 15th; es_high is the farthest slice), as RUM's code indexes them
+(`get_fs_dist_only` with group_index 3, 12, 14). A slice holds about N_train/15 samples; the
+configured size N is taken from the middle of the slice (by rank), so that every family has the
+same N; a slice smaller than N is refused. Manifests record `slice_index` (0-based).
 
 risk_ranked: the N samples of highest privacy_risk, returned in rank order (most exposed
 first) for sequential unlearning (RSU). class: every sample of one class (size = class size).
@@ -24,7 +25,7 @@ from mudiff.scores import hardness
 
 LEVELS = ("low", "mid", "high", "mix")
 ES_SLICES = 15
-ES_LEVELS = {"low": 3, "mid": 12, "high": 14}  # 1-based slice numbers (RUM)
+ES_LEVELS = {"low": 3, "mid": 12, "high": 14}  # 0-based slice indices, as RUM's code (group_index)
 SPECIAL = {f"es_{level}": ("entanglement", level) for level in ES_LEVELS} | {
     "risk_ranked": ("risk_ranked", None), "class": ("class", None)}
 
@@ -109,13 +110,14 @@ def level_set(ranked: pd.DataFrame, level: str, n: int, mid_rule: str = "quantil
 
 
 def entanglement_set(scores: pd.DataFrame, level: str, n: int) -> np.ndarray:
-    """es_<level>: `n` samples around the middle of RUM's slice of the centroid_distance ranking."""
+    """es_<level>: `n` samples around the middle of RUM's slice (0-based index `ES_LEVELS[level]`) of the
+    centroid_distance ranking."""
     ranked = rank_by_hardness(scores, "centroid_distance")
     slices = np.array_split(ranked["id"].to_numpy(), ES_SLICES)
-    members = slices[ES_LEVELS[level] - 1]
+    members = slices[ES_LEVELS[level]]
     if n > len(members):
         raise ForgetSetError(
-            f"forget_sets.size: es_{level} asks for {n} samples but slice {ES_LEVELS[level]} of {ES_SLICES} holds only "
+            f"forget_sets.size: es_{level} asks for {n} samples but slice {ES_LEVELS[level]} (0-based) of {ES_SLICES} holds only "
             f"{len(members)} ({len(ranked)} samples with a finite centroid_distance)")
     start = len(members) // 2 - n // 2
     return np.sort(members[start : start + n])
@@ -162,7 +164,8 @@ def build(name: str, scores: pd.DataFrame, size: float = 0.03, seed: int = 0, mi
             manifest.update(rule="random", score=None, seed=seed)
         elif family == "entanglement":
             ids = entanglement_set(scores, level, n)
-            manifest.update(rule="entanglement", score="centroid_distance", slice=ES_LEVELS[level], slices=ES_SLICES)
+            manifest.update(rule="entanglement", score="centroid_distance", slice_index=ES_LEVELS[level],
+                            slice_indexing="0-based", slices=ES_SLICES)
         elif family == "risk_ranked":
             ids = risk_ranked_set(scores, n)
             manifest.update(rule="risk_ranked", score="privacy_risk", ordered_by="privacy_risk descending")

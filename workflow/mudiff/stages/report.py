@@ -19,8 +19,9 @@ from mudiff.report.markdown import render
 from mudiff.tracking import job_run
 
 DEVIATIONS = [
-    "Entanglement sets (es_low/mid/high) take the configured forget-set size from the middle of RUM's slices 3, 12, 14 "
-    "(1-based) of 15 by centroid_distance, rather than whole slices, so that every family has the same size.",
+    "Entanglement sets (es_low/mid/high) take the configured forget-set size from the middle of each of RUM's slices "
+    "(0-based indices 3, 12, 14 of 15 by centroid_distance, as RUM's code), rather than the whole slice, so that every "
+    "family has the same size.",
     "grad_norm and curvature differentiate with respect to the model's normalised input, not raw pixels.",
     "privacy_risk: LiRA Gaussian standard deviations are floored at 0.01 (logit units); NaN where fewer than two IN "
     "or OUT models.",
