@@ -29,7 +29,9 @@ def test_residual_is_lira_by_hand_on_gaussians():
     got = residual(query, phi, mask)
     for i in range(n):
         pin, pout = phi[mask[:, i], i], phi[~mask[:, i], i]
-        want = stats.norm.logpdf(query[i], pin.mean(), pin.std()) - stats.norm.logpdf(query[i], pout.mean(), pout.std())
+        # LiRA's code: centre = median, spread = std (ddof 0)
+        want = (stats.norm.logpdf(query[i], np.median(pin), pin.std())
+                - stats.norm.logpdf(query[i], np.median(pout), pout.std()))
         assert got[i] == pytest.approx(want, rel=1e-9)
     assert got[0] > 0 > got[1]  # IN-like query looks IN, OUT-like looks OUT
 

@@ -48,6 +48,22 @@ def test_lira_is_vectorised_over_samples_and_each_sample_uses_its_own_models():
     assert out[0] > 10 and out[1] < -10 and abs(out[2]) < 5  # IN-like, OUT-like, in between
 
 
+def test_lira_centres_on_the_median_with_the_std_as_spread():
+    """As the LiRA authors' fig_fpr_tpr: mean_in = np.median(dat_in, 1), std_in = np.std(dat_in, 1)."""
+    # IN {0, 1, 8}: median 1 (mean 3), std sqrt(38/3); OUT {-4, -1, -1, 2}: median -1 (mean -1), std sqrt(4.5)
+    phi_bank = np.array([[0.0], [1.0], [8.0], [-4.0], [-1.0], [-1.0], [2.0]])
+    mask = np.array([[True], [True], [True], [False], [False], [False], [False]])
+    sd_in, sd_out = math.sqrt(38 / 3), math.sqrt(4.5)
+    for q in (1.0, 3.0, -2.0):
+        expected = (math.log(sd_out / sd_in) - (q - 1.0) ** 2 / (2 * sd_in**2) + (q + 1.0) ** 2 / (2 * sd_out**2))
+        assert lira_log_ratio(np.array([q]), phi_bank, mask)[0] == pytest.approx(expected, rel=1e-12)
+    # an even count: the median is the mean of the middle two (OUT {-4, -1, 2, 7}: -> 0.5)
+    phi_bank2 = np.array([[0.0], [1.0], [8.0], [-4.0], [-1.0], [2.0], [7.0]])
+    sd_out2 = float(np.std([-4.0, -1.0, 2.0, 7.0]))
+    expected = math.log(sd_out2 / sd_in) - (1.0 - 1.0) ** 2 / (2 * sd_in**2) + (1.0 - 0.5) ** 2 / (2 * sd_out2**2)
+    assert lira_log_ratio(np.array([1.0]), phi_bank2, mask)[0] == pytest.approx(expected, rel=1e-12)
+
+
 def test_lira_floors_the_std_and_needs_two_models_per_side():
     phi_bank = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [0.0, 5.0]])
     mask = np.array([[True, True], [True, True], [False, False], [False, True]])

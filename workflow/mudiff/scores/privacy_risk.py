@@ -13,11 +13,23 @@ MIN_STD = 1e-2  # phi is in logit units; a floor keeps a degenerate fit (all mod
 
 
 def _gaussian_fit(phi: np.ndarray, side: np.ndarray, min_std: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per sample (column): the median of phi over the models on `side`, their standard deviation
+    (ddof 0, about their mean, floored at `min_std`) and their count, as the LiRA authors' code
+    (`mean_in = np.median(dat_in, 1)`, `std_in = np.std(dat_in, 1)`). Vectorised: the other side
+    is NaN, which sorts last, so a column's median sits at ranks (n-1)//2 and n//2 (np.nanmedian
+    would loop over the columns once there are 600 models). A column with no model gets NaN."""
     n = side.sum(0)
+    if len(phi) == 0:
+        nan = np.full(phi.shape[1:], np.nan)
+        return nan, nan, n
+    on_side = np.sort(np.where(side, phi, np.nan), axis=0)
+    lo = np.take_along_axis(on_side, np.maximum(n - 1, 0)[None, :] // 2, axis=0)[0]
+    hi = np.take_along_axis(on_side, n[None, :] // 2, axis=0)[0]
     with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.where(n > 0, (lo + hi) / 2, np.nan)
         mean = np.where(side, phi, 0.0).sum(0) / n
-        var = np.where(side, (phi - mean) ** 2, 0.0).sum(0) / n
-    return mean, np.maximum(np.sqrt(var), min_std), n
+        spread = np.sqrt(np.where(side, (phi - mean) ** 2, 0.0).sum(0) / n)
+    return centre, np.maximum(spread, min_std), n
 
 
 def gaussian_logpdf(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -28,8 +40,9 @@ def lira_log_ratio(phi_query: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray
     """log N(phi_query_i; IN_i) - log N(phi_query_i; OUT_i) for every sample i.
 
     phi_query: (N,) the queried model's phi; phi_bank: (K, N); mask: (K, N) True where model k
-    trained on sample i. IN/OUT are Gaussian fits (mean, std floored at `min_std`) over the
-    models with / without i; NaN where a side has fewer than two models.
+    trained on sample i. IN/OUT are Gaussian fits over the models with / without i, centred on
+    the median of phi with the standard deviation as spread (floored at `min_std`), as the LiRA
+    authors' code; NaN where a side has fewer than two models.
     """
     phi = np.asarray(phi_bank, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
