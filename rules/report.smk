@@ -27,6 +27,8 @@ rule report:
         proxies_figure=per_seed("proxies/proxies_vs_memorization.png"),
         bank_summary=per_seed("bank/summary.json"),
         target_metrics=per_seed("target/metrics.json"),
+        difficulty=per_seed("analysis/difficulty.parquet"),
+        **data_inputs(),
         data_manifest=ancient(f"{DATASET_DIR}/manifest.json"),
         sources=sources("report"),
     output:

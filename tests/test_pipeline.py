@@ -58,7 +58,7 @@ def test_every_output_is_there(study: Path):
     run = results / "seed_0"  # the default study's one replicate
     assert (results / "report.md").stat().st_size > 0
     for fig in ("tow_by_memorization.png", "tow_by_entanglement.png", "proxies_vs_memorization.png", "rum_comparison.png",
-                "rsu_by_order.png"):
+                "rsu_by_order.png", "forget_samples.png", "forget_samples_by_method.png"):
         assert (results / "figures" / fig).stat().st_size > 10_000
     assert (run / "proxies" / "proxies_vs_memorization.png").stat().st_size > 10_000
     proxies = pd.read_parquet(run / "proxies" / "proxies.parquet")

@@ -140,3 +140,67 @@ def proxies_vs_memorization(scores: pd.DataFrame, proxies: list[str], path: Path
     fig.savefig(path, dpi=200)
     plt.close(fig)
     return path
+
+
+def _tile(image: np.ndarray, scale: float) -> tuple[np.ndarray, str | None]:
+    """A (C, H, W) uint8 image as something imshow draws in [0, 1]: (H, W) with a gray colormap, or (H, W, 3)."""
+    x = np.clip(np.asarray(image, dtype=np.float64) / scale, 0.0, 1.0)
+    if x.ndim == 3 and x.shape[0] == 1:
+        return x[0], "gray"
+    if x.ndim == 3 and x.shape[0] == 3:
+        return np.transpose(x, (1, 2, 0)), None
+    return (x if x.ndim == 2 else x.mean(axis=0)), "gray"
+
+
+def forget_samples(rows: list[tuple[str, pd.DataFrame]], x_train: np.ndarray, id_train: np.ndarray, y_train: np.ndarray,
+                   scale: float, class_names: list[str], path: Path, gap_after: int | None = None,
+                   headers: tuple[str, str] | None = None, title: str | None = None) -> Path:
+    """A grid of forget samples, one labelled row per entry of `rows` (each a table with id, difficulty
+    and, if known, memorization): the image (nearest-neighbour, so 8x8 digits stay pixels), its class
+    and id above, its difficulty and memorization below. `gap_after` leaves a gap after that
+    many tiles of every row, with `headers` above the two halves (e.g. hardest | easiest)."""
+    from mudiff.analysis.difficulty import bank_columns
+
+    width = max((len(t) for _, t in rows), default=1)
+    split = gap_after is not None and 0 < gap_after < width
+    ncols = width + (1 if split else 0)
+    ratios = [1.0] * ncols
+    if split:
+        ratios[gap_after] = 0.25
+    sns.set_theme(style="white", context="paper")
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(0.3 + 1.05 * sum(ratios), 1.45 * len(rows)), squeeze=False,
+                             gridspec_kw={"width_ratios": ratios})
+    for r, (label, table) in enumerate(rows):
+        cells = [c for c in range(ncols) if not (split and c == gap_after)]
+        positions = bank_columns(id_train, table["id"].to_numpy()) if len(table) else []
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        for c, (sample, pos) in zip(cells, zip(table.itertuples(index=False), positions)):
+            ax = axes[r, c]
+            image, cmap = _tile(x_train[pos], scale)
+            ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+            for spine in ax.spines.values():
+                spine.set_visible(True)
+                spine.set_color("0.6")
+                spine.set_linewidth(0.5)
+            y = int(y_train[pos])
+            ax.set_title(f"{class_names[y] if y < len(class_names) else y}\nid {int(sample.id)}", fontsize=7, pad=2)
+            mem = getattr(sample, "memorization", np.nan)
+            ax.set_xlabel(f"diff {sample.difficulty:.2f}" + ("" if not np.isfinite(mem) else f" · mem {mem:.2f}"),
+                          fontsize=6.5, labelpad=2)
+        axes[r, cells[0]].set_ylabel(label.replace(":", ":\n"), fontsize=8, rotation=90, labelpad=4)
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.tight_layout(h_pad=1.0, w_pad=0.3)
+    if split and headers:
+        top = axes[0]
+        y = top[0].get_position().y1 + 0.35 / fig.get_figheight()
+        for text, (a, b) in zip(headers, ((0, gap_after - 1), (gap_after + 1, ncols - 1))):
+            x = (top[a].get_position().x0 + top[b].get_position().x1) / 2
+            fig.text(x, y, text, ha="center", va="bottom", fontsize=8, fontweight="bold")
+    fig.savefig(path, dpi=200, bbox_inches="tight")
+    plt.close(fig)
+    return path

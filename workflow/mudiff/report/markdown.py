@@ -124,6 +124,17 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
               f"![proxies: correlation vs compute (seed {seeds[0]})]({figures['proxies']})", "",
               f"![proxies vs memorization (seed {seeds[0]})]({figures['proxies_vs_memorization']})", ""]
 
+    if "forget_samples" in figures:
+        lines += ["## Hardest and easiest forget samples", "",
+                  "The forget samples hardest (top row) and easiest (bottom row) to unlearn, pooled over the methods and "
+                  "seeds: each run's per-sample difficulty (see below) is rank-normalised to (0, 1] within the run, so that "
+                  "runs of different sizes compare, then averaged per sample over the runs that had it in their forget set. "
+                  "Left out: the methods of `analysis.exclude` (retrain by default), inert runs and method variants. Above each image its class and sample id; below, "
+                  "`diff` = pooled difficulty (1 = hardest) and `mem` = memorization (mean over seeds).", "",
+                  f"![hardest and easiest forget samples]({figures['forget_samples']})", ""]
+        if "forget_samples_by_method" in figures:
+            lines += ["Per method (its own runs only, rank-normalised the same way): its hardest and easiest samples.", "",
+                      f"![hardest and easiest forget samples per method]({figures['forget_samples_by_method']})", ""]
     # Instance-level difficulty and the verdict on every SPEC finding: the analysis stage's (one place).
     lines += [analysis_md, ""]
     lines += ["## Deviations from SPEC", ""] + [f"- {d}" for d in deviations] + [""]

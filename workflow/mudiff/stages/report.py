@@ -13,7 +13,7 @@ from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.analysis.seeds import evaluation_summary, seed_of, summarise
 from mudiff.proxies import METRICS as PROXY_METRICS
 from mudiff.io import atomic_path, read_json, read_table, write_json, write_table
-from mudiff.report import figures
+from mudiff.report import figures, samples
 from mudiff.report.html import render_html
 from mudiff.report.markdown import render
 from mudiff.tracking import job_run
@@ -123,6 +123,12 @@ def run(job: dict) -> None:
         if evaluation["method"].str.startswith("rsu:").any():
             figs["rsu_by_order"] = figures.rsu_by_order(evaluation, p.get("rsu_orders", {}), fig_dir / "rsu_by_order.png")
         figs["proxies"] = Path(inp["proxies_figure"][0])
+        if inp.get("difficulty") and inp.get("arrays"):  # the forget samples themselves, hardest and easiest
+            from mudiff.data import load_prepared
+
+            difficulty = pd.concat([read_table(f).assign(seed=seed_of(f)) for f in inp["difficulty"]], ignore_index=True)
+            figs |= samples.draw(difficulty, load_prepared(inp["arrays"]), read_json(inp["data_manifest"])["dataset"], fig_dir,
+                                 analysis.get("exclude", ["retrain"]), samples.inert_runs(evaluation))
         analysis_dir = Path(inp["analysis_figures"][0])
         analysis_figs = {k: str((analysis_dir / f"{k}.png").relative_to(report_dir)) for k in ("agreement", "factors", "roc", "difficulty")}
         analysis_md = section.render(read_table(inp["agreement"][0]), read_table(inp["factor_verdicts"][0]),
