@@ -61,9 +61,18 @@ def test_forgetting_events_counts_only_correct_to_incorrect():
     assert forgetting_events(CORRECT).tolist() == [2.0, 0.0, 1.0]
 
 
-def test_forgetting_events_never_learned_or_always_right_is_zero():
+def test_forgetting_events_always_right_is_zero_never_learned_is_the_epoch_count():
+    """Toneva et al.'s code: a sample never classified correctly gets the maximum, the number of epochs."""
     c = np.array([[0, 1], [0, 1], [0, 1]])
-    assert forgetting_events(c).tolist() == [0.0, 0.0]
+    assert forgetting_events(c).tolist() == [3.0, 0.0]
+
+
+def test_forgetting_events_never_learned_ranks_as_hardest():
+    # 5 epochs: learned-and-forgotten twice (the most a learned sample can reach is 5 // 2 = 2), never learned, once
+    c = np.array([[1, 0, 1], [0, 0, 1], [1, 0, 1], [0, 0, 1], [1, 0, 0]], dtype=bool)
+    out = forgetting_events(c)
+    assert out.tolist() == [2.0, 5.0, 1.0]
+    assert np.argmax(hardness("forgetting_events", out)) == 1
 
 
 def test_bi_acc_is_mean_correctness_over_epochs():

@@ -29,6 +29,12 @@ def bi_acc(correct: np.ndarray) -> np.ndarray:
 
 
 def forgetting_events(correct: np.ndarray) -> np.ndarray:
-    """Count of correct -> incorrect transitions between consecutive epochs (high = hard)."""
+    """Count of correct -> incorrect transitions between consecutive epochs (high = hard).
+
+    A sample never classified correctly at any epoch gets the number of epochs (`correct.shape[0]`),
+    as in Toneva et al.'s code: more than any learned sample can reach (at most epochs // 2), so
+    never-learned samples rank as the hardest.
+    """
     c = correct.astype(bool)
-    return (c[:-1] & ~c[1:]).sum(0).astype(np.float64)
+    events = (c[:-1] & ~c[1:]).sum(0).astype(np.float64)
+    return np.where(c.any(0), events, float(c.shape[0]))
