@@ -208,6 +208,36 @@ def test_scrub_max_steps_raise_the_teachers_kl_on_the_forget_set(setup):
     assert forget_kl(3) > 20 * forget_kl(0)  # measured: ~540 against ~2.3; descending instead gives ~17
 
 
+def test_scrub_batch_sizes_f_and_r_separately(monkeypatch):
+    """The SCRUB code batches F (32 to 64) and R (128) separately: count the optimizer steps of each pass."""
+    from mudiff import training
+    from mudiff.methods import scrub
+
+    m = methods.get("scrub")
+    assert (m.Params().forget_batch_size, m.Params().batch_size) == (32, 128)
+    data = separable(n_train=200, n_test=8, seed=0).to(cpu())
+    forget, retain = torch.arange(43), torch.arange(43, 200)  # |F| = 43, |R| = 157
+    model = build("mlp", data.shape, 2, seed=0)
+    steps, passes = [0], []
+    real_step, real_fit = training.SGD.step, scrub.fit
+
+    def counting_step(self, *args, **kwargs):
+        steps[0] += 1
+        return real_step(self, *args, **kwargs)
+
+    def recording_fit(net, data_, positions, recipe, seed, **kwargs):
+        before = steps[0]
+        out = real_fit(net, data_, positions, recipe, seed, **kwargs)
+        passes.append((kwargs["desc"], len(positions), recipe.batch_size, steps[0] - before))
+        return out
+
+    monkeypatch.setattr(training.SGD, "step", counting_step)
+    monkeypatch.setattr(scrub, "fit", recording_fit)
+    m.unlearn(model, _task(data, forget, retain, []), m.Params(epochs=1, max_steps=1, forget_batch_size=16))
+    # max pass: ceil(43 / 16) = 3 steps (F's own batch size); min pass: ceil(157 / 128) = 2 steps (R's default)
+    assert passes == [("scrub max", 43, 16, 3), ("scrub min", 157, 128, 2)]
+
+
 # Scores of the six forget samples: the mem column is a hard-first ranking, the conf column an easy-first one.
 MEM = [0.5, 0.1, 0.9, 0.3, 0.7, 0.2]
 

@@ -3,6 +3,8 @@
 Each epoch: a max-step pass over F raising KL(teacher ‖ student) (only in the first `max_steps`
 epochs, as in the SCRUB code), then a min-step pass over R lowering
 gamma * CE + beta * KL(teacher ‖ student). KL at temperature T, scaled by T² (SCRUB's DistillKL).
+F and R have their own batch sizes, as in the SCRUB code (its forget loader takes 32 to 64
+samples a batch, its retain loader 128): `forget_batch_size` for the max pass, `batch_size` for the min pass.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from mudiff.training import fit
 
 @dataclass
 class Params(SGDParams):
-    """Max-steps on F, min-steps on R against a frozen teacher (SPEC: 4 max-steps, 5 epochs, lr 5e-3, T = 4; gamma 0.99 and beta 0.001 from the SCRUB code)."""
+    """Max-steps on F, min-steps on R against a frozen teacher (SPEC: 4 max-steps, 5 epochs, lr 5e-3, T = 4; gamma 0.99, beta 0.001 and batch sizes 32 on F, 128 on R from the SCRUB code)."""
 
     lr: float = option(5e-3, "Learning rate (constant).", exclusiveMinimum=0)
     epochs: int = option(5, "Epochs; each is an optional max pass over F and a min pass over R.", minimum=1)
+    batch_size: int = option(128, "Mini-batch size of the min pass over R (128 in the SCRUB code).", minimum=1)
+    forget_batch_size: int = option(
+        32, "Mini-batch size of the max pass over F (the SCRUB code's forget loader takes 32 to 64).", minimum=1)
     max_steps: int = option(4, "Epochs that start with a max-step pass over F (the first ones).", minimum=0)
     temperature: float = option(4.0, "Distillation temperature T.", exclusiveMinimum=0)
     gamma: float = option(0.99, "Weight of CE on R in the min-steps.", minimum=0)
@@ -55,12 +60,13 @@ def unlearn(model: nn.Module, task: UnlearnTask, params: Params) -> nn.Module:
             target = teacher(x)
         return params.gamma * F.cross_entropy(logits.float(), y) + params.beta * kl(logits, target, params.temperature), logits
 
-    one = dataclasses.replace(params.recipe(), epochs=1)
+    one = dataclasses.replace(params.recipe(), epochs=1)  # a pass over R
+    one_forget = dataclasses.replace(one, batch_size=params.forget_batch_size)  # a pass over F
     passes = task.notes.setdefault("scrub_passes", [])
     for epoch in range(params.epochs):
         # A fresh optimizer per pass (momentum restarts), as SCRUB alternates two optimisation problems.
         if epoch < params.max_steps:
-            fit(model, task.data, task.forget, one, task.seed + 2 * epoch, objective=maximise, desc="scrub max")
+            fit(model, task.data, task.forget, one_forget, task.seed + 2 * epoch, objective=maximise, desc="scrub max")
             passes.append("max")
         fit(model, task.data, task.retain, one, task.seed + 2 * epoch + 1, objective=minimise, desc="scrub min")
         passes.append("min")
