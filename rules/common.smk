@@ -11,7 +11,7 @@ sys.path.insert(0, SRC)
 
 from mudiff import forget_sets as _forget_sets
 from mudiff.__main__ import STAGES
-from mudiff.config import ConfigError, method_hyper, unlearn_pairs, validate
+from mudiff.config import ConfigError, dataset_dir, method_hyper, unlearn_pairs, validate
 from mudiff import methods as _methods
 from mudiff.scores import FROM_BANK as _FROM_BANK
 from mudiff.sources import module_files
@@ -34,7 +34,9 @@ RUN = f"{RESULTS}/seed_{{seed}}"
 RUN_LOGS = f"{LOGS}/seed_{{seed}}"
 RUN_BENCH = f"{BENCH}/seed_{{seed}}"
 DATA_ROOT = config["data"]["root"]
-DATASET_DIR = f"{DATA_ROOT}/{config['data']['dataset']}"
+# data/<dataset>, or data/<dataset>-n<count>-seed<s> for a `data.train_size` subset: each subset keeps its
+# own prepared arrays (all under data.dvc), and a new train_size or subset_seed reruns prepare_data onwards.
+DATASET_DIR = f"{DATA_ROOT}/{dataset_dir(config['data'])}"
 DVC_FILE = f"{DATA_ROOT}.dvc"
 FORGET_SETS = _forget_sets.names(config["forget_sets"])
 METHOD_NAMES = list(config["unlearn"])

@@ -156,6 +156,32 @@ def test_train_size_matches_the_digits_split():
         assert train_size({"dataset": "digits", "test_fraction": fraction}) == len(load("digits", test_fraction=fraction).y_train)
 
 
+def test_train_size_subset_is_checked_at_config_time():
+    from mudiff.config import dataset_dir, train_size
+
+    fm = {"model": "smallcnn", "data": {"dataset": "fashion_mnist", "train_size": 10000}}
+    cfg = validate(fm)
+    assert cfg["data"]["train_size"] == 10000 and cfg["data"]["subset_seed"] == 0
+    assert train_size(cfg["data"]) == 10000 and dataset_dir(cfg["data"]) == "fashion_mnist-n10000-seed0"
+    assert validate({})["data"]["train_size"] is None and dataset_dir(validate({})["data"]) == "digits"
+    assert train_size({"dataset": "digits", "test_fraction": 0.2, "train_size": 0.5}) == round(0.5 * 1437)
+    assert train_size({"dataset": "cifar100", "train_size": 0}) == 50_000  # 0 = the whole train set
+    # larger than the official train set, fewer than the classes, or not a whole count: refused, naming the key
+    msg = _error({**fm, "data": {"dataset": "fashion_mnist", "train_size": 60001}})
+    assert "'data.train_size'" in msg and "60001" in msg and "60000 training samples" in msg
+    msg = _error({"data": {"train_size": 9}})
+    assert "'data.train_size'" in msg and "10 classes" in msg
+    assert "'data.train_size'" in _error({"model": "resnet18", "data": {"dataset": "cifar100", "train_size": 99}})
+    assert "'data.train_size'" in _error({"data": {"train_size": 0.001}})  # 1 of 1437 digits
+    assert "'data.train_size'" in _error({"data": {"train_size": 100.5}})
+    assert "'data.train_size'" in _error({"data": {"train_size": -1}})
+    assert "'data.subset_seed'" in _error({"data": {"subset_seed": -1}})
+    # forget-set sizes are checked against the subset, not the official train set
+    msg = _error({**fm, "forget_sets": {"size": 10001}})
+    assert "'forget_sets.size'" in msg and "10000 training samples" in msg and "data.train_size" in msg
+    assert validate({**fm, "forget_sets": {"size": 300}})["forget_sets"]["size"] == 300
+
+
 def test_forget_sets_need_their_scores():
     assert "'forget_sets.risk_ranked': needs score 'privacy_risk'" in _error({"scores": {"names": ["memorization", "centroid_distance"]}})
     assert "'forget_sets.entanglement': needs score 'centroid_distance'" in _error(

@@ -240,3 +240,109 @@ def test_digits_split_seed(digits_ds):
 def test_digits_refuses_a_source():
     with pytest.raises(ValueError, match="digits ships inside scikit-learn"):
         digits.load("digits", source="/some/folder")
+
+
+# ----------------------------------------------------------------------------- train subset (data.train_size)
+
+
+def _imbalanced(n_per_class=(500, 300, 120, 50, 30, 20), seed=0):
+    from mudiff.data import Dataset
+
+    y = np.concatenate([np.full(k, c) for c, k in enumerate(n_per_class)]).astype(np.int64)
+    y = np.random.default_rng(seed).permutation(y)
+    n = len(y)
+    x = (np.arange(n) % 256).astype(np.uint8).reshape(n, 1, 1, 1)
+    ids = np.arange(n, dtype=np.int64) * 3 + 5  # source ids that are not row positions
+    return Dataset(name="toy", x_train=x, y_train=y, id_train=ids, x_test=x[:4], y_test=y[:4], id_test=ids[:4],
+                   num_classes=len(n_per_class), scale=255.0)
+
+
+@pytest.mark.parametrize("size", [51, 97, 0.25, 0.5, 1019, 1020])  # from 51 on, every share is at least one
+def test_train_subset_is_stratified_within_one(size):
+    from mudiff.config import subset_size
+    from mudiff.data import stratified_subset
+
+    full = _imbalanced()
+    sub = stratified_subset(full, size, seed=0)
+    n = subset_size(size, len(full.y_train))
+    assert len(sub.y_train) == n
+    have, got = np.bincount(full.y_train), np.bincount(sub.y_train, minlength=full.num_classes)
+    assert np.all(np.abs(got - n * have / have.sum()) <= 1), (got, n * have / have.sum())
+    assert np.all(got >= 1)  # every class stays
+    np.testing.assert_array_equal(sub.x_test, full.x_test)  # the test set is untouched
+    np.testing.assert_array_equal(sub.id_test, full.id_test)
+
+
+def test_train_subset_keeps_every_class_even_below_its_share():
+    from mudiff.data import stratified_counts
+
+    y = np.repeat(np.arange(6), (500, 300, 120, 50, 7, 3))
+    for n in (6, 7, 20):  # classes 4 and 5 have shares below one sample: they still get one
+        counts = stratified_counts(y, n, 6)
+        assert counts.sum() == n and np.all(counts >= 1)
+    np.testing.assert_array_equal(stratified_counts(y, 980, 6), [500, 300, 120, 50, 7, 3])
+
+
+def test_train_subset_keeps_source_ids_and_their_samples():
+    from mudiff.data import stratified_subset
+
+    full = _imbalanced()
+    sub = stratified_subset(full, 200, seed=3)
+    assert set(sub.id_train) <= set(full.id_train) and np.all(np.diff(sub.id_train) > 0)
+    row = {int(i): k for k, i in enumerate(full.id_train)}
+    for k, i in enumerate(sub.id_train):
+        assert sub.y_train[k] == full.y_train[row[int(i)]] and sub.x_train[k, 0, 0, 0] == full.x_train[row[int(i)], 0, 0, 0]
+
+
+def test_train_subset_is_reproducible_per_seed():
+    from mudiff.data import stratified_subset
+
+    full = _imbalanced()
+    a, b = stratified_subset(full, 200, seed=0), stratified_subset(full, 200, seed=0)
+    np.testing.assert_array_equal(a.id_train, b.id_train)
+    other = stratified_subset(full, 200, seed=1)
+    assert set(other.id_train) != set(a.id_train)
+    np.testing.assert_array_equal(np.bincount(other.y_train), np.bincount(a.y_train))  # same counts, other samples
+
+
+def test_train_subset_refuses_fewer_samples_than_classes_or_more_than_train():
+    from mudiff.data import stratified_subset
+
+    full = _imbalanced()
+    with pytest.raises(ValueError, match="data.train_size"):
+        stratified_subset(full, 5, seed=0)
+    with pytest.raises(ValueError, match="data.train_size"):
+        stratified_subset(full, len(full.y_train) + 1, seed=0)
+
+
+def test_load_source_applies_the_subset_to_digits_train_only(digits_ds):
+    from sklearn.datasets import load_digits
+
+    from mudiff.data import load_source
+
+    sub = load_source("digits", "default", "unused", train_size=300, subset_seed=0, test_fraction=0.2, split_seed=0)
+    assert len(sub.y_train) == 300 and set(sub.id_train) <= set(digits_ds.id_train)
+    np.testing.assert_array_equal(sub.id_test, digits_ds.id_test)  # the test split stays the same
+    bunch = load_digits()
+    for k in (0, 150, 299):  # ids are indices in load_digits()
+        np.testing.assert_array_equal(sub.x_train[k, 0], bunch.images[sub.id_train[k]])
+        assert sub.y_train[k] == bunch.target[sub.id_train[k]]
+    full = load_source("digits", "default", "unused", train_size=None, test_fraction=0.2, split_seed=0)
+    np.testing.assert_array_equal(full.id_train, digits_ds.id_train)  # null = the whole train set
+
+
+def test_prepare_records_the_subset_in_the_manifest(tmp_path, monkeypatch):
+    import json
+
+    from mudiff.config import validate
+    from mudiff.stages import prepare
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    data = validate({"data": {"train_size": 0.25, "subset_seed": 7}})["data"]
+    out = {"arrays": str(tmp_path / "arrays.npz"), "manifest": str(tmp_path / "manifest.json")}
+    prepare.run({"rule": "prepare_data", "study": "test", "wildcards": {}, "params": {"data": data}, "output": out, "input": {}})
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    sub = manifest["train_subset"]
+    assert sub["train_size"] == 0.25 and sub["seed"] == 7 and sub["n"] == manifest["n_train"] == round(0.25 * 1437)
+    assert sum(sub["per_class"]) == sub["n"] and len(sub["per_class"]) == 10

@@ -52,6 +52,17 @@ class DataConfig:
         0.2, "Test share of the stratified split (digits only).", exclusiveMinimum=0, exclusiveMaximum=1
     )
     split_seed: int = option(0, "Seed of the digits train/test split.", minimum=0)
+    train_size: float | None = option(
+        None,
+        "Train on a class-stratified random subset of the official train set (for digits: of its train split): "
+        "null or 0 = the whole train set; a share if below 1 (rounded to a count), else a count. Each class keeps "
+        "its share, within one sample; ids stay the source indices; the test set stays the official one. "
+        "At least one sample per class, at most the whole train set.",
+        minimum=0,
+    )
+    subset_seed: int = option(
+        0, "Seed of the train_size subset (its own seed, not split_seed; recorded in the manifest).", minimum=0
+    )
 
 
 @dataclass
@@ -369,15 +380,56 @@ def _fill(sch: dict, value: Any) -> Any:
     return out
 
 
-# Official train-set sizes, so that an impossible forget-set size is refused before any job starts.
+# Official train-set sizes and class counts, so that an impossible forget-set size or train_size
+# is refused before any job starts.
 TRAIN_SIZES = {"fashion_mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
+NUM_CLASSES = {"digits": 10, "fashion_mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
 
 
-def train_size(data: dict) -> int:
-    """The number of training samples a data config gives (digits: 1797 minus the stratified test split)."""
+def full_train_size(data: dict) -> int:
+    """The size of the whole train set of a data config (digits: 1797 minus the stratified test split)."""
     if data["dataset"] == "digits":
         return 1797 - math.ceil(data["test_fraction"] * 1797)
     return TRAIN_SIZES[data["dataset"]]
+
+
+def subset_size(train_size: float | None, n_full: int) -> int:
+    """The count `data.train_size` asks for out of `n_full` samples (null or 0: all of them)."""
+    if not train_size:
+        return n_full
+    return int(round(train_size * n_full)) if train_size < 1 else int(train_size)
+
+
+def train_size(data: dict) -> int:
+    """The number of training samples a data config gives: the whole train set, or its `train_size` subset."""
+    return subset_size(data.get("train_size"), full_train_size(data))
+
+
+def dataset_dir(data: dict) -> str:
+    """The prepared dataset's folder under `data.root`: the dataset's name, plus the subset when there is one
+    (e.g. `fashion_mnist-n10000-seed0`), so that studies of different subsets keep their own prepared data."""
+    if not data.get("train_size"):
+        return data["dataset"]
+    return f"{data['dataset']}-n{train_size(data)}-seed{data.get('subset_seed', 0)}"
+
+
+def _check_train_size(data: dict) -> None:
+    size = data.get("train_size")
+    if not size:
+        return
+    n_full, classes = full_train_size(data), NUM_CLASSES[data["dataset"]]
+    if size >= 1 and size != int(size):
+        raise ConfigError(f"config key 'data.train_size': {size} is neither a share below 1 nor a whole count")
+    n = subset_size(size, n_full)
+    if n > n_full:
+        raise ConfigError(
+            f"config key 'data.train_size': {n} samples asked for, but {data['dataset']} has {n_full} training samples"
+        )
+    if n < classes:
+        raise ConfigError(
+            f"config key 'data.train_size': {size} gives {n} samples, fewer than the {classes} classes of "
+            f"{data['dataset']} (the subset keeps every class)"
+        )
 
 
 def _check_method_forget_sets(cfg: dict) -> None:
@@ -396,6 +448,7 @@ def _check_semantics(cfg: dict) -> None:
     negative = [s for s in cfg["seeds"] if s < 0]
     if negative:
         raise ConfigError(f"config key 'seeds': seeds must be 0 or more, got {negative}")
+    _check_train_size(cfg["data"])
     size = cfg["forget_sets"]["size"]
     if size >= 1 and size != int(size):
         raise ConfigError(f"config key 'forget_sets.size': {size} is neither a share below 1 nor a whole count")
@@ -403,7 +456,7 @@ def _check_semantics(cfg: dict) -> None:
     if size >= 1 and size > n_train:
         raise ConfigError(
             f"config key 'forget_sets.size': {int(size)} samples asked for, but {cfg['data']['dataset']} "
-            f"has {n_train} training samples"
+            f"has {n_train} training samples" + (" (data.train_size)" if cfg["data"].get("train_size") else "")
         )
     if cfg["forget_sets"]["mid_rule"] == "rum" and set(cfg["forget_sets"]["by_score"]) - {"memorization"}:
         raise ConfigError("config key 'forget_sets.mid_rule': 'rum' applies to memorization only")

@@ -8,6 +8,7 @@ official split, keeps its index in `load_digits()` on both sides of the split.
 from __future__ import annotations
 
 import importlib
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,12 +56,55 @@ class Dataset:
         return x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3))
 
 
-def load_source(name: str, source: str, download_dir: str, **options) -> Dataset:
-    """Load a dataset from its source ('default' or a local folder), verifying checksums."""
+def load_source(
+    name: str, source: str, download_dir: str, train_size: float | None = None, subset_seed: int = 0, **options
+) -> Dataset:
+    """Load a dataset from its source ('default' or a local folder), verifying checksums, and cut its
+    train set to the class-stratified `train_size` subset (null or 0: the whole train set)."""
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted(LOADERS)}")
     module = importlib.import_module(LOADERS[name])
-    return module.load(name, source=source, download_dir=download_dir, **options)
+    ds = module.load(name, source=source, download_dir=download_dir, **options)
+    return stratified_subset(ds, train_size, subset_seed) if train_size else ds
+
+
+def stratified_counts(y: np.ndarray, n: int, num_classes: int) -> np.ndarray:
+    """Per-class counts of an `n`-sample subset of labels `y`: each class within one of its proportional share
+    n * n_c / N (largest remainders). Every class present in `y` keeps at least one sample when n allows; a class
+    whose share is below one takes its sample from the class furthest above its share, so only on extreme
+    imbalance with a tiny n can a large class end more than one below its share."""
+    have = np.bincount(y, minlength=num_classes)
+    quota = n * have / have.sum()
+    counts = np.floor(quota).astype(np.int64)
+    remainder = quota - counts
+    for c in np.argsort(-remainder, kind="stable")[: n - counts.sum()]:
+        counts[c] += 1
+    if n >= np.count_nonzero(have):
+        for c in np.flatnonzero((counts == 0) & (have > 0)):  # a tiny class (share below 1/n): one sample
+            # of the classes that can spare one, the furthest above its share gives one up (it stays within one)
+            donor = int(np.argmax(np.where(counts > 1, counts - quota, -np.inf)))
+            counts[donor] -= 1
+            counts[c] += 1
+    return counts
+
+
+def stratified_subset(ds: Dataset, train_size: float, seed: int) -> Dataset:
+    """`ds` with its train set cut to a class-stratified random subset (ids stay the source indices; test as is).
+
+    `train_size` is a share of the train set if below 1, else a count (`mudiff.config.subset_size`). The draw is
+    `numpy.random.default_rng(seed)`, class by class in label order, so one seed always gives one subset.
+    """
+    from mudiff.config import subset_size
+
+    n_full = len(ds.y_train)
+    n = subset_size(train_size, n_full)
+    if not ds.num_classes <= n <= n_full:
+        raise ValueError(f"data.train_size: {train_size} gives {n} samples; {ds.name} allows {ds.num_classes} to {n_full}")
+    counts = stratified_counts(ds.y_train, n, ds.num_classes)
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.choice(np.flatnonzero(ds.y_train == c), size=k, replace=False) for c, k in enumerate(counts)])
+    keep = keep[np.argsort(ds.id_train[keep], kind="stable")]  # in id order, as the loaders give them
+    return dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep], id_train=ds.id_train[keep])
 
 
 # --------------------------------------------------------------------------- prepared form

@@ -1,6 +1,9 @@
-"""Stage `prepare`: load a dataset from its source, verify checksums, write arrays and a manifest."""
+"""Stage `prepare`: load a dataset from its source, verify checksums, cut the train set to its
+`data.train_size` subset (if any), write arrays and a manifest."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from mudiff.config import DataConfig
 from mudiff.data import load_source, save_prepared
@@ -13,7 +16,8 @@ def run(job: dict) -> None:
     cfg = DataConfig(**job["params"]["data"])
     out = job["output"]
     with job_run(job) as mlrun:
-        ds = load_source(cfg.dataset, cfg.source, cfg.download_dir, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed)
+        ds = load_source(cfg.dataset, cfg.source, cfg.download_dir, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed,
+                         train_size=cfg.train_size, subset_seed=cfg.subset_seed)
         save_prepared(ds, out["arrays"])
         mean, std = ds.channel_stats()
         manifest = {
@@ -22,6 +26,11 @@ def run(job: dict) -> None:
             "num_classes": ds.num_classes, "source_files": ds.files,
             "arrays_md5": digest(out["arrays"]), "mean": mean.tolist(), "std": std.tolist(),
             "split": {"test_fraction": cfg.test_fraction, "seed": cfg.split_seed} if ds.name == "digits" else "official",
+            # the class-stratified train subset (ids are the source indices); null = the whole train set
+            "train_subset": {
+                "train_size": cfg.train_size, "seed": cfg.subset_seed, "n": len(ds.y_train),
+                "per_class": np.bincount(ds.y_train, minlength=ds.num_classes).tolist(),
+            } if cfg.train_size else None,
         }
         write_json(manifest, out["manifest"])
         mlrun.log_metrics({"n_train": manifest["n_train"], "n_test": manifest["n_test"]})
