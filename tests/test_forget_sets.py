@@ -82,7 +82,8 @@ def test_memorization_levels_by_hand(scores):
     assert high.tolist() == [12, 16, 20]  # ranks 9-11: the most memorized (hard)
     assert man == {"name": "memorization_high", "rule": "level", "score": "memorization", "level": "high",
                    "size": 3, "seed": 0, "ties": "seeded random order", "mid_rule": None, "ordered_by": None,
-                   "size_rule": "forget_sets.size = 3"}
+                   "size_rule": "forget_sets.size = 3", "score_range": [0.8, 1.0], "tie_block": None, "mid_cut": None,
+                   "same_population_as": []}
 
 
 def test_confidence_high_is_least_confident(scores):
@@ -158,6 +159,111 @@ def test_ties_broken_in_a_seeded_random_order_not_by_id():
     np.testing.assert_array_equal(fs.build("memorization_low", shuffled, 20, seed=0)[0], low[0])
     # ties never blur the levels: high is still the ten samples above the tie, and more of the tie
     assert set(range(190, 200)) <= set(fs.build("memorization_high", table, 15, seed=0)[0])
+
+
+def _tied_table(n_zero: int, values: np.ndarray) -> pd.DataFrame:
+    """n_zero samples tied at memorization 0, then `values`; rows shuffled."""
+    mem = np.r_[np.zeros(n_zero), values]
+    order = np.random.default_rng(2).permutation(len(mem))
+    return pd.DataFrame({"id": order, "label": 0, "memorization": mem[order]})
+
+
+def test_mid_is_cut_above_a_tie_block_that_holds_low():
+    # 180 of 200 tied at 0 (90%), then 0.05, 0.10, ..., 1.00; N = 5
+    table = _tied_table(180, np.round(np.arange(1, 21) * 0.05, 2))
+    value_of = dict(zip(table["id"], table["memorization"]))
+    (low, man_low), (mid, man_mid), (high, man_high) = (fs.build(f"memorization_{lvl}", table, 5, seed=3)
+                                                         for lvl in ("low", "mid", "high"))
+    assert all(value_of[i] == 0 for i in low)
+    # the untied remainder is ranks 180..194 (15 samples); its 5 around the median: ranks 180 + 7 - 2 = 185..189
+    assert sorted(value_of[i] for i in mid) == [0.30, 0.35, 0.40, 0.45, 0.50]
+    assert sorted(value_of[i] for i in high) == [0.80, 0.85, 0.90, 0.95, 1.00]
+    assert not (set(mid) & set(low)) and not (set(mid) & set(high))
+    assert man_mid["mid_cut"] == "above the tie block at 0" and man_mid["score_range"] == [0.30, 0.50]
+    assert man_mid["tie_block"] is None and man_mid["same_population_as"] == []
+    assert man_low["tie_block"] == {"value": 0.0, "size": 180} and man_low["score_range"] == [0.0, 0.0]
+    assert man_low["same_population_as"] == [] and man_low["mid_cut"] is None
+    assert man_high["tie_block"] is None and man_high["same_population_as"] == []
+    # without the cut, mid would be ranks 98..102, all zeros: the same population as low
+    ranked = fs.rank_by_hardness(table, "memorization", tie_seed=3)
+    assert set(ranked["memorization"].iloc[98:103]) == {0.0}
+
+
+def test_mid_is_cut_below_a_tie_block_that_holds_high():
+    # confidence has direction -1: 180 samples tied at confidence 0.25 are the hardest
+    conf = np.r_[np.full(180, 0.25), np.round(1 - np.arange(1, 21) * 0.02, 2)]
+    table = pd.DataFrame({"id": np.arange(200), "label": 0, "confidence": conf})
+    mid, man = fs.build("confidence_mid", table, 5)
+    high, man_high = fs.build("confidence_high", table, 5)
+    assert set(high) <= set(range(180)) and man_high["tie_block"] == {"value": 0.25, "size": 180}
+    # between low (ranks 0..4: confidence 0.98..0.90) and the block (ranks 20..199): ranks 5..19, middle five 10..14
+    assert sorted(conf[mid].tolist()) == [0.70, 0.72, 0.74, 0.76, 0.78]
+    assert man["mid_cut"] == "below the tie block at 0.25" and man["same_population_as"] == []
+
+
+def test_levels_without_ties_keep_the_quantile_windows(scores):
+    windows, cut = fs.level_windows(fs.rank_by_hardness(scores, "memorization", tie_seed=0), (3, 3, 3))
+    assert cut == "quantile"
+    assert [w.tolist() for w in windows.values()] == [[0, 1, 2], [5, 6, 7], [9, 10, 11]]
+    for level, ids in (("low", [11, 15, 21]), ("mid", [10, 18, 19]), ("high", [12, 16, 20])):
+        got, man = fs.build(f"memorization_{level}", scores, 3)
+        assert got.tolist() == ids
+        assert man["tie_block"] is None and man["same_population_as"] == []
+        assert man["mid_cut"] == ("quantile" if level == "mid" else None)
+    mix, man = fs.build("memorization_mix", scores, 6)
+    assert mix.tolist() == [10, 11, 12, 15, 16, 19]
+    assert man["mid_cut"] == "quantile" and man["same_population_as"] == [] and man["score_range"] == [0.0, 1.0]
+    assert fs.build("memorization_mid", scores, 3, mid_rule="rum")[1]["mid_cut"] == "rum"
+
+
+def test_mid_keeps_the_quantile_window_and_says_so_when_the_remainder_is_too_small():
+    # 190 tied at 0, 10 above; N = 8: between the block (ranks 0..189) and high (192..199) lie only ranks 190, 191
+    table = _tied_table(190, np.linspace(0.5, 1.0, 10))
+    (low, man_low), (mid, man_mid), (high, man_high) = (fs.build(f"memorization_{lvl}", table, 8, seed=1)
+                                                         for lvl in ("low", "mid", "high"))
+    ranked = fs.rank_by_hardness(table, "memorization", tie_seed=1)
+    np.testing.assert_array_equal(mid, np.sort(ranked["id"].to_numpy()[96:104]))  # 100 - 4: the quantile window
+    assert man_mid["mid_cut"] == "quantile" and man_mid["tie_block"] == {"value": 0.0, "size": 190}
+    assert man_mid["same_population_as"] == ["memorization_low"]
+    assert man_low["same_population_as"] == ["memorization_mid"]
+    assert man_high["same_population_as"] == [] and man_high["tie_block"] is None
+    assert not (set(mid) & set(low))
+
+
+def test_mix_cuts_its_mid_third_and_reports_thirds_of_one_population():
+    table = _tied_table(180, np.round(np.arange(1, 21) * 0.05, 2))
+    value_of = dict(zip(table["id"], table["memorization"]))
+    ids, man = fs.build("memorization_mix", table, 6, seed=0)
+    # thirds 2, 2, 2: low two zeros; mid around the median of ranks 180..197 (18): 180 + 9 - 1 = 188, 189; high the top two
+    assert sorted(value_of[i] for i in ids) == [0.0, 0.0, 0.45, 0.50, 0.95, 1.00]
+    assert man["mid_cut"] == "above the tie block at 0" and man["same_population_as"] == []
+    everything_tied = pd.DataFrame({"id": np.arange(30), "label": 0, "memorization": 0.0})
+    _, man = fs.build("memorization_mix", everything_tied, 6)
+    assert man["mid_cut"] == "quantile" and man["tie_block"] == {"value": 0.0, "size": 30}
+    assert man["same_population_as"] == ["memorization_mix (low and mid and high thirds share one tie block)"]
+    _, man = fs.build("memorization_low", everything_tied, 6)
+    assert man["same_population_as"] == ["memorization_mid", "memorization_high"]
+
+
+def test_report_forget_set_table_shows_same_population_and_mid_cut(tmp_path):
+    from mudiff.io import write_json, write_table
+    from mudiff.stages.report import forget_set_table
+
+    table = _tied_table(190, np.linspace(0.5, 1.0, 10))
+    manifests, id_tables = [], []
+    for seed in (0, 1):
+        for name in ("memorization_low", "memorization_mid", "random"):
+            ids, manifest = fs.build(name, table, 8, seed=seed)
+            folder = tmp_path / f"seed_{seed}"
+            write_json(manifest, folder / f"{name}.json")
+            write_table(pd.DataFrame({"id": ids}), folder / f"{name}.parquet")
+            manifests.append(str(folder / f"{name}.json"))
+            id_tables.append(str(folder / f"{name}.parquet"))
+    shown = forget_set_table(manifests, id_tables, {0: table, 1: table}).set_index("name")
+    assert shown.loc["memorization_mid", "same_population_as"] == "memorization_low"
+    assert shown.loc["memorization_low", "same_population_as"] == "memorization_mid"
+    assert shown.loc["memorization_mid", "mid_cut"] == "quantile" and shown.loc["memorization_low", "mid_cut"] == ""
+    assert shown.loc["random", "same_population_as"] == "" and shown.loc["random", "seeds"] == 2
 
 
 def test_nan_scores_are_skipped_and_can_make_a_level_too_large():

@@ -5,6 +5,21 @@ Samples are ranked by hardness (the score times its SPEC direction), ties broken
 order seeded by `forget_sets.seed`, so "high" is always the hardest. Levels are quantile bins by default: the N easiest, the N around
 the median, the N hardest; `mid_rule="rum"` takes RUM's original "N closest to 0.5".
 
+Ties across levels (a tie block is a run of equal score values in the ranking): where the quantile `mid`
+window lies entirely inside the tie block that also holds the whole `low` window, `mid` is cut above
+that block instead: the N samples around the median of the samples ranked strictly between the block
+and the `high` window (the untied remainder), provided that remainder holds at least N samples;
+symmetrically, where `mid` lies inside the block that holds the whole `high` window, `mid` is the N
+around the median of the samples strictly between the `low` window and that block. Where the
+remainder is too small, `mid` keeps the quantile window and the manifests declare the levels the same
+population. A shifted `mid` never overlaps `low` or `high`. `mix` applies the same rule to its thirds
+(low, mid, high windows of n//3, n//3 and the rest). The manifest of every level set records
+`score_range` ([min, max] of its score values), `tie_block` ({value, size} of the tie block when the
+whole set lies inside one, else null), `mid_cut` ("quantile", "above the tie block at <v>",
+"below the tie block at <v>" or "rum"; null for low and high) and `same_population_as`: the other levels
+of the score (of n samples each, as built) that lie inside the same tie block as this set, so that both
+are draws from one score value; for `mix`, a note when two of its own thirds do.
+
 Entanglement sets: samples ranked by centroid_distance (ascending, ties by id) are cut into 15
 equal slices (`np.array_split`), and es_low, es_mid, es_high are the slices at 0-based indices
 3, 12 and 14 (the 4th, 13th and 15th; es_high is the farthest slice), as RUM's code indexes them
@@ -83,30 +98,86 @@ def rank_by_hardness(scores: pd.DataFrame, score: str, tie_seed: int | None = No
     return table.sort_values(["hardness", "tie"], kind="stable").drop(columns="tie").reset_index(drop=True)
 
 
+def _mid_start(hard: np.ndarray, values: np.ndarray, n_low: int, n: int, n_high: int) -> tuple[int, str]:
+    """Start (rank) of the mid window of `n` and how it was cut, given the low and high windows' sizes (module doc)."""
+    total = len(hard)
+    start = total // 2 - n // 2
+    if n < 1:
+        return start, "quantile"
+    if hard[0] == hard[start + n - 1]:  # mid inside the tie block at the bottom, which holds the whole low window
+        stop = int(np.searchsorted(hard, hard[0], "right"))
+        room = total - n_high - stop  # ranked strictly between the block and the high window
+        if room >= n:
+            return stop + room // 2 - n // 2, f"above the tie block at {values[0]:g}"
+    elif hard[start] == hard[-1]:  # mid inside the tie block at the top, which holds the whole high window
+        first = int(np.searchsorted(hard, hard[-1], "left"))
+        room = first - n_low
+        if room >= n:
+            return n_low + room // 2 - n // 2, f"below the tie block at {values[-1]:g}"
+    return start, "quantile"
+
+
+def level_windows(ranked: pd.DataFrame, sizes: tuple[int, int, int], mid_rule: str = "quantile",
+                  score: str | None = None) -> tuple[dict[str, np.ndarray], str]:
+    """Ranks (positions in `ranked`) of the low, mid and high windows of `sizes` = (n_low, n_mid, n_high), and
+    how mid was cut."""
+    score = score or ranked.columns[1]
+    total = len(ranked)
+    n_low, n_mid, n_high = sizes
+    values = ranked[score].to_numpy(dtype=np.float64)
+    if mid_rule == "rum":
+        mid, cut = np.lexsort((ranked["id"].to_numpy(), np.abs(values - 0.5)))[:n_mid], "rum"
+    else:
+        start, cut = _mid_start(ranked["hardness"].to_numpy(), values, n_low, n_mid, n_high)
+        mid = np.arange(start, start + n_mid)
+    return {"low": np.arange(n_low), "mid": mid, "high": np.arange(total - n_high, total)}, cut
+
+
+def _level(ranked: pd.DataFrame, level: str, n: int, mid_rule: str, score: str | None) -> tuple[np.ndarray, dict]:
+    """Ranks of one level's samples and the manifest fields of its ties (module doc)."""
+    total = len(ranked)
+    if level not in LEVELS:
+        raise ForgetSetError(f"unknown level {level!r}; known: {LEVELS}")
+    if level == "mix":
+        windows, cut = level_windows(ranked, (n // 3, n // 3, n - 2 * (n // 3)), mid_rule, score)
+        ranks = np.concatenate(list(windows.values()))
+        if len(np.unique(ranks)) != n:
+            raise ForgetSetError(f"mix of {n} overlaps itself: the ranking has only {total} samples")
+    else:
+        if n > total:
+            raise ForgetSetError(f"level {level!r} asks for {n} samples but only {total} have a finite score")
+        windows, cut = level_windows(ranked, (n, n, n), mid_rule, score)
+        ranks = windows[level]
+    hard = ranked["hardness"].to_numpy()
+    values = ranked[score or ranked.columns[1]].to_numpy(dtype=np.float64)
+
+    def block(r: np.ndarray) -> float | None:  # the tied hardness of ranks `r` when they all share one value
+        return float(hard[r[0]]) if len(r) and hard[r].min() == hard[r].max() else None
+
+    own = block(ranks)
+    tie_block = None
+    if own is not None:
+        tie_block = {"value": float(values[ranks[0]]),
+                     "size": int(np.searchsorted(hard, own, "right") - np.searchsorted(hard, own, "left"))}
+    prefix = f"{score}_" if score else ""
+    if level == "mix":
+        tied = {}
+        for part, r in windows.items():
+            if len(r) and block(r) is not None:
+                tied.setdefault(block(r), []).append(part)
+        same = [f"{prefix}mix ({' and '.join(parts)} thirds share one tie block)" for parts in tied.values() if len(parts) > 1]
+    else:
+        same = [] if own is None else [f"{prefix}{other}" for other in ("low", "mid", "high")
+                                       if other != level and block(windows[other]) == own]
+    info = {"score_range": [float(values[ranks].min()), float(values[ranks].max())], "tie_block": tie_block,
+            "mid_cut": cut if level in ("mid", "mix") else None, "same_population_as": same}
+    return ranks, info
+
+
 def level_set(ranked: pd.DataFrame, level: str, n: int, mid_rule: str = "quantile", score: str | None = None) -> np.ndarray:
     """The ids of one level of a ranking (see module doc)."""
-    total = len(ranked)
-    if level == "mix":
-        thirds = [n // 3, n // 3, n - 2 * (n // 3)]
-        parts = [level_set(ranked, lvl, k, mid_rule, score) for lvl, k in zip(("low", "mid", "high"), thirds)]
-        ids = np.concatenate(parts)
-        if len(np.unique(ids)) != n:
-            raise ForgetSetError(f"mix of {n} overlaps itself: the ranking has only {total} samples")
-        return np.sort(ids)
-    if level in ("low", "mid", "high") and n > total:
-        raise ForgetSetError(f"level {level!r} asks for {n} samples but only {total} have a finite score")
-    if level == "low":
-        return np.sort(ranked["id"].to_numpy()[:n])
-    if level == "high":
-        return np.sort(ranked["id"].to_numpy()[total - n :])
-    if level == "mid":
-        if mid_rule == "rum":
-            values = ranked[score].to_numpy(dtype=np.float64)
-            order = np.lexsort((ranked["id"].to_numpy(), np.abs(values - 0.5)))
-            return np.sort(ranked["id"].to_numpy()[order[:n]])
-        start = total // 2 - n // 2
-        return np.sort(ranked["id"].to_numpy()[start : start + n])
-    raise ForgetSetError(f"unknown level {level!r}; known: {LEVELS}")
+    ranks, _ = _level(ranked, level, n, mid_rule, score)
+    return np.sort(ranked["id"].to_numpy()[ranks])
 
 
 def entanglement_set(scores: pd.DataFrame, level: str, n: int) -> np.ndarray:
@@ -170,9 +241,11 @@ def build(name: str, scores: pd.DataFrame, size: float = 0.03, seed: int = 0, mi
             ids = risk_ranked_set(scores, n)
             manifest.update(rule="risk_ranked", score="privacy_risk", ordered_by="privacy_risk descending")
         else:
-            ids = level_set(rank_by_hardness(scores, family, tie_seed=seed), level, n, mid_rule, family)
+            ranked = rank_by_hardness(scores, family, tie_seed=seed)
+            ranks, ties = _level(ranked, level, n, mid_rule, family)
+            ids = np.sort(ranked["id"].to_numpy()[ranks])
             manifest.update(rule="level", score=family, seed=seed, ties="seeded random order",
-                            mid_rule=mid_rule if level in ("mid", "mix") else None)
+                            mid_rule=mid_rule if level in ("mid", "mix") else None, **ties)
     manifest["size"] = int(len(ids))
     return ids.astype(np.int64), manifest
 

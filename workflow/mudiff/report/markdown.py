@@ -112,7 +112,8 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
               "entanglement score (SPEC's ES on the target's embeddings).", ""]
     fs = formatted(forget_sets, ("mean_memorization", "entanglement_score"))
     fs["score"] = fs["score"].fillna("")
-    lines += [_table(fs[["name", "rule", "score", "size", "seeds", "mean_memorization", "entanglement_score"]]), ""]
+    ties = [c for c in ("same_population_as", "mid_cut") if c in fs]  # levels drawn from one tie block; how mid was cut
+    lines += [_table(fs[["name", "rule", "score", "size", "seeds", "mean_memorization", "entanglement_score", *ties]]), ""]
 
     lines += ["## Proxies of memorization", "",
               "Rank (Spearman) and linear (Pearson) correlation with memorization over all train samples and over the "

@@ -57,9 +57,13 @@ def forget_set_table(manifests: list[str], id_tables: list[str], tables: dict[in
         manifest, seed = read_json(manifest_path), seed_of(manifest_path)
         mem = memorization.get(seed)
         rows.append({**{k: manifest.get(k) for k in ("name", "rule", "score", "size", "entanglement_score")}, "seed": seed,
-                     "mean_memorization": float(mem.loc[read_table(ids_path)["id"]].mean()) if mem is not None else np.nan})
+                     "mean_memorization": float(mem.loc[read_table(ids_path)["id"]].mean()) if mem is not None else np.nan,
+                     "same_population_as": ", ".join(manifest.get("same_population_as") or []), "mid_cut": manifest.get("mid_cut") or ""})
     table = pd.DataFrame(rows)
-    return summarise(table, ["name", "rule", "score", "size"], ("mean_memorization", "entanglement_score"))
+    out = summarise(table, ["name", "rule", "score", "size"], ("mean_memorization", "entanglement_score"))
+    for column in ("same_population_as", "mid_cut"):  # text; seeds that differ are joined by "; "
+        out[column] = out["name"].map(table.groupby("name")[column].agg(lambda v: "; ".join(dict.fromkeys(x for x in v if x))))
+    return out
 
 
 def replicate_table(seeds: list[int], targets: list[dict], banks: list[dict], findings: dict[int, list[dict]],
