@@ -3,6 +3,7 @@ rule evaluate:
         forget_set=f"{RUN}/forget_sets/{{forget_set}}.parquet",
         predictions=f"{RUN}/unlearn/{{method}}/{{forget_set}}/predictions.parquet",
         record=f"{RUN}/unlearn/{{method}}/{{forget_set}}/record.json",
+        trace=f"{RUN}/unlearn/{{method}}/{{forget_set}}/trace.parquet",
         retrain_predictions=f"{RUN}/unlearn/retrain/{{forget_set}}/predictions.parquet",
         retrain_record=f"{RUN}/unlearn/retrain/{{forget_set}}/record.json",
         sources=sources("evaluate"),

@@ -273,3 +273,21 @@ def test_seeds_are_a_nonempty_list_of_distinct_non_negative_ints():
     assert "'seeds'" in _error({"seeds": [-1]})
     assert "'seeds.0'" in _error({"seeds": ["a"]})
     assert "'seeds'" in _error({"seed": 0})  # the old single seed: refused, naming the list that replaced it
+
+
+def test_meta_steps_inherit_the_studys_settings_unless_inner_overrides():
+    # RUM's scripts run each step at the settings of that method on its own; `inner` overrides.
+    raw = {"unlearn": {"retrain": {}, "finetune": {"lr": 0.1, "epochs": 7}, "salun": {"lr": 0.2},
+                       "rum": {"inner": {"salun": {"epochs": 3}}},
+                       "rsu:finetune": {}, "rsu:finetune@random": {"order": "random", "inner": {"lr": 0.5}},
+                       "rum_f:neggrad": {}}}
+    cfg = validate(raw)
+    assert cfg["unlearn"]["rsu:finetune"]["inner"]["lr"] == 0.1
+    assert cfg["unlearn"]["rsu:finetune"]["inner"]["epochs"] == 7
+    assert cfg["unlearn"]["rsu:finetune@random"]["inner"]["lr"] == 0.5
+    assert cfg["unlearn"]["rsu:finetune@random"]["inner"]["epochs"] == 7
+    assert cfg["unlearn"]["rum"]["inner"]["finetune"]["lr"] == 0.1
+    assert (cfg["unlearn"]["rum"]["inner"]["salun"]["lr"], cfg["unlearn"]["rum"]["inner"]["salun"]["epochs"]) == (0.2, 3)
+    assert cfg["unlearn"]["rum_f:neggrad"]["inner"]["lr"] == 1e-4  # not in the study: the method's default
+    assert "forget_sets" not in cfg["unlearn"]["rsu:finetune"]["inner"]
+    assert validate(cfg) == cfg  # idempotent

@@ -99,3 +99,30 @@ def test_logistic_1d_matches_scikit_learn(seed):
     assert slope == pytest.approx(ref.coef_[0, 0], rel=1e-5) and intercept == pytest.approx(ref.intercept_[0], rel=1e-5, abs=1e-7)
     grid = np.linspace(-4, 4, 401)
     np.testing.assert_array_equal(slope * grid + intercept > 0, ref.predict(grid[:, None]) == 1)
+
+
+def _trace(correct_by_epoch, phi_by_epoch=None):
+    import pandas as pd
+    rows = []
+    for epoch, correct in enumerate(correct_by_epoch):
+        phis = phi_by_epoch[epoch] if phi_by_epoch else [0.0] * len(correct)
+        rows += [{"epoch": epoch, "id": i, "correct": c, "phi": p} for i, (c, p) in enumerate(zip(correct, phis))]
+    return pd.DataFrame(rows)
+
+
+def test_forget_movement_inert_rule_known_answers():
+    from mudiff.metrics.movement import forget_movement
+
+    # 50 samples; nothing flips, phi moves by 0.5 on average: inert (the rule is on flips)
+    still = _trace([[True] * 50, [True] * 50], [[1.0] * 50, [1.5] * 50])
+    m = forget_movement(still)
+    assert m == {"forget_flip_share": 0.0, "forget_phi_shift": 0.5, "inert": True}
+    # one of 50 flips at epoch 1 and flips back at epoch 2: 2% reached once, so not inert
+    once = _trace([[True] * 50, [False] + [True] * 49, [True] * 50])
+    assert forget_movement(once)["forget_flip_share"] == 0.02 and forget_movement(once)["inert"] is False
+    assert forget_movement(once, flip_share=0.05)["inert"] is True
+    # flips in both directions count (|change|), FA alone would not see them
+    swap = _trace([[True, False] * 25, [False, True] * 25])
+    assert forget_movement(swap)["forget_flip_share"] == 1.0
+    # a run with no epoch after 0 moved nothing
+    assert forget_movement(_trace([[True] * 3]))["inert"] is True

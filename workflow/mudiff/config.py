@@ -150,6 +150,10 @@ class ScoresConfig:
 @dataclass
 class EvaluateConfig:
     mia_seed: int = option(0, "Seed for balancing the MIA classifier's training data.", minimum=0)
+    inert_flip_share: float = option(
+        0.02, "A run is inert (left out of every cross-method finding) when at no epoch this share of its forget set "
+              "has flipped correctness against the target's.", exclusiveMinimum=0, maximum=1,
+    )
 
 
 @dataclass
@@ -322,7 +326,7 @@ def validate(raw: dict) -> dict:
         raise ConfigError("a config file must hold a mapping of keys to values")
     sch = schema()
     errors = sorted(jsonschema.Draft202012Validator(sch).iter_errors(raw), key=lambda e: list(e.absolute_path))
-    filled = _fill(sch, raw)
+    filled = _fill(sch, _inherit_inner(raw) if not errors else raw)
     methods = sch["properties"]["unlearn"]["properties"]
     variants = _variants(filled["unlearn"]) if not errors else {}
     for name, base in variants.items():  # each variant against its base method's schema, errors under its own name
@@ -335,6 +339,43 @@ def validate(raw: dict) -> dict:
     _check_semantics(filled)
     _check_method_forget_sets(filled)
     return filled
+
+
+def _inherit_inner(raw: dict) -> dict:
+    """The config with each meta-algorithm's `inner` hyperparameters inheriting the study's settings.
+
+    A step of `rum_f:<m>`, `shuffle:<m>`, `rsu:<m>` (and of `rum`, per step method) runs `<m>` with the
+    study's own `unlearn.<m>` block, as RUM's scripts run their steps at the settings of the methods
+    on their own; keys under `inner` override it. Defaults fill in after, so an omitted key still
+    takes the method's default.
+    """
+    from mudiff.methods import get, split
+
+    unlearn = raw.get("unlearn", StudyConfig().unlearn)
+    if not isinstance(unlearn, dict):
+        return raw
+    out = dict(unlearn)
+    for name, block in unlearn.items():
+        try:
+            meta, inner = split(str(name))
+        except ValueError:
+            continue
+        if meta is None or not isinstance(block, dict) or not isinstance(block.get("inner", {}), dict):
+            continue
+
+        def own(method: str, override: dict) -> dict:
+            study = unlearn.get(method)
+            study = method_hyper(study) if isinstance(study, dict) else {}
+            return {**study, **override}
+
+        given = block.get("inner", {})
+        if inner is not None:
+            out[name] = {**block, "inner": own(inner, given)}
+        else:  # rum: a method per subset, each with its own settings
+            steps = block.get("steps", get("rum").Params().steps)
+            called = sorted({m for m in steps.values() if m != "none"}) if isinstance(steps, dict) else []
+            out[name] = {**block, "inner": {**given, **{m: own(m, given.get(m, {})) for m in called}}}
+    return {**raw, "unlearn": out}
 
 
 def _variants(unlearn: dict) -> dict[str, str]:

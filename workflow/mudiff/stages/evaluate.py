@@ -1,4 +1,5 @@
-"""Stage `evaluate`: FA, RA, TA, MIA, ToW, ToW-MIA and cost of one unlearned model against retrain.
+"""Stage `evaluate`: FA, RA, TA, MIA, ToW, ToW-MIA and cost of one unlearned model against retrain,
+and whether the run moved its forget set at all (`mudiff.metrics.movement`: the inert rule).
 
 Reads the prediction tables that the unlearn jobs wrote (no model, no torch), so an evaluation
 job costs little more than its start-up.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from mudiff.io import read_json, read_table, write_json
 from mudiff.metrics.evaluation import compare, model_metrics
+from mudiff.metrics.movement import forget_movement
 from mudiff.tracking import job_run
 
 
@@ -24,7 +26,9 @@ def run(job: dict) -> None:
             **u, **{f"{k}_retrain": v for k, v in r.items()}, **compare(u, r),
             "seconds": rec_u["seconds"], "seconds_retrain": rec_r["seconds"],
             "cost_ratio": rec_u["seconds"] / rec_r["seconds"], "peak_memory_mb": rec_u["peak_memory_mb"],
+            **forget_movement(read_table(inp["trace"]), p["evaluate"]["inert_flip_share"]),
         }
+        mlrun.set_tags({"mudiff.inert": str(result["inert"]).lower()})
         write_json(result, out["metrics"])
         mlrun.log_metrics({k: v for k, v in result.items() if isinstance(v, (int, float))})
         print(result)
