@@ -29,7 +29,9 @@ def test_empty_config_gives_defaults():
     # a variant takes its base method's defaults under its own hyperparameters
     assert cfg["unlearn"]["rsu:finetune@random"]["order"] == "random" and cfg["unlearn"]["rsu:finetune@random"]["chunks"] == 3
     # method defaults come from each method's Params
-    assert cfg["unlearn"]["finetune"]["epochs"] == 10 and cfg["unlearn"]["neggrad_plus"]["alpha"] == 0.99
+    assert cfg["unlearn"]["finetune"]["epochs"] == 10 and cfg["unlearn"]["neggrad"]["epochs"] == 5
+    # the default study's tuned settings (config/tuning/default.csv) override SPEC's
+    assert cfg["unlearn"]["finetune"]["lr"] == 0.1 and cfg["unlearn"]["neggrad_plus"]["alpha"] == 0.95
     assert cfg["unlearn"]["neggrad_plus"]["epochs"] == 5
 
 
@@ -58,7 +60,7 @@ def _error(raw) -> str:
 def test_unknown_top_level_key():
     msg = _error({"foo": 1})
     assert "'<top level>'" in msg and "['foo']" in msg
-    assert "allowed: ['analysis', 'bank', 'data', 'device', 'evaluate', 'forget_sets', 'model', 'name', 'scores', 'seeds', 'train', 'unlearn']" in msg
+    assert "allowed: ['analysis', 'bank', 'data', 'device', 'evaluate', 'forget_sets', 'model', 'name', 'scores', 'seeds', 'train', 'tune', 'unlearn']" in msg
 
 
 def test_unknown_nested_key():

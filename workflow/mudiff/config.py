@@ -175,6 +175,31 @@ class AnalysisConfig:
     exclude: list[str] = option(["retrain"], "Methods left out of agreement, factors and predictor (retrain never saw F).")
 
 
+LRS = [0.01, 0.03, 0.1, 0.3]
+
+
+@dataclass
+class TuneConfig:
+    draws: int = option(3, "Random forget sets each grid point runs on (the study's `random` set first).", minimum=1)
+    collapse_points: float = option(
+        10.0, "A grid point has collapsed when its mean test accuracy falls more than this many points below "
+              "retrain's; it is never selected.", minimum=0,
+    )
+    grid: dict[str, dict[str, list[float]]] = option(
+        {
+            **{m: {"lr": list(LRS)} for m in ("finetune", "l1_sparse", "random_label", "salun")},
+            "neggrad": {"lr": [1e-4, 1e-3, 0.01, 0.03, 0.05, 0.07, 0.1]}, "neggrad_plus": {"lr": list(LRS), "alpha": [0.99, 0.95]},
+            "scrub": {"lr": [5e-3, 0.02, 0.05], "forget_batch_size": [16, 32]},
+        },
+        "Method -> hyperparameter -> values tried by `python -m mudiff.tuning` on the random forget set "
+        "(the other hyperparameters: the study's).",
+    )
+    table: str | None = option(
+        None, "The committed tuning table (`python -m mudiff.tuning` writes it), shown in the report; "
+              "null = config/tuning/<name>.csv, when that file exists."
+    )
+
+
 @dataclass
 class StudyConfig:
     name: str = option("default", "Study name: results/<name>/ and the MLflow experiment.", pattern=r"^[A-Za-z0-9_.-]+$")
@@ -192,10 +217,14 @@ class StudyConfig:
     scores: ScoresConfig = option(None, "Per-sample scores and their hyperparameters.")
     forget_sets: ForgetSetsConfig = option(None, "Forget-set construction.")
     unlearn: dict[str, dict] = option(
-        {  # the default study's roster and where each method runs (config/default.yaml explains the choice)
-            "retrain": {}, "finetune": {},
-            "neggrad_plus": {"forget_sets": ["memorization_low", "memorization_mid", "memorization_high", "memorization_mix"]},
-            **{m: {"forget_sets": ["memorization_mix"]} for m in ("neggrad", "l1_sparse", "random_label", "salun", "scrub")},
+        {  # the default study's roster, its tuned settings (config/tuning/default.csv) and where each method runs
+            # (config/default.yaml explains the choice)
+            "retrain": {}, "finetune": {"lr": 0.1},
+            "neggrad_plus": {"lr": 0.03, "alpha": 0.95,
+                             "forget_sets": ["memorization_low", "memorization_mid", "memorization_high", "memorization_mix"]},
+            **{m: {**tuned, "forget_sets": ["memorization_mix"]} for m, tuned in (
+                ("neggrad", {"lr": 0.05}), ("l1_sparse", {"lr": 0.1}), ("random_label", {"lr": 0.01}), ("salun", {"lr": 0.03}),
+                ("scrub", {"lr": 0.05, "forget_batch_size": 32}))},
             **{m: {"forget_sets": ["memorization_mix"]} for m in ("rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus")},
             "rsu:finetune": {"forget_sets": ["risk_ranked"]},
             **{f"rsu:finetune@{order}": {"order": order, "forget_sets": ["risk_ranked"]} for order in ("hard_to_easy", "random")},
@@ -206,6 +235,7 @@ class StudyConfig:
     )
     evaluate: EvaluateConfig = option(None, "Evaluation.")
     analysis: AnalysisConfig = option(None, "Instance-level difficulty: agreement, factors, predictor, findings.")
+    tune: TuneConfig = option(None, "How method settings are chosen: a grid per method on the random forget set, by ToW.")
 
 
 # ----------------------------------------------------------------------------- schema
@@ -485,7 +515,23 @@ def _check_method_forget_sets(cfg: dict) -> None:
             )
 
 
+def _check_tune(cfg: dict) -> None:
+    from mudiff.methods import METHODS, get
+
+    for method, grid in cfg["tune"]["grid"].items():
+        if method not in METHODS or method == "retrain":
+            raise ConfigError(f"config key 'tune.grid.{method}': not a method to tune; methods: "
+                              f"{sorted(m for m in METHODS if m != 'retrain')}")
+        known = {f.name for f in dataclasses.fields(get(method).Params)}
+        for key, values in grid.items():
+            if key not in known:
+                raise ConfigError(f"config key 'tune.grid.{method}.{key}': {method} has no such hyperparameter; known: {sorted(known)}")
+            if not values:
+                raise ConfigError(f"config key 'tune.grid.{method}.{key}': no values to try")
+
+
 def _check_semantics(cfg: dict) -> None:
+    _check_tune(cfg)
     negative = [s for s in cfg["seeds"] if s < 0]
     if negative:
         raise ConfigError(f"config key 'seeds': seeds must be 0 or more, got {negative}")
