@@ -11,11 +11,7 @@ rule analysis:
             f"{RUN}/evaluate/{method}/{forget_set}.json"
             for method, forget_set in UNLEARN_PAIRS
         ],
-        manifests=[
-            f"{RUN}/forget_sets/{forget_set}.json"
-            for forget_set in FORGET_SETS
-            if forget_set.startswith("es_")
-        ],
+        manifests=[f"{RUN}/forget_sets/{forget_set}.json" for forget_set in FORGET_SETS],
         sources=sources("analysis"),
     output:
         difficulty=f"{RUN}/analysis/difficulty.parquet",

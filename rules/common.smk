@@ -11,7 +11,13 @@ sys.path.insert(0, SRC)
 
 from mudiff import forget_sets as _forget_sets
 from mudiff.__main__ import STAGES
-from mudiff.config import ConfigError, dataset_dir, method_hyper, unlearn_pairs, validate
+from mudiff.config import (
+    ConfigError,
+    dataset_dir,
+    method_hyper,
+    unlearn_pairs,
+    validate,
+)
 from mudiff import methods as _methods
 from mudiff.scores import FROM_BANK as _FROM_BANK
 from mudiff.sources import module_files
@@ -43,6 +49,8 @@ METHOD_NAMES = list(config["unlearn"])
 BANK_SCORES = [s for s in config["scores"]["names"] if s in _FROM_BANK]
 TARGET_SCORES = [s for s in config["scores"]["names"] if s not in _FROM_BANK]
 REPORT = f"{RESULTS}/report.md"
+# The committed table that chose the study's method settings (python -m mudiff.tuning), if any.
+TUNING = config["tune"]["table"] or f"config/tuning/{STUDY}.csv"
 
 
 UNLEARN_PAIRS = unlearn_pairs(config)  # (method, forget set) of every unlearn job
@@ -109,6 +117,11 @@ def unlearn_scores(wildcards):
     if _methods.needs_scores(wildcards.method):
         return {"scores": f"{RUN.format(seed=wildcards.seed)}/scores/scores.parquet"}
     return {}
+
+
+def tuning_input():
+    """The study's tuning table, for the report, when the study has one."""
+    return {"tuning": TUNING} if os.path.exists(TUNING) else {}
 
 
 def data_inputs():

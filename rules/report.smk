@@ -1,6 +1,8 @@
 # The study's report: every replicate's results, aggregated over the seeds.
 rule report:
     input:
+        **data_inputs(),
+        **tuning_input(),
         evaluations=[
             path
             for method, forget_set in UNLEARN_PAIRS
@@ -28,7 +30,6 @@ rule report:
         bank_summary=per_seed("bank/summary.json"),
         target_metrics=per_seed("target/metrics.json"),
         difficulty=per_seed("analysis/difficulty.parquet"),
-        **data_inputs(),
         data_manifest=ancient(f"{DATASET_DIR}/manifest.json"),
         sources=sources("report"),
     output:
@@ -54,6 +55,7 @@ rule report:
             {
                 "study": {k: config[k] for k in ("name", "seeds", "model")},
                 "analysis": config["analysis"],
+                "inert_flip_share": config["evaluate"]["inert_flip_share"],
                 "rsu_orders": {
                     m: config["unlearn"][m]["order"]
                     for m in METHOD_NAMES

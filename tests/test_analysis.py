@@ -271,7 +271,57 @@ def test_findings_not_measured_without_the_forget_sets():
     ev = pd.DataFrame([{"method": "finetune", "forget_set": "random", "ToW": 0.9, "ToW_MIA": 0.9}])
     found = all_findings(ev)
     assert all(f["reproduced"] is None for f in found)
-    assert all("not measured" in f["text"] for f in found)
+    assert all("not testable here" in f["text"] for f in found)
+
+
+def test_inert_runs_make_a_finding_not_testable_and_are_named():
+    from mudiff.analysis.findings import rum_findings
+
+    ev = _evaluation({"low": 0.95, "high": 0.8})
+    ev["inert"] = False
+    ev.loc[(ev["method"] == "finetune") & (ev["forget_set"] == "memorization_high"), "inert"] = True
+    got = {f["method"]: f for f in memorization_findings(ev)}
+    assert got["finetune"]["reproduced"] is None
+    assert "not testable here" in got["finetune"]["text"] and "finetune on memorization_high" in got["finetune"]["text"]
+    assert got["neggrad_plus"]["reproduced"] is True
+    mix = pd.DataFrame([{"method": m, "forget_set": "memorization_mix", "ToW": t, "inert": i} for m, t, i in
+                        (("rum_f:finetune", 0.9, False), ("finetune", 0.8, True), ("shuffle:finetune", 0.7, False))])
+    (rum,) = rum_findings(mix)
+    assert rum["reproduced"] is None and "finetune" in rum["text"]
+
+
+def test_levels_of_one_population_are_not_testable():
+    ev = _evaluation({"low": 0.95, "mid": 0.9, "high": 0.8})
+    one = {"memorization_high": ["memorization_low"], "memorization_low": ["memorization_high"]}
+    assert all(f["reproduced"] is None and "one population" in f["text"]
+               for f in memorization_findings(ev, populations=one))
+    mid_only = {"memorization_mid": ["memorization_low"], "memorization_low": ["memorization_mid"]}
+    found = memorization_findings(ev, populations=mid_only)
+    assert all(f["reproduced"] is True and "mid left out" in f["text"] for f in found)
+
+
+def test_independence_needs_three_non_inert_methods():
+    from mudiff.analysis.findings import independence_finding
+
+    rows = [{"forget_set": "memorization_mix", "stat": s, "method_a": None, "method_b": None, "value": 0.9,
+             "ci_low": 0.8, "ci_high": 0.95, "n_samples": 43, "n_methods": 2} for s in ("mean_spearman", "kendall_w")]
+    two = independence_finding(pd.DataFrame(rows), left_out="; left out 5 inert run(s): x")
+    assert two["reproduced"] is None and "at least 3 non-inert" in two["text"] and "left out 5" in two["text"]
+    three = independence_finding(pd.DataFrame([{**r, "n_methods": 3} for r in rows]))
+    assert three["reproduced"] is True
+
+
+def test_rsu_finding_by_order_and_inert_orders():
+    from mudiff.analysis.findings import rsu_findings
+
+    orders = {"rsu:finetune": "easy_to_hard", "rsu:finetune@h": "hard_to_easy", "rsu:finetune@r": "random"}
+    ev = pd.DataFrame([{"method": m, "forget_set": "risk_ranked", "ToW": t, "inert": False}
+                       for m, t in zip(orders, (0.9, 0.8, 0.85))])
+    (f,) = rsu_findings(ev, orders)
+    assert f["reproduced"] is True and f["method"] == "finetune"
+    ev.loc[1, "inert"] = True
+    assert rsu_findings(ev, orders)[0]["reproduced"] is None
+    assert rsu_findings(ev, {})[0]["reproduced"] is None
 
 
 def test_entanglement_finding_per_method():

@@ -5,6 +5,11 @@ False, or None when the run lacks what the finding needs (then `text` says what 
 Numbers are means over the rows of a cell (one per seed) with a t-based 95% interval when there
 are several seeds. Verdicts compare means; the intervals are reported for the reader to judge.
 
+A run whose forget set never changed (`inert`, see `mudiff.metrics.movement`) is no evidence:
+every verdict leaves such runs out and says so, and a finding whose needed runs are inert, whose
+levels are one population (tied scores), or that has too few non-inert methods, reads "not
+testable here" with the reason. With one seed a verdict is a point estimate and says so.
+
 Rules (SPEC "Findings"):
 - ToW falls as memorization of F rises: mean ToW on the `high` set below the `low` set, per
   method (finetune and neggrad_plus, as SPEC names them).
@@ -37,7 +42,7 @@ INDEPENDENCE = "Per-sample difficulty is algorithm-independent"
 
 
 def _verdict(finding: str, method: str | None, reproduced: bool | None, numbers: dict, detail: str) -> dict:
-    word = {True: "**reproduced**", False: "**not reproduced**", None: "not measured"}[reproduced]
+    word = {True: "**reproduced**", False: "**not reproduced**", None: "not testable here"}[reproduced]
     who = f" ({method})" if method else ""
     return {"finding": finding, "method": method, "reproduced": reproduced, "numbers": numbers,
             "text": f"{finding}{who}: {word} ({detail})."}
@@ -63,25 +68,75 @@ def _cell(rows: pd.DataFrame, metric: str) -> dict:
     return mean_ci(rows[metric]) if metric in rows else mean_ci([])
 
 
-def tow_trend(evaluation: pd.DataFrame, method: str, score: str, finding: str, prefix: str = "") -> dict:
-    """Does mean ToW on `<score>` high fall below low for `method`? (see module doc)"""
+MIN_METHODS = 3  # non-inert methods on a forget set for the agreement between methods to be testable
+
+
+def inert_runs(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs that left their forget set untouched (`inert`, from the evaluate stage)."""
+    if "inert" not in evaluation:
+        return evaluation.iloc[0:0]
+    return evaluation[evaluation["inert"].fillna(False).astype(bool)]
+
+
+def active(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs that moved their forget set: the only ones any cross-method finding reads."""
+    return evaluation.drop(index=inert_runs(evaluation).index)
+
+
+def _runs(rows: pd.DataFrame) -> str:
+    pairs = sorted(set(zip(rows["method"], rows["forget_set"])))
+    return ", ".join(f"{m} on {fs}" for m, fs in pairs)
+
+
+def _left_out(evaluation: pd.DataFrame, methods: list[str] | None = None, sets: list[str] | None = None) -> str:
+    """'; left out N inert run(s): ...' for the inert runs among `methods` x `sets` (all when None)."""
+    rows = inert_runs(evaluation)
+    if methods is not None:
+        rows = rows[rows["method"].isin(methods)]
+    if sets is not None:
+        rows = rows[rows["forget_set"].isin(sets)]
+    return f"; left out {len(rows)} inert run(s): {_runs(rows)}" if len(rows) else ""
+
+
+def tow_trend(evaluation: pd.DataFrame, method: str, score: str, finding: str, prefix: str = "",
+              populations: dict[str, list] | None = None) -> dict:
+    """Does mean ToW on `<score>` high fall below low for `method`? (see module doc)
+
+    Not testable when a needed run is inert (in any seed), or when the manifests say that the low
+    and high sets are one population (`populations`: forget set -> its `same_population_as`).
+    """
     ev = with_levels(evaluation)
-    rows = ev[(ev["method"] == method) & (ev["score"] == score)]
+    every = ev[(ev["method"] == method) & (ev["score"] == score)]
+    names = {lv: (every.loc[every["level"] == lv, "forget_set"].iloc[0] if (every["level"] == lv).any() else None)
+             for lv in LEVELS}
+    dead = inert_runs(every)
+    if len(dead):
+        return _verdict(finding, method, None, {}, f"inert run(s), F unchanged: {_runs(dead)}")
+    rows = every
     levels = [lv for lv in LEVELS if (rows["level"] == lv).any()]
     if not {"low", "high"} <= set(levels):
         return _verdict(finding, method, None, {}, f"needs {prefix or score + '_'}low and {prefix or score + '_'}high for {method}")
+    same = (populations or {}).get(names["high"]) or []
+    if names["low"] in same:
+        return _verdict(finding, method, None, {}, f"{names['low']} and {names['high']} are one population (tied scores)")
+    dropped = [lv for lv in levels if lv == "mid" and names["low"] in ((populations or {}).get(names["mid"]) or [])]
+    levels = [lv for lv in levels if lv not in dropped]
     numbers = {metric: {lv: _cell(rows[rows["level"] == lv], metric) for lv in levels} for metric in ("ToW", "ToW_MIA")}
     tow = numbers["ToW"]
     reproduced = bool(tow["high"]["mean"] < tow["low"]["mean"])
     shown = ", ".join(f"{prefix}{lv} {format_ci(tow[lv])}" for lv in levels)
+    if dropped:
+        shown += f" (mid left out: one population with low)"
     mia = numbers["ToW_MIA"]
     if all(np.isfinite(mia[lv]["mean"]) for lv in levels):
         shown += "; ToW-MIA " + ", ".join(f"{prefix}{lv} {format_ci(mia[lv])}" for lv in levels)
     return _verdict(finding, method, reproduced, numbers, f"ToW {shown}")
 
 
-def memorization_findings(evaluation: pd.DataFrame, methods=MEMORIZATION_METHODS) -> list[dict]:
-    return [tow_trend(evaluation, m, "memorization", "ToW falls as memorization of F rises") for m in methods]
+def memorization_findings(evaluation: pd.DataFrame, methods=MEMORIZATION_METHODS,
+                          populations: dict[str, list] | None = None) -> list[dict]:
+    return [tow_trend(evaluation, m, "memorization", "ToW falls as memorization of F rises", populations=populations)
+            for m in methods]
 
 
 def entanglement_findings(evaluation: pd.DataFrame, entanglement_scores: dict[str, float] | None = None) -> list[dict]:
@@ -102,6 +157,10 @@ def entanglement_findings(evaluation: pd.DataFrame, entanglement_scores: dict[st
     out = []
     for m in methods:
         rows = ev[(ev["method"] == m) & (ev["score"] == "entanglement") & ev["forget_set"].isin(list(entanglement_scores))]
+        dead = inert_runs(rows)
+        if len(dead):
+            out.append(_verdict(finding, m, None, {}, f"inert run(s), F unchanged: {_runs(dead)}"))
+            continue
         sets = sorted(set(rows["forget_set"]), key=lambda fs: entanglement_scores[fs])
         if len(sets) < 2:
             out.append(_verdict(finding, m, None, {}, f"needs two es sets with a measured ES for {m}"))
@@ -119,7 +178,9 @@ def entanglement_findings(evaluation: pd.DataFrame, entanglement_scores: dict[st
 
 def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
     finding = "RUM with the same budget beats vanilla and shuffle on mix sets"
-    mix = evaluation[evaluation["forget_set"].astype(str).str.endswith("_mix")]
+    every = evaluation[evaluation["forget_set"].astype(str).str.endswith("_mix")]
+    dead = set(inert_runs(every)["method"])
+    mix = active(every)
     if "seed" in mix:  # one value per seed (the mean over the mix sets), so that n counts seeds
         mix = mix.groupby(["method", "seed"], as_index=False)["ToW"].mean()
     tow = {m: mean_ci(g["ToW"]) for m, g in mix.groupby("method")}
@@ -127,6 +188,9 @@ def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
     inners = sorted({m.split(":", 1)[1] for m in tow if m.startswith("rum_f:")})
     for inner in inners:
         need = [f"rum_f:{inner}", inner, f"shuffle:{inner}"]
+        if dead & set(need):
+            out.append(_verdict(finding, inner, None, {}, f"inert on a mix set, F unchanged: {', '.join(sorted(dead & set(need)))}"))
+            continue
         missing = [m for m in need if m not in tow]
         if missing:
             out.append(_verdict(finding, inner, None, {}, f"needs {', '.join(missing)} on the mix sets"))
@@ -135,17 +199,47 @@ def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
         out.append(_verdict(finding, inner, bool(r["mean"] > v["mean"] and r["mean"] > s["mean"]),
                             {"rum_f": r, "vanilla": v, "shuffle": s},
                             f"ToW on mix sets: rum_f {format_ci(r)}, vanilla {format_ci(v)}, shuffle {format_ci(s)}"))
-    if "rum" in tow:
+    if "rum" in dead:
+        out.append(_verdict(finding, "rum", None, {}, "rum was inert on a mix set, F unchanged"))
+    elif "rum" in tow:
         rivals = {m: t for m, t in tow.items() if base_name(m) not in ("retrain", "rum")
                   and (":" not in m or m.startswith("shuffle:"))}
         if not rivals:
             out.append(_verdict(finding, "rum", None, {}, "needs a vanilla or shuffle method on the mix sets"))
         else:
             best = max(rivals, key=lambda m: rivals[m]["mean"])
+            left = sorted(m for m in dead if base_name(m) not in ("retrain", "rum") and (":" not in m or m.startswith("shuffle:")))
+            note = f"; left out {len(left)} inert rival(s): {', '.join(left)}" if left else ""
             out.append(_verdict(finding, "rum", bool(tow["rum"]["mean"] > rivals[best]["mean"]),
                                 {"rum": tow["rum"], **rivals},
-                                f"ToW on mix sets: rum {format_ci(tow['rum'])}, best rival {best} {format_ci(rivals[best])}"))
+                                f"ToW on mix sets: rum {format_ci(tow['rum'])}, best rival {best} {format_ci(rivals[best])}{note}"))
     return out or [_verdict(finding, None, None, {}, "needs rum_f:<method>, shuffle:<method> and <method> on a mix set")]
+
+
+RSU = "RSU: unlearning F easy to hard (by privacy risk) beats hard to easy and random orders"
+
+
+def rsu_findings(evaluation: pd.DataFrame, orders: dict[str, str] | None) -> list[dict]:
+    """Per wrapped method: mean ToW of `rsu:<m>` in the easy_to_hard order above both control orders.
+    `orders` maps each RSU method name (variants included) to its configured order."""
+    if not orders:
+        return [_verdict(RSU, None, None, {}, "needs rsu:<method> runs in the easy_to_hard, hard_to_easy and random orders")]
+    out = []
+    for inner in sorted({base_name(m).split(":", 1)[1] for m in orders}):
+        by_order = {order: m for m, order in orders.items() if base_name(m) == f"rsu:{inner}"}
+        missing = [o for o in ("easy_to_hard", "hard_to_easy", "random") if o not in by_order]
+        rows = evaluation[evaluation["method"].isin(list(by_order.values()))]
+        dead = inert_runs(rows)
+        if missing:
+            out.append(_verdict(RSU, inner, None, {}, f"needs the {', '.join(missing)} order(s) of rsu:{inner}"))
+        elif len(dead):
+            out.append(_verdict(RSU, inner, None, {}, f"inert run(s), F unchanged: {_runs(dead)}"))
+        else:
+            tow = {o: _cell(rows[rows["method"] == m], "ToW") for o, m in by_order.items()}
+            best = tow["easy_to_hard"]["mean"] > max(tow["hard_to_easy"]["mean"], tow["random"]["mean"])
+            out.append(_verdict(RSU, inner, bool(best), {"ToW": tow},
+                                "ToW " + ", ".join(f"{o} {format_ci(tow[o])}" for o in ("easy_to_hard", "hard_to_easy", "random"))))
+    return out
 
 
 def confidence_finding(scores: pd.DataFrame | None, threshold: float = 0.5, speedup: float | None = None) -> dict:
@@ -161,11 +255,17 @@ def confidence_finding(scores: pd.DataFrame | None, threshold: float = 0.5, spee
                     f"we call |rho| >= {threshold} a reproduction{cost}")
 
 
-def independence_finding(agreement: pd.DataFrame | None, verdicts: pd.DataFrame | None = None, min_rho: float = 0.5) -> dict:
+def independence_finding(agreement: pd.DataFrame | None, verdicts: pd.DataFrame | None = None, min_rho: float = 0.5,
+                         left_out: str = "") -> dict:
+    """Judged on the forget sets where at least `MIN_METHODS` non-inert methods ran (the agreement
+    table is built from non-inert runs only; `left_out` names the inert runs it left out)."""
     finding = INDEPENDENCE
     rows = agreement[agreement["stat"] == "mean_spearman"] if agreement is not None and len(agreement) else None
+    if rows is not None:
+        rows = rows[rows["n_methods"] >= MIN_METHODS]
     if rows is None or rows.empty:
-        return _verdict(finding, None, None, {}, "needs at least two non-retrain methods on a forget set")
+        return _verdict(finding, None, None, {}, f"needs at least {MIN_METHODS} non-inert non-retrain methods on a forget set"
+                                                 f"{left_out}")
     w = agreement[agreement["stat"] == "kendall_w"].set_index("forget_set")
     per_set = {r.forget_set: {"mean_spearman": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high,
                               "kendall_w": float(w.loc[r.forget_set, "value"]), "n_samples": int(r.n_samples),
@@ -180,14 +280,17 @@ def independence_finding(agreement: pd.DataFrame | None, verdicts: pd.DataFrame 
     factors = f"; algorithm-independent factors: {', '.join(independent) or 'none'}" if verdicts is not None else ""
     return _verdict(finding, None, bool(above and median >= min_rho), numbers,
                     f"median over forget sets of the mean pairwise Spearman {median:+.3f}, needs >= {min_rho} and every "
-                    f"interval above 0: {shown}{factors}")
+                    f"interval above 0: {shown}{factors}{left_out}")
 
 
 def all_findings(evaluation: pd.DataFrame, scores: pd.DataFrame | None = None, agreement: pd.DataFrame | None = None,
                  verdicts: pd.DataFrame | None = None, speedup: float | None = None, confidence_threshold: float = 0.5,
-                 min_rho: float = 0.5, entanglement_scores: dict[str, float] | None = None) -> list[dict]:
-    return [*memorization_findings(evaluation), *entanglement_findings(evaluation, entanglement_scores), *rum_findings(evaluation),
-            confidence_finding(scores, confidence_threshold, speedup), independence_finding(agreement, verdicts, min_rho)]
+                 min_rho: float = 0.5, entanglement_scores: dict[str, float] | None = None,
+                 populations: dict[str, list] | None = None) -> list[dict]:
+    """One seed's verdicts. The agreement table must come from non-inert runs only (the analysis stage's)."""
+    return [*memorization_findings(evaluation, populations=populations), *entanglement_findings(evaluation, entanglement_scores),
+            *rum_findings(evaluation), confidence_finding(scores, confidence_threshold, speedup),
+            independence_finding(agreement, verdicts, min_rho, _left_out(evaluation[evaluation["method"] != "retrain"]))]
 
 
 def _over_seeds_of(per_seed: dict[int, list[dict]], finding: str, number: str) -> tuple[list[float], list[dict]]:
@@ -197,7 +300,8 @@ def _over_seeds_of(per_seed: dict[int, list[dict]], finding: str, number: str) -
 
 def across_seeds(evaluation: pd.DataFrame, per_seed: dict[int, list[dict]],
                  entanglement_scores: dict[str, float] | None = None, confidence_threshold: float = 0.5,
-                 min_rho: float = 0.5) -> list[dict]:
+                 min_rho: float = 0.5, populations: dict[str, list] | None = None,
+                 rsu_orders: dict[str, str] | None = None) -> list[dict]:
     """The study's verdict on every finding, over its replicate seeds.
 
     `evaluation` holds every seed's rows (a `seed` column); `per_seed` maps each seed to its own
@@ -206,7 +310,8 @@ def across_seeds(evaluation: pd.DataFrame, per_seed: dict[int, list[dict]],
     the mean over the seeds of each seed's own statistic. Each verdict also says in how many
     seeds it held on its own (`seeds_reproduced` of `seeds`).
     """
-    out = [*memorization_findings(evaluation), *entanglement_findings(evaluation, entanglement_scores), *rum_findings(evaluation)]
+    out = [*memorization_findings(evaluation, populations=populations), *entanglement_findings(evaluation, entanglement_scores),
+           *rum_findings(evaluation), *rsu_findings(evaluation, rsu_orders)]
     rhos, found = _over_seeds_of(per_seed, CONFIDENCE, "spearman")
     if rhos:
         rho = mean_ci(rhos)
@@ -228,13 +333,18 @@ def across_seeds(evaluation: pd.DataFrame, per_seed: dict[int, list[dict]],
                             f"over {med['n']} seed(s), needs >= {min_rho}; every forget set's bootstrap interval above 0 in "
                             f"every seed: {'yes' if above else 'no'}"))
     else:
-        out.append(_verdict(INDEPENDENCE, None, None, {}, "needs at least two non-retrain methods on a forget set"))
+        reasons = sorted({f["text"].split("not testable here (", 1)[-1].rstrip(").") for fs in per_seed.values() for f in fs
+                          if f["finding"] == INDEPENDENCE})
+        out.append(_verdict(INDEPENDENCE, None, None, {}, "; ".join(reasons) or
+                            f"needs at least {MIN_METHODS} non-inert non-retrain methods on a forget set"))
     for f in out:
         held = [any(g["finding"] == f["finding"] and g["method"] == f["method"] and g["reproduced"] is True for g in fs)
                 for fs in per_seed.values()]
         f["seeds"], f["seeds_reproduced"] = len(held), int(sum(held))
         if len(held) > 1 and f["reproduced"] is not None:
             f["text"] = f"{f['text'][:-1]}; held in {sum(held)} of {len(held)} seeds on its own."
+        elif len(held) == 1 and f["reproduced"] is not None:
+            f["text"] = f"{f['text'][:-1]}; one seed: a point estimate, no interval."
     return out
 
 

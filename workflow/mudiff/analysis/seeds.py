@@ -16,6 +16,7 @@ import pandas as pd
 from mudiff.analysis.intervals import format_ci, mean_ci
 
 EVALUATION_METRICS = ("FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "seconds", "cost_ratio")
+MOVEMENT = ("forget_flip_share", "inert")  # did the run move F (mudiff.metrics.movement); `inert` averages to a share of seeds
 
 
 def seed_of(path: str | Path) -> int:
@@ -50,7 +51,9 @@ def summarise(df: pd.DataFrame, by: list[str], metrics: list[str] | tuple[str, .
 
 def evaluation_summary(evaluation: pd.DataFrame) -> pd.DataFrame:
     """Per method and forget set: every evaluation metric, mean and interval over the seeds."""
-    return summarise(evaluation, ["method", "forget_set"], EVALUATION_METRICS)
+    moved = [m for m in MOVEMENT if m in evaluation]
+    ev = evaluation.assign(inert=evaluation["inert"].astype(float)) if "inert" in evaluation else evaluation
+    return summarise(ev, ["method", "forget_set"], (*EVALUATION_METRICS, *moved))
 
 
 def formatted(summary: pd.DataFrame, metrics: list[str] | tuple[str, ...], fmt: str = ".3f") -> pd.DataFrame:

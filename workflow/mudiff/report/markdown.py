@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from mudiff.analysis.seeds import EVALUATION_METRICS, formatted, summarise
@@ -60,9 +61,39 @@ def _bank_engine(bank: dict) -> str:
     return f"{engine}, groups of {bank['group_size']}"
 
 
+def moved_text(summary: pd.DataFrame, i) -> str:
+    """'12.3%', or 'INERT 0.0%' (and 'inert in k of n seeds' when the seeds disagree)."""
+    if "forget_flip_share" not in summary or not np.isfinite(summary.at[i, "forget_flip_share"]):
+        return ""
+    share = f"{100 * summary.at[i, 'forget_flip_share']:.1f}%"
+    inert, seeds = summary.at[i, "inert"], int(summary.at[i, "seeds"])
+    if inert >= 1:
+        return f"INERT {share}"
+    return f"{share} (inert in {round(inert * seeds)} of {seeds} seeds)" if inert > 0 else share
+
+
+def tuning_section(tuning: pd.DataFrame | None) -> list[str]:
+    """How the method settings were chosen: the committed tuning table (mudiff.tuning)."""
+    if tuning is None:
+        return []
+    shown = tuning[["method", "setting", "FA", "FA_retrain", "TA", "TA_retrain", "ToW", "flip_share", "moves_forget_set",
+                    "collapsed", "selected"]].copy()
+    shown["selected"] = ["**selected**" if v else "" for v in shown["selected"]]
+    statuses = tuning.groupby("method", sort=False)["method_status"].first()
+    lines = ["## How the method settings were chosen", "",
+             "As papers choose them: on the `random` forget set (the study's own and further seeded draws of its size), "
+             "by ToW, never by looking at the hard sets. `python -m mudiff.tuning` ran every grid point from the "
+             "seed-0 target; a point is eligible when it moves F (mean flipped share at least the inert threshold) "
+             "without collapsing (test accuracy within `tune.collapse_points` of retrain's). Means over the draws:", "",
+             _table(shown), ""]
+    lines += [f"- {m}: {st}" for m, st in statuses.items()] + [""]
+    return lines
+
+
 def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicates: pd.DataFrame, forget_sets: pd.DataFrame,
            evaluation: pd.DataFrame, summary: pd.DataFrame, figures: dict[str, str], deviations: list[str],
-           proxies: pd.DataFrame, analysis_md: str, rsu_orders: dict[str, str]) -> str:
+           proxies: pd.DataFrame, analysis_md: str, rsu_orders: dict[str, str], tuning: pd.DataFrame | None = None,
+           inert_flip_share: float | None = None) -> str:
     seeds = study["seeds"]
     over = (f"Every number below is the mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}) with its 95% "
             "t-interval in brackets." if len(seeds) > 1 else
@@ -87,7 +118,11 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
     metrics = list(EVALUATION_METRICS)
     shown = formatted(summary, metrics)
     shown = shown.sort_values(["forget_set", "method"])[["method", "forget_set", "seeds", *metrics]]
-    lines += [_table(shown), ""]
+    shown["F moved"] = [moved_text(summary, i) for i in shown.index]
+    rule = f"{100 * inert_flip_share:g}%" if inert_flip_share else "`evaluate.inert_flip_share`"
+    lines += [f"`F moved`: the largest share of the forget set whose correctness flipped against the target's, over the "
+              f"run's epochs. A run is **inert** when it never reaches {rule}: it left F untouched, is no evidence about "
+              "unlearning, and every cross-method finding below leaves it out.", "", _table(shown), ""]
     lines += [f"![ToW and ToW-MIA by memorization level]({figures['tow_by_memorization']})", ""]
     if "tow_by_entanglement" in figures:
         lines += [f"![ToW and ToW-MIA by entanglement level]({figures['tow_by_entanglement']})", ""]
@@ -108,6 +143,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
         if "rsu_by_order" in figures:
             lines += [f"![RSU by order]({figures['rsu_by_order']})", ""]
 
+    lines += tuning_section(tuning)
     lines += ["## Forget sets", "", "Size, and over the seeds the mean memorization of the set's samples and its "
               "entanglement score (SPEC's ES on the target's embeddings).", ""]
     fs = formatted(forget_sets, ("mean_memorization", "entanglement_score"))

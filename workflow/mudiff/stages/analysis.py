@@ -21,6 +21,7 @@ from mudiff.config import AnalysisConfig
 from mudiff.analysis.agreement import agreement_table
 from mudiff.analysis.difficulty import difficulty_table
 from mudiff.analysis.factors import factor_correlations, factor_names, factor_verdicts
+from mudiff.analysis import findings as findings_mod
 from mudiff.analysis.findings import all_findings
 from mudiff.analysis.predictor import predict_hard
 from mudiff.methods import base_name
@@ -60,20 +61,25 @@ def confidence_speedup(timings: dict | None) -> float | None:
 
 def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.DataFrame, out: dict,
             params: AnalysisParams = AnalysisParams(), timings: dict | None = None, threads: int = 1,
-            entanglement_scores: dict[str, float] | None = None) -> dict:
+            entanglement_scores: dict[str, float] | None = None, populations: dict[str, list] | None = None) -> dict:
     """Compute and write every output of the stage; return the headline numbers for MLflow."""
     difficulty = stacked_difficulty(traces, bank, scores)
+    # Inert runs (F unchanged: `mudiff.metrics.movement`) are kept in the table, marked, and left out of
+    # everything that compares methods: agreement, factors, predictor and the findings.
+    inert = set(zip(*[findings_mod.inert_runs(evaluation)[c] for c in ("method", "forget_set")]))
+    difficulty.insert(2, "inert", [run in inert for run in zip(difficulty["method"], difficulty["forget_set"])])
+    moving = difficulty[~difficulty["inert"]]
     # Across methods, each algorithm counts once: a variant `<method>@<label>` is the same algorithm
     # with other hyperparameters, and would make methods look more alike than they are.
     exclude = [*params.exclude, *sorted(m for m in difficulty["method"].unique() if base_name(m) != m)]
-    agreement = agreement_table(difficulty, exclude, params.n_boot, params.seed)
-    correlations = factor_correlations(difficulty, scores, exclude)
+    agreement = agreement_table(moving, exclude, params.n_boot, params.seed)
+    correlations = factor_correlations(moving, scores, exclude)
     verdicts = factor_verdicts(correlations)
     features = factor_names(scores)
-    predictor = predict_hard(difficulty, scores, features, params.hard_share, exclude, params.folds,
+    predictor = predict_hard(moving, scores, features, params.hard_share, exclude, params.folds,
                              params.seed, params.n_boot, threads)
     findings = all_findings(evaluation, scores, agreement, verdicts, confidence_speedup(timings),
-                            params.confidence_threshold, params.min_rho, entanglement_scores)
+                            params.confidence_threshold, params.min_rho, entanglement_scores, populations)
     write_table(difficulty, out["difficulty"])
     write_table(agreement, out["agreement"])
     write_table(correlations, out["factors"])
@@ -93,6 +99,7 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
     metrics["findings_reproduced"] = sum(f["reproduced"] is True for f in findings)
     metrics["findings_not_reproduced"] = sum(f["reproduced"] is False for f in findings)
     metrics["censored_share"] = float(difficulty["censored"].mean())
+    metrics["inert_runs"] = int(findings_mod.inert_runs(evaluation).shape[0])
     return {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
 
@@ -113,8 +120,11 @@ def run(job: dict) -> None:
         timings = read_json(inp["timings"]) if inp.get("timings") else None
         manifests = [read_json(f) for f in inp.get("manifests", [])]
         es = {m["name"]: m["entanglement_score"] for m in manifests if m.get("entanglement_score") is not None}
+        populations = {m["name"]: m.get("same_population_as") or [] for m in manifests}
         metrics = analyse(read_table(inp["scores"]), read_arrays(inp["bank"]), list(inp["traces"]), evaluation, out,
-                          params, timings, int(os.environ.get("OMP_NUM_THREADS", "1")), es)
+                          params, timings, int(os.environ.get("OMP_NUM_THREADS", "1")), es, populations)
+        mlrun.set_tags({"mudiff.inert_runs": ", ".join(sorted(f"{r.method}/{r.forget_set}" for r in
+                                                              findings_mod.inert_runs(evaluation).itertuples())) or "none"})
         mlrun.log_metrics(metrics)
         for f in read_json(out["findings"]):
             print(f"- {f['text']}")

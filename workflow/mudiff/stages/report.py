@@ -106,7 +106,14 @@ def run(job: dict) -> None:
         per_seed_findings = {seed_of(f): read_json(f) for f in inp["findings"]}
         es = forget_sets.dropna(subset=["entanglement_score"])
         es = dict(zip(es["name"], es["entanglement_score"])) if len(es) else None
-        findings = across_seeds(evaluation, per_seed_findings, es, analysis["confidence_threshold"], analysis["min_rho"])
+        populations: dict[str, list] = {}
+        for path in inp["manifests"]:  # a level is one population with another in any seed: not testable
+            m = read_json(path)
+            populations.setdefault(m["name"], [])
+            populations[m["name"]] += [n for n in (m.get("same_population_as") or []) if n not in populations[m["name"]]]
+        findings = across_seeds(evaluation, per_seed_findings, es, analysis["confidence_threshold"], analysis["min_rho"],
+                                populations, p.get("rsu_orders", {}))
+        tuning = pd.read_csv(inp["tuning"]) if inp.get("tuning") else None
         targets = [read_json(f) for f in inp["target_metrics"]]
         banks = [read_json(f) for f in inp["bank_summary"]]
         predictors = [read_json(f) for f in inp["predictor"]]
@@ -139,7 +146,8 @@ def run(job: dict) -> None:
                                      predictors[0], findings, analysis_figs, seed=first, n_seeds=len(seeds))
         rel = {k: str(Path(v).relative_to(report_dir)) for k, v in figs.items()}
         text = render(p["study"], read_json(inp["data_manifest"]), targets[0], banks[0], replicates, forget_sets,
-                      evaluation, summary, rel, DEVIATIONS, proxies, analysis_md, p.get("rsu_orders", {}))
+                      evaluation, summary, rel, DEVIATIONS, proxies, analysis_md, p.get("rsu_orders", {}), tuning,
+                      p.get("inert_flip_share"))
         write_table(evaluation, out["evaluation"])
         write_table(summary, out["summary"])
         write_json(findings, out["findings"])
@@ -149,5 +157,7 @@ def run(job: dict) -> None:
             tmp.write_text(render_html(text, report_dir, f"mudiff report: {p['study']['name']}"))
         mlrun.log_metrics({f"ToW.{r.method}.{r.forget_set}": r.ToW for r in summary.itertuples()})
         mlrun.log_metrics({"findings_reproduced": sum(f["reproduced"] is True for f in findings),
-                           "findings_not_reproduced": sum(f["reproduced"] is False for f in findings), "seeds": len(seeds)})
+                           "findings_not_reproduced": sum(f["reproduced"] is False for f in findings),
+                           "findings_not_testable": sum(f["reproduced"] is None for f in findings), "seeds": len(seeds),
+                           "inert_runs": int(evaluation.get("inert", pd.Series(dtype=bool)).fillna(False).astype(bool).sum())})
         print(text)
