@@ -12,7 +12,7 @@ the study's setting. The hard forget sets are never looked at.
 The table (`config/tuning/<study>.csv`, committed with the config) lists every grid point; the
 study's config then carries the selected settings (a test checks they agree), and the report
 shows the table. It needs the study's target model and prepared data: run
-`snakemake --cores all results/<study>/seed_0/target/model.pt` first.
+`snakemake results/<study>/seed_0/target/model.pt --cores all --configfile config/<study>.yaml` first.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def select(rows: pd.DataFrame, flip_share: float, collapse_points: float) -> pd.
     return table[list(COLUMNS)]
 
 
-def tune(cfg: dict, out: str | Path, threads: int = 1) -> pd.DataFrame:
+def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config/<study>.yaml") -> pd.DataFrame:
     """Run the grid (see module doc); write and return the table."""
     import torch
 
@@ -89,7 +89,7 @@ def tune(cfg: dict, out: str | Path, threads: int = 1) -> pd.DataFrame:
     arrays = Path(cfg["data"]["root"]) / dataset_dir(cfg["data"]) / "arrays.npz"
     for need in (target, arrays):
         if not need.exists():
-            raise FileNotFoundError(f"{need} is missing: run `snakemake --cores all {target}` first")
+            raise FileNotFoundError(f"{need} is missing: run `snakemake {target} --cores all --configfile {configfile}` first")
     device = pick(cfg["device"])
     prepared, data = load_data(str(arrays), device)
     model = load_model(cfg["model"], prepared, str(target), device)
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
 
     job = {"rule": "tune", "study": cfg["name"], "params": {"tune": cfg["tune"]}, "output": {"table": out}}
     with job_run(job) as mlrun:
-        table = tune(cfg, out, args.threads)
+        table = tune(cfg, out, args.threads, args.configfile)
         mlrun.log_metrics({f"ToW.{r.method}": r.ToW for r in table[table["selected"]].itertuples()})
     print(table.to_string(index=False))
     print("\n# selected settings for the study's config (unlearn.<method>):")

@@ -43,6 +43,8 @@ DEVIATIONS = [
     "The bank's perceptron engine (`mudiff/stacked.py`, used for `mlp`) computes in fp32 on every device, also on a GPU "
     "where the vmap engine uses bf16 autocast: the perceptrons are small and their bank is cheap there. Its gradient is "
     "autograd's (tests compare them); the bank's results do not depend on the engine beyond fp32 rounding.",
+    "Method settings are tuned once, on the seed-0 target and random forget sets (`python -m mudiff.tuning`), and "
+    "shared by every seed; the shipped studies override SPEC's CIFAR defaults with them (config/tuning/<study>.csv).",
     "Replicate seeds share the data split (digits: `data.split_seed`; the other datasets' official split), so intervals "
     "over seeds cover training, bank, forget-set draws and unlearning, not the choice of test set.",
 ]
