@@ -198,7 +198,7 @@ def test_spearman_ci_covers_and_excludes():
 def test_predictor_auc_planted_signal_and_shuffled_labels():
     df, scores = _planted_difficulty(n=300, seed=1)
     df = df[df["method"] == "finetune"]
-    planted = predict_hard(df, scores, ["memorization", "margin", "noise"], folds=4, n_boot=200)["finetune"]
+    planted = predict_hard(df, scores, ["memorization", "margin", "noise"], folds=4, n_boot=200)["finetune"]["all_features"]
     for kind in ("logistic_regression", "gradient_boosting"):
         assert planted[kind]["auc"] > 0.85
         assert planted[kind]["auc_ci_low"] < planted[kind]["auc"] < planted[kind]["auc_ci_high"]
@@ -210,8 +210,36 @@ def test_predictor_auc_planted_signal_and_shuffled_labels():
     shuffled["residual"] = np.random.default_rng(5).permutation(shuffled["residual"].to_numpy())
     shuffled["difficulty"] = shuffled.groupby("forget_set")["residual"].rank(pct=True)
     null = predict_hard(shuffled, scores, ["memorization", "margin", "noise"], folds=4, n_boot=200)["finetune"]
+    for fs in ("all_features", "without_bank_features"):
+        for kind in ("logistic_regression", "gradient_boosting"):
+            assert abs(null[fs][kind]["auc"] - 0.5) < 0.12
+
+
+def test_predictor_without_bank_features_known_answer():
+    """Difficulty driven by a bank score only: with it the AUC is high, without it about 0.5."""
+    rng = np.random.default_rng(3)
+    n = 300
+    ids = np.arange(n)
+    scores = pd.DataFrame({"id": ids, "label": ids % 3, "privacy_risk": rng.normal(size=n),
+                           "margin": rng.normal(size=n), "noise": rng.normal(size=n)})
+    latent = scores["privacy_risk"].to_numpy() + 0.3 * rng.normal(size=n)
+    df = pd.concat([pd.DataFrame({"method": "finetune", "forget_set": fs, "id": part, "steps_to_forget": 0.0,
+                                  "censored": False, "residual": latent[part]})
+                    for fs, part in [("a", ids[: n // 2]), ("b", ids[n // 2:])]], ignore_index=True)
+    df["difficulty"] = df.groupby("forget_set")["residual"].rank(pct=True)
+    r = predict_hard(df, scores, ["privacy_risk", "margin", "noise"], folds=4, n_boot=200)["finetune"]
+    assert r["all_features"]["features"] == ["privacy_risk", "margin", "noise"] and r["all_features"]["dropped"] == []
+    assert r["without_bank_features"]["features"] == ["margin", "noise"]
+    assert r["without_bank_features"]["dropped"] == ["privacy_risk"]
     for kind in ("logistic_regression", "gradient_boosting"):
-        assert abs(null[kind]["auc"] - 0.5) < 0.12
+        assert r["all_features"][kind]["auc"] > 0.85
+        assert abs(r["without_bank_features"][kind]["auc"] - 0.5) < 0.12
+        assert "privacy_risk" not in r["without_bank_features"][kind]["importance"]
+    # Only bank features: nothing is left to fit without them; no bank feature: the same fit twice.
+    only = predict_hard(df, scores, ["privacy_risk"], folds=4, n_boot=20)["finetune"]
+    assert only["without_bank_features"]["skipped"] == "no feature left"
+    none = predict_hard(df, scores, ["margin", "noise"], folds=4, n_boot=20)["finetune"]
+    assert none["without_bank_features"]["logistic_regression"] == none["all_features"]["logistic_regression"]
 
 
 def test_predictor_refuses_outcome_features_and_excludes_retrain():
@@ -355,6 +383,25 @@ def test_confidence_finding():
     assert close["reproduced"] is True and close["numbers"]["spearman"] < -0.8
     assert far["reproduced"] is False
     assert confidence_finding(pd.DataFrame({"memorization": mem}))["reproduced"] is None
+
+
+def test_confidence_cost_near_zero_time_gives_no_ratio():
+    """A training-dynamics score's own time (a mean over recorded arrays) is ~0 s: no ratio, the
+    seconds and 'no extra training' instead; a measurable time keeps its ratio."""
+    from mudiff.proxies import MIN_MEASURABLE_SECONDS, NO_EXTRA_TRAINING, score_cost, time_ratio
+
+    assert time_ratio(MIN_MEASURABLE_SECONDS / 100, 50.0) is None and time_ratio(None, 50.0) is None
+    assert time_ratio(0.5, 50.0) == pytest.approx(0.01) and time_ratio(0.5, 0.0) is None
+    mem = np.random.default_rng(0).normal(size=100)
+    scores = pd.DataFrame({"memorization": mem, "confidence": -mem})
+    tiny = confidence_finding(scores, cost=score_cost("confidence", 1.3e-4, 50.0))
+    assert tiny["numbers"]["speedup_vs_bank"] is None and tiny["numbers"]["seconds"] == pytest.approx(1.3e-4)
+    assert tiny["numbers"]["no_extra_training"] is True
+    assert "x less compute" not in tiny["text"] and NO_EXTRA_TRAINING in tiny["text"] and "0.00013 s" in tiny["text"]
+    timed = confidence_finding(scores, cost=score_cost("confidence", 0.5, 50.0))
+    assert timed["numbers"]["speedup_vs_bank"] == pytest.approx(100) and "100x less compute than the bank" in timed["text"]
+    assert confidence_finding(scores)["numbers"]["speedup_vs_bank"] is None
+    assert score_cost("grad_norm", 2.0, 50.0)["no_extra_training"] is False
 
 
 def test_independence_finding_from_agreement():

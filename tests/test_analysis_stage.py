@@ -72,7 +72,12 @@ def test_outputs_and_verdicts(study):
     assert verdicts.loc["confidence", "sign"] == -1
     predictor = read_json(out["predictor"])
     assert set(predictor["methods"]) == {"finetune", "neggrad_plus", "rum_f:neggrad_plus"}
-    assert predictor["methods"]["finetune"]["logistic_regression"]["auc"] > 0.8
+    assert predictor["methods"]["finetune"]["all_features"]["logistic_regression"]["auc"] > 0.8
+    # memorization (a bank score) carries the planted signal; confidence alone still carries some
+    assert predictor["feature_sets"]["without_bank_features"]["dropped"] == ["memorization"]
+    no_bank = predictor["methods"]["finetune"]["without_bank_features"]
+    assert "memorization" not in no_bank["features"] and "memorization" not in no_bank["logistic_regression"]["importance"]
+    assert {"auc.logistic_regression.finetune", "auc_no_bank.logistic_regression.finetune"} <= set(study["metrics"])
     findings = {(f["finding"], f["method"]): f for f in read_json(out["findings"])}
     assert findings[("ToW falls as memorization of F rises", "finetune")]["reproduced"] is True
     assert findings[("Per-sample difficulty is algorithm-independent", None)]["reproduced"] is True
@@ -97,5 +102,6 @@ def test_report_section_renders_every_part(study):
     text = render(read_table(out["agreement"]), read_table(out["factor_verdicts"]), read_json(out["predictor"]),
                   read_json(out["findings"]), {k: f"analysis/figures/{k}.png" for k in ("agreement", "factors", "roc", "difficulty")})
     assert "Kendall's W" in text and "memorization" in text and "AUC" in text
+    assert "AUC without bank" in text and "drops memorization" in text
     assert "ToW falls as memorization of F rises (finetune): **reproduced**" in text
     assert text.count("![") == 4

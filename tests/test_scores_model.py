@@ -208,4 +208,9 @@ def test_proxy_table_correlations_and_time_ratio():
     assert conf["spearman_top"] == pytest.approx(-1.0) and conf["n_top"] == 10
     assert -1.0 < conf["pearson"] < -0.9  # monotone but not linear
     assert conf["time_ratio_to_bank"] == pytest.approx(0.02)
+    assert conf["cost"] == "recorded during target training: no extra training"
+    # a near-zero own time (a training-dynamics mean, ~0 s) keeps its seconds and gives no ratio
+    tiny = proxy_table(scores, {"confidence": 2e-5, "grad_norm": 1.0}, bank_seconds=100.0).set_index("score")
+    assert tiny.loc["confidence", "seconds"] == pytest.approx(2e-5) and np.isnan(tiny.loc["confidence", "time_ratio_to_bank"])
+    assert tiny.loc["grad_norm", "time_ratio_to_bank"] == pytest.approx(0.01) and tiny.loc["grad_norm", "cost"] == "from the trained target"
     assert abs(table.loc["grad_norm", "spearman"]) < 0.2

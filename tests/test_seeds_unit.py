@@ -63,6 +63,13 @@ def test_findings_over_seeds_judge_the_means_and_count_the_seeds():
     conf = found[(CONFIDENCE, None)]
     assert conf["numbers"]["spearman"]["mean"] == pytest.approx(-0.45) and conf["reproduced"] is False  # |mean| < 0.5
     assert conf["seeds_reproduced"] == 1
+    assert "x less compute" not in conf["text"] and conf["numbers"]["cost"] is None  # no timings: no cost
+    timed = _per_seed(rhos=[-0.6, -0.7], medians=[0.8, 0.9], reproduced=[True, True])
+    for s, sec in ((0, 1e-4), (1, 3e-4)):
+        timed[s][0]["numbers"] |= {"seconds": sec, "bank_seconds": 40.0 + 20 * s, "no_extra_training": True}
+    conf = {f["finding"]: f for f in across_seeds(ev, timed)}[CONFIDENCE]
+    assert conf["numbers"]["cost"]["seconds"] == pytest.approx(2e-4) and conf["numbers"]["cost"]["speedup_vs_bank"] is None
+    assert "x less compute" not in conf["text"] and "no extra training" in conf["text"]
     indep = found[(INDEPENDENCE, None)]
     assert indep["reproduced"] is True and indep["numbers"]["median_mean_spearman"]["mean"] == pytest.approx(0.85)
     assert found[("ToW falls as memorization of F rises", "neggrad_plus")]["reproduced"] is None  # not run: not measured

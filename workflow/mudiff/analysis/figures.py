@@ -72,23 +72,31 @@ def factor_heatmap(correlations: pd.DataFrame, verdicts: pd.DataFrame, path: Pat
 
 
 def roc_curves(predictor: dict, path: Path) -> Path:
-    """Out-of-fold ROC of each model, one curve per method, AUC [95% interval] in the legend."""
+    """Out-of-fold ROC of each model (columns) on each feature set (rows: all features, and without
+    the bank features), one curve per method, AUC [95% interval] in the legend."""
     sns.set_theme(style="whitegrid", context="paper")
     methods = [m for m, r in predictor.items() if "skipped" not in r]
     kinds = ["logistic_regression", "gradient_boosting"]
+    sets = {"all_features": "all features", "without_bank_features": "without bank features"}
     palette = method_palette(methods)
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.6 * len(kinds), 3.4), squeeze=False)
-    for ax, kind in zip(axes.flat, kinds):
-        for m in methods:
-            r = predictor[m][kind]
-            ax.plot(r["roc_fpr"], r["roc_tpr"], color=palette[m],
-                    label=f"{m} (AUC {r['auc']:.2f} [{r['auc_ci_low']:.2f}, {r['auc_ci_high']:.2f}])")
-        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.set_title(kind.replace("_", " ") + " (out-of-fold)", fontsize=9)
-        ax.set_aspect("equal")
-        ax.legend(fontsize=6, frameon=False, loc="lower right")
+    fig, axes = plt.subplots(len(sets), len(kinds), figsize=(3.6 * len(kinds), 3.4 * len(sets)), squeeze=False)
+    for row, (fs, fs_label) in zip(axes, sets.items()):
+        for ax, kind in zip(row, kinds):
+            for m in methods:
+                if "skipped" in predictor[m][fs]:
+                    continue
+                r = predictor[m][fs][kind]
+                ax.plot(r["roc_fpr"], r["roc_tpr"], color=palette[m],
+                        label=f"{m} (AUC {r['auc']:.2f} [{r['auc_ci_low']:.2f}, {r['auc_ci_high']:.2f}])")
+            ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+            ax.set_xlabel("false positive rate")
+            ax.set_ylabel("true positive rate")
+            dropped = next((predictor[m][fs]["dropped"] for m in methods), [])
+            title = f"{kind.replace('_', ' ')}, {fs_label} (out-of-fold)"
+            ax.set_title(title + (f"\ndropped: {', '.join(dropped)}" if dropped else ""), fontsize=8)
+            ax.set_aspect("equal")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=6, frameon=False, loc="lower right")
     return _save(fig, path)
 
 

@@ -34,6 +34,7 @@ from scipy.stats import spearmanr
 from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.forget_sets import ForgetSetError, parse_name
 from mudiff.methods import base_name
+from mudiff.proxies import cost_phrase, score_cost
 
 MEMORIZATION_METHODS = ("finetune", "neggrad_plus")
 LEVELS = ("low", "mid", "high")
@@ -242,14 +243,15 @@ def rsu_findings(evaluation: pd.DataFrame, orders: dict[str, str] | None) -> lis
     return out
 
 
-def confidence_finding(scores: pd.DataFrame | None, threshold: float = 0.5, speedup: float | None = None) -> dict:
+def confidence_finding(scores: pd.DataFrame | None, threshold: float = 0.5, cost: dict | None = None) -> dict:
+    """`cost`: confidence's compute against the bank's (`mudiff.proxies.score_cost`), if timed."""
     finding = CONFIDENCE
     if scores is None or not {"confidence", "memorization"} <= set(scores.columns):
         return _verdict(finding, None, None, {}, "needs confidence and memorization in the scores table")
     ok = scores[["confidence", "memorization"]].dropna()
     rho = float(spearmanr(ok["confidence"], ok["memorization"]).statistic)
-    numbers = {"spearman": rho, "n": len(ok), "threshold": threshold, "speedup_vs_bank": speedup}
-    cost = f", at {speedup:.0f}x less compute than the bank" if speedup else ""
+    numbers = {"spearman": rho, "n": len(ok), "threshold": threshold, "speedup_vs_bank": None, **(cost or {})}
+    cost = f"; {cost_phrase('confidence', cost)}" if cost else ""
     return _verdict(finding, None, bool(abs(rho) >= threshold), numbers,
                     f"Spearman {rho:+.3f} over {len(ok)} samples; the papers report |rho| 0.8-0.9 on CIFAR, "
                     f"we call |rho| >= {threshold} a reproduction{cost}")
@@ -284,12 +286,12 @@ def independence_finding(agreement: pd.DataFrame | None, verdicts: pd.DataFrame 
 
 
 def all_findings(evaluation: pd.DataFrame, scores: pd.DataFrame | None = None, agreement: pd.DataFrame | None = None,
-                 verdicts: pd.DataFrame | None = None, speedup: float | None = None, confidence_threshold: float = 0.5,
+                 verdicts: pd.DataFrame | None = None, cost: dict | None = None, confidence_threshold: float = 0.5,
                  min_rho: float = 0.5, entanglement_scores: dict[str, float] | None = None,
                  populations: dict[str, list] | None = None) -> list[dict]:
     """One seed's verdicts. The agreement table must come from non-inert runs only (the analysis stage's)."""
     return [*memorization_findings(evaluation, populations=populations), *entanglement_findings(evaluation, entanglement_scores),
-            *rum_findings(evaluation), confidence_finding(scores, confidence_threshold, speedup),
+            *rum_findings(evaluation), confidence_finding(scores, confidence_threshold, cost),
             independence_finding(agreement, verdicts, min_rho, _left_out(evaluation[evaluation["method"] != "retrain"]))]
 
 
@@ -315,10 +317,12 @@ def across_seeds(evaluation: pd.DataFrame, per_seed: dict[int, list[dict]],
     rhos, found = _over_seeds_of(per_seed, CONFIDENCE, "spearman")
     if rhos:
         rho = mean_ci(rhos)
-        speedups = [f["numbers"]["speedup_vs_bank"] for f in found if f["numbers"].get("speedup_vs_bank")]
-        cost = f", at {np.mean(speedups):.0f}x less compute than the bank" if speedups else ""
+        timed = [f["numbers"] for f in found if f["numbers"].get("bank_seconds")]
+        spent = score_cost("confidence", np.mean([t["seconds"] for t in timed]),
+                           np.mean([t["bank_seconds"] for t in timed])) if timed else None
+        cost = f"; mean over seeds, {cost_phrase('confidence', spent)}" if spent else ""
         out.append(_verdict(CONFIDENCE, None, bool(abs(rho["mean"]) >= confidence_threshold),
-                            {"spearman": rho, "threshold": confidence_threshold},
+                            {"spearman": rho, "threshold": confidence_threshold, "cost": spent},
                             f"Spearman {format_ci(rho, '+.3f')} over {rho['n']} seed(s); the papers report |rho| 0.8-0.9 "
                             f"on CIFAR, we call |rho| >= {confidence_threshold} a reproduction{cost}"))
     else:

@@ -11,6 +11,12 @@ boosted tree (which takes missing values as they are; the regression gets median
 Reported: out-of-fold ROC AUC with a percentile-bootstrap interval, ROC curve points, and which
 features carry it: the regression's standardised coefficients (fit on all rows) and the tree's
 permutation importance (drop in held-out AUC, averaged over folds).
+
+Each method is fit twice, on two feature sets (`FEATURE_SETS`): all features, and without the
+features that share their source with the difficulty measure. Difficulty (steps to forget and
+the U-LiRA residual) is read off the model bank's phi, and so are the bank scores (`FROM_BANK`:
+memorization, privacy_risk); a predictor that leans on them partly predicts the bank from the
+bank. The gap between the two AUCs is what the predictor owes to that shared source.
 """
 
 from __future__ import annotations
@@ -27,7 +33,22 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from mudiff.scores import FROM_BANK
+
 OUTCOME_COLUMNS = {"residual", "steps_to_forget", "censored", "max_epoch", "difficulty", "hard", "method", "forget_set"}
+
+# The predictor's feature sets, in the order shown: every feature, and every feature but those
+# read off the model bank, the source of the difficulty measure itself.
+FEATURE_SETS = ("all_features", "without_bank_features")
+SHARED_SOURCE_REASON = ("computed from the model bank, the same source as the difficulty measure "
+                        "(steps to forget and the U-LiRA residual use the bank's phi)")
+
+
+def feature_sets(features: list[str], shared_source: tuple[str, ...] = FROM_BANK) -> dict[str, dict]:
+    """Per entry of `FEATURE_SETS`: the features it uses and those it drops."""
+    dropped = [f for f in features if f in shared_source]
+    return {"all_features": {"features": list(features), "dropped": []},
+            "without_bank_features": {"features": [f for f in features if f not in shared_source], "dropped": dropped}}
 
 
 def hard_labels(difficulty: pd.DataFrame, hard_share: float = 1 / 3) -> pd.Series:
@@ -116,8 +137,11 @@ def cross_validate(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, folds: in
 
 def predict_hard(difficulty: pd.DataFrame, scores: pd.DataFrame, features: list[str], hard_share: float = 1 / 3,
                  exclude: tuple[str, ...] = ("retrain",), folds: int = 5, seed: int = 0, n_boot: int = 1000,
-                 threads: int = 1) -> dict:
-    """Per method (pooled over its forget sets): label balance and `cross_validate`'s results.
+                 threads: int = 1, shared_source: tuple[str, ...] = FROM_BANK) -> dict:
+    """Per method (pooled over its forget sets): label balance, and per feature set (`FEATURE_SETS`:
+    all features, and without those in `shared_source`, the bank scores) the features used and
+    dropped and `cross_validate`'s results, on the same folds; `{"skipped": why}` in place of a
+    set's results where it has no feature left.
 
     `threads` caps OpenMP/BLAS threads: the boosted tree's OpenMP pool on a shared, busy machine
     spins for seconds per fit on a few hundred samples (100x slower than one thread).
@@ -136,7 +160,15 @@ def predict_hard(difficulty: pd.DataFrame, scores: pd.DataFrame, features: list[
         if k < 2:
             out[method] = {"n": len(g), "n_hard": int(y.sum()), "skipped": "too few hard or easy samples for cross-validation"}
             continue
-        with threadpool_limits(limits=threads):
-            result = cross_validate(g[features], y, g["id"].to_numpy(), k, seed, n_boot)
-        out[method] = {"n": len(g), "n_hard": int(y.sum()), "folds": k, "hard_share": hard_share, **result}
+        out[method] = {"n": len(g), "n_hard": int(y.sum()), "folds": k, "hard_share": hard_share}
+        for name, fs in feature_sets(features, shared_source).items():
+            if not fs["features"]:
+                out[method][name] = {**fs, "skipped": "no feature left"}
+                continue
+            if name != "all_features" and not fs["dropped"]:  # nothing dropped: the same fit
+                out[method][name] = {**out[method]["all_features"], **fs}
+                continue
+            with threadpool_limits(limits=threads):
+                result = cross_validate(g[fs["features"]], y, g["id"].to_numpy(), k, seed, n_boot)
+            out[method][name] = {**fs, **result}
     return out

@@ -19,18 +19,41 @@ def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def _auc_columns(result: dict, label: str) -> dict:
+    """AUC and its interval of one model on one feature set, or blanks where that set was skipped."""
+    if "skipped" in result:
+        return {f"AUC {label}": float("nan"), f"{label} 95% CI": result["skipped"]}
+    return {f"AUC {label}": result["auc"], f"{label} 95% CI": f"[{result['auc_ci_low']:.3f}, {result['auc_ci_high']:.3f}]"}
+
+
 def predictor_summary(predictor: dict) -> pd.DataFrame:
+    """Per method and model: the AUC with all features and without the bank features, side by
+    side with their intervals, and the top features of the full fit."""
     rows = []
     for method, r in predictor["methods"].items():
         if "skipped" in r:
             continue
+        full, no_bank = r["all_features"], r["without_bank_features"]
         for kind in ("logistic_regression", "gradient_boosting"):
-            imp = r[kind]["importance"]
+            imp = full[kind]["importance"]
             top = sorted(imp, key=lambda f: -abs(imp[f]))[:3]
             rows.append({"method": method, "model": kind.replace("_", " "), "samples": r["n"], "hard": r["n_hard"],
-                         "AUC": r[kind]["auc"], "AUC 95% CI": f"[{r[kind]['auc_ci_low']:.3f}, {r[kind]['auc_ci_high']:.3f}]",
-                         "top features": ", ".join(f"{f} ({imp[f]:+.3f})" for f in top)})
+                         **_auc_columns(full[kind], "all"),
+                         **_auc_columns(no_bank.get(kind, no_bank), "without bank"),
+                         "top features (all)": ", ".join(f"{f} ({imp[f]:+.3f})" for f in top)})
     return pd.DataFrame(rows)
+
+
+def _dropped_note(predictor: dict) -> str:
+    dropped = predictor["feature_sets"]["without_bank_features"]["dropped"]
+    if not dropped:
+        return "No feature comes from the model bank, so both AUCs are the same fit."
+    they = "they are" if len(dropped) > 1 else "it is"
+    return (f"`AUC all` uses every feature; `AUC without bank` drops {', '.join(dropped)}: {they} "
+            f"{predictor['dropped_why']}, so part of what {they.split()[0]} predict{'s' * (len(dropped) == 1)} is the "
+            "bank itself. The gap between the two "
+            "AUCs is what the predictor owes to that shared source; the AUC without them is the one that speaks for "
+            "scores from the target alone.")
 
 
 def render(agreement: pd.DataFrame, verdicts: pd.DataFrame, predictor: dict, findings: list[dict],
@@ -60,7 +83,7 @@ def render(agreement: pd.DataFrame, verdicts: pd.DataFrame, predictor: dict, fin
               "### Predicting hard samples before unlearning", "",
               f"Hard = censored or in the top {predictor['params']['hard_share']:.0%} of a run's difficulty; features: "
               f"{', '.join(predictor['features'])}; {predictor['params']['folds']}-fold out-of-fold AUC, "
-              "folds grouped by sample id.", ""]
+              "folds grouped by sample id.", "", _dropped_note(predictor), ""]
     summary = predictor_summary(predictor)
     lines += [_table(summary) if len(summary) else "Too few hard or easy samples to cross-validate.", "",
               f"![ROC]({figures['roc']})", "",

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from mudiff.analysis.seeds import EVALUATION_METRICS, formatted, summarise
-from mudiff.proxies import METRICS as PROXY_METRICS
+from mudiff.proxies import METRICS as PROXY_METRICS, MIN_MEASURABLE_SECONDS as PROXY_MIN_SECONDS
+from mudiff.proxies import NO_EXTRA_TRAINING as PROXY_NO_EXTRA_TRAINING, cost_note as proxy_cost_note
 from mudiff.methods import base_name
 
 
@@ -154,10 +155,13 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
     lines += ["## Proxies of memorization", "",
               "Rank (Spearman) and linear (Pearson) correlation with memorization over all train samples and over the "
               "5% most memorized (`_top`); `aligned_spearman` = SPEC direction × Spearman (+ = agrees that hard samples "
-              "are memorized); compute time of each score and its ratio to the bank's training time (bank scores "
-              "include the bank's training). " + over, ""]
+              "are memorized); `seconds` = each score's marginal compute time (bank scores include the bank's training) "
+              f"and `time_ratio_to_bank` its ratio to the bank's training time, given only where the score's own time "
+              f"is measurable (>= {PROXY_MIN_SECONDS * 1000:.0f} ms). Training-dynamics scores are read off the target's "
+              f"training, whose cost is paid anyway: {PROXY_NO_EXTRA_TRAINING}; `cost` says what each time covers. " + over, ""]
     proxy_cols = list(PROXY_METRICS)
-    lines += [_table(formatted(proxies, proxy_cols, ".4g")[["score", "direction", *proxy_cols]]), "",
+    shown = formatted(proxies, proxy_cols, ".4g").assign(cost=lambda t: t["score"].map(proxy_cost_note))
+    lines += [_table(shown[["score", "direction", *proxy_cols, "cost"]]), "",
               f"![proxies: correlation vs compute (seed {seeds[0]})]({figures['proxies']})", "",
               f"![proxies vs memorization (seed {seeds[0]})]({figures['proxies_vs_memorization']})", ""]
 

@@ -23,8 +23,9 @@ from mudiff.analysis.difficulty import difficulty_table
 from mudiff.analysis.factors import factor_correlations, factor_names, factor_verdicts
 from mudiff.analysis import findings as findings_mod
 from mudiff.analysis.findings import all_findings
-from mudiff.analysis.predictor import predict_hard
+from mudiff.analysis.predictor import SHARED_SOURCE_REASON, feature_sets, predict_hard
 from mudiff.methods import base_name
+from mudiff.proxies import score_cost
 from mudiff.io import read_arrays, read_json, read_table, write_json, write_table
 from mudiff.tracking import job_run
 
@@ -52,11 +53,12 @@ def stacked_difficulty(traces: list[str], bank: dict, scores: pd.DataFrame) -> p
     return stacked.merge(scores, on="id", how="left", validate="many_to_one")
 
 
-def confidence_speedup(timings: dict | None) -> float | None:
+def confidence_cost(timings: dict | None) -> dict | None:
+    """Confidence's marginal compute against the bank's training (scores/timings.json): seconds,
+    and a ratio only where confidence's own time is measurable (`mudiff.proxies.score_cost`)."""
     if not timings:
         return None
-    t = timings.get("seconds", {}).get("confidence")
-    return float(timings["bank_seconds"] / t) if t and timings.get("bank_seconds") else None
+    return score_cost("confidence", timings.get("seconds", {}).get("confidence"), timings.get("bank_seconds"))
 
 
 def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.DataFrame, out: dict,
@@ -78,13 +80,14 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
     features = factor_names(scores)
     predictor = predict_hard(moving, scores, features, params.hard_share, exclude, params.folds,
                              params.seed, params.n_boot, threads)
-    findings = all_findings(evaluation, scores, agreement, verdicts, confidence_speedup(timings),
+    findings = all_findings(evaluation, scores, agreement, verdicts, confidence_cost(timings),
                             params.confidence_threshold, params.min_rho, entanglement_scores, populations)
     write_table(difficulty, out["difficulty"])
     write_table(agreement, out["agreement"])
     write_table(correlations, out["factors"])
     write_table(verdicts, out["factor_verdicts"])
-    write_json({"params": asdict(params), "features": features, "methods": predictor}, out["predictor"])
+    write_json({"params": asdict(params), "features": features, "feature_sets": feature_sets(features),
+                "dropped_why": SHARED_SOURCE_REASON, "methods": predictor}, out["predictor"])
     write_json(findings, out["findings"])
     fig_dir = Path(out["figures"])
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -93,7 +96,9 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
     figures.roc_curves(predictor, fig_dir / "roc.png")
     figures.difficulty_distributions(difficulty, fig_dir / "difficulty.png", params.exclude)
     metrics = {f"kendall_w.{r.forget_set}": r.value for r in agreement[agreement["stat"] == "kendall_w"].itertuples()}
-    metrics |= {f"auc.{kind}.{m}": r[kind]["auc"] for m, r in predictor.items() if "skipped" not in r
+    metrics |= {f"{prefix}.{kind}.{m}": r[fs][kind]["auc"]
+                for fs, prefix in (("all_features", "auc"), ("without_bank_features", "auc_no_bank"))
+                for m, r in predictor.items() if "skipped" not in r and "skipped" not in r[fs]
                 for kind in ("logistic_regression", "gradient_boosting")}
     metrics["algorithm_independent_factors"] = int(verdicts["algorithm_independent"].sum())
     metrics["findings_reproduced"] = sum(f["reproduced"] is True for f in findings)

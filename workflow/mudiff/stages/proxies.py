@@ -18,8 +18,8 @@ def run(job: dict) -> None:
         write_table(table, out["table"])
         with atomic_path(out["csv"]) as tmp:
             table.to_csv(tmp, index=False)
-        proxies_figure(table, out["figure"], p["top_share"])
+        proxies_figure(table, out["figure"], p["top_share"], timings["bank_seconds"])
         mlrun.log_metrics({f"{col}.{r['score']}": r[col] for r in table.to_dict("records")
-                           for col in ("spearman", "pearson", "spearman_top", "pearson_top", "time_ratio_to_bank")
+                           for col in ("spearman", "pearson", "spearman_top", "pearson_top", "seconds", "time_ratio_to_bank")
                            if r[col] == r[col]})
         print(table.to_string(index=False))

@@ -74,12 +74,15 @@ def replicate_table(seeds: list[int], targets: list[dict], banks: list[dict], fi
     rows = []
     for seed, target, bank, predictor in zip(seeds, targets, banks, predictors):
         own = {f["finding"]: f for f in findings[seed]}
-        aucs = [r["logistic_regression"]["auc"] for r in predictor["methods"].values() if "skipped" not in r]
+        aucs, aucs_no_bank = ([r[fs]["logistic_regression"]["auc"] for r in predictor["methods"].values()
+                               if "skipped" not in r and "skipped" not in r[fs]]
+                              for fs in ("all_features", "without_bank_features"))
         rows.append({
             "seed": str(seed), "target test acc": target["test_acc"], "bank OUT acc": bank["out_acc_mean"],
             "Spearman(confidence, memorization)": own.get(CONFIDENCE, {}).get("numbers", {}).get("spearman", np.nan),
             "median mean pairwise rho": own.get(INDEPENDENCE, {}).get("numbers", {}).get("median_mean_spearman", np.nan),
             "predictor AUC (LR, mean over methods)": float(np.mean(aucs)) if aucs else np.nan,
+            "predictor AUC without bank features (LR)": float(np.mean(aucs_no_bank)) if aucs_no_bank else np.nan,
         })
     table = pd.DataFrame(rows)
     shown = table.copy()
