@@ -335,7 +335,8 @@ def across_seeds(evaluation: pd.DataFrame, per_seed: dict[int, list[dict]],
                             {"median_mean_spearman": med, "min_rho": min_rho, "every_interval_above_zero": above},
                             f"median over forget sets of the mean pairwise Spearman between methods {format_ci(med, '+.3f')} "
                             f"over {med['n']} seed(s), needs >= {min_rho}; every forget set's bootstrap interval above 0 in "
-                            f"every seed: {'yes' if above else 'no'}"))
+                            f"every seed: {'yes' if above else 'no'}"
+                            f"{_left_out(evaluation[evaluation['method'] != 'retrain'])}"))
     else:
         reasons = sorted({f["text"].split("not testable here (", 1)[-1].rstrip(").") for fs in per_seed.values() for f in fs
                           if f["finding"] == INDEPENDENCE})
