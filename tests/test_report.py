@@ -99,3 +99,12 @@ def test_rum_and_rsu_figures_are_drawn(tmp_path):
     assert figures.rum_comparison(ev[ev["forget_set"] == "random"], tmp_path / "none.png") is None  # no mix set
     orders = {"rsu:finetune": "easy_to_hard", "rsu:finetune@random": "random"}
     assert figures.rsu_by_order(ev, orders, tmp_path / "rsu.png").stat().st_size > 10_000
+
+
+def test_unlearning_table_marks_inert_runs():
+    import pandas as pd
+
+    from mudiff.report.markdown import moved_text
+
+    summary = pd.DataFrame({"forget_flip_share": [0.0, 0.25, 0.01], "inert": [1.0, 0.0, 0.5], "seeds": [1, 1, 2]})
+    assert [moved_text(summary, i) for i in summary.index] == ["INERT 0.0%", "25.0%", "1.0% (inert in 1 of 2 seeds)"]
