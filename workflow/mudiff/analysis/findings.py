@@ -117,17 +117,17 @@ def tow_trend(evaluation: pd.DataFrame, method: str, score: str, finding: str, p
     levels = [lv for lv in LEVELS if (rows["level"] == lv).any()]
     if not {"low", "high"} <= set(levels):
         return _verdict(finding, method, None, {}, f"needs {prefix or score + '_'}low and {prefix or score + '_'}high for {method}")
-    same = (populations or {}).get(names["high"]) or []
-    if names["low"] in same:
+    same_as = {lv: (populations or {}).get(names[lv]) or [] for lv in levels}
+    if names["low"] in same_as["high"]:
         return _verdict(finding, method, None, {}, f"{names['low']} and {names['high']} are one population (tied scores)")
-    dropped = [lv for lv in levels if lv == "mid" and names["low"] in ((populations or {}).get(names["mid"]) or [])]
-    levels = [lv for lv in levels if lv not in dropped]
+    dropped = "mid" in levels and names["low"] in same_as["mid"]
+    levels = [lv for lv in levels if not (dropped and lv == "mid")]
     numbers = {metric: {lv: _cell(rows[rows["level"] == lv], metric) for lv in levels} for metric in ("ToW", "ToW_MIA")}
     tow = numbers["ToW"]
     reproduced = bool(tow["high"]["mean"] < tow["low"]["mean"])
     shown = ", ".join(f"{prefix}{lv} {format_ci(tow[lv])}" for lv in levels)
     if dropped:
-        shown += f" (mid left out: one population with low)"
+        shown += " (mid left out: one population with low)"
     mia = numbers["ToW_MIA"]
     if all(np.isfinite(mia[lv]["mean"]) for lv in levels):
         shown += "; ToW-MIA " + ", ".join(f"{prefix}{lv} {format_ci(mia[lv])}" for lv in levels)
