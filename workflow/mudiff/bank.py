@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mudiff.config import BankConfig
+from mudiff.sections import BankConfig
 from mudiff.data import DeviceData
 from mudiff.models import build, has_batchnorm
 from mudiff.stacked import ENGINES, choose_engine

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from mudiff.config import option
+from mudiff.sections import option
 from mudiff.data import DeviceData
 from mudiff.training import Recipe
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mudiff.analysis import figures
-from mudiff.config import AnalysisConfig
+from mudiff.sections import AnalysisConfig
 from mudiff.analysis.agreement import agreement_table
 from mudiff.analysis.difficulty import difficulty_table
 from mudiff.analysis.factors import factor_correlations, factor_names, factor_verdicts

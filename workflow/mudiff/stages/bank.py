@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mudiff.bank import train_bank
-from mudiff.config import BankConfig
+from mudiff.sections import BankConfig
 from mudiff.io import write_arrays, write_json
 from mudiff.stages import device_of, device_tags, load_data
 from mudiff.tracking import job_run

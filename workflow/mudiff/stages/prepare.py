@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mudiff.config import DataConfig
+from mudiff.sections import DataConfig
 from mudiff.data import load_source, save_prepared
 from mudiff.data.checksums import digest
 from mudiff.io import write_json

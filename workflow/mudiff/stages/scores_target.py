@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mudiff.config import CurvatureConfig, HoldoutKLConfig
+from mudiff.sections import CurvatureConfig, HoldoutKLConfig
 from mudiff.io import load_checkpoints, read_table, write_arrays, write_json, write_table
 from mudiff.models import build
 from mudiff.scores import FROM_DYNAMICS, FROM_TARGET

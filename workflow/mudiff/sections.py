@@ -1,0 +1,260 @@
+"""The study's typed configuration sections: every default and allowed value, in one leaf module.
+
+A leaf: it imports nothing of the package but the score names, so that a stage, a method or a model
+that reads its section never depends on the validation code (`mudiff.config`), which knows every
+registry. The JSON schema that validates a config file is derived from these dataclasses there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mudiff.scores import NAMES as SCORE_NAMES
+
+DATASETS = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100")
+MODELS = ("mlp", "smallcnn", "resnet18", "resnet50")
+# SPEC's score table, from the one score registry.
+SCORES_AVAILABLE = SCORE_NAMES
+LEVELS = ("low", "mid", "high", "mix")
+
+
+def option(default: Any, help: str, **constraints: Any) -> Any:
+    """A config field: its default, the help text shown in the schema, and JSON-schema limits."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **constraints})
+    return field(default=default, metadata={"help": help, **constraints})
+
+
+@dataclass
+class DataConfig:
+    dataset: Literal[DATASETS] = option("digits", "Dataset name (SPEC, Datasets).")
+    source: str = option(
+        "default",
+        "'default' = scikit-learn for digits, torchvision download otherwise; "
+        "or a local folder holding the official files.",
+    )
+    root: str = option("data", "Folder of prepared datasets (tracked by DVC through data.dvc).")
+    download_dir: str = option("downloads", "Folder for raw downloads (not tracked).")
+    test_fraction: float = option(
+        0.2, "Test share of the stratified split (digits only).", exclusiveMinimum=0, exclusiveMaximum=1
+    )
+    split_seed: int = option(0, "Seed of the digits train/test split.", minimum=0)
+    train_size: float | None = option(
+        None,
+        "Train on a class-stratified random subset of the official train set (for digits: of its train split): "
+        "null or 0 = the whole train set; a share if below 1 (rounded to a count), else a count. Each class keeps "
+        "its share, within one sample; ids stay the source indices; the test set stays the official one. "
+        "At least one sample per class, at most the whole train set.",
+        minimum=0,
+    )
+    subset_seed: int = option(
+        0, "Seed of the train_size subset (its own seed, not split_seed; recorded in the manifest).", minimum=0
+    )
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = option(30, "Epochs of target-model training.", minimum=1)
+    batch_size: int = option(64, "Mini-batch size.", minimum=1)
+    lr: float = option(0.05, "Peak learning rate (SGD).", exclusiveMinimum=0)
+    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
+    weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
+    schedule: Literal["cosine", "onecycle"] = option("cosine", "Learning-rate schedule.")
+    augment: bool = option(False, "Random crop and flip (image datasets).")
+    checkpoints: int = option(
+        3, "Checkpoints saved at evenly spaced epochs (the last one included), for the curvature score.", minimum=1
+    )
+
+
+@dataclass
+class BankConfig:
+    models: int = option(256, "K, the number of subset models.", minimum=2)
+    fraction: float = option(0.7, "p, the share of train each model sees.", exclusiveMinimum=0, exclusiveMaximum=1)
+    epochs: int = option(20, "Epochs per subset model.", minimum=1)
+    batch_size: int = option(128, "Mini-batch size per model.", minimum=1)
+    lr: float = option(0.1, "Peak learning rate (cosine schedule).", exclusiveMinimum=0)
+    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
+    weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
+    group_size: int = option(
+        0, "Models trained at once; 0 = automatic: as many as fit 70% of free GPU memory, or the CPU's "
+           "last-level cache.", minimum=0
+    )
+
+
+@dataclass
+class ForgetSetsConfig:
+    size: float = option(
+        0.03, "Forget-set size: a share of train if below 1, else a count.", exclusiveMinimum=0
+    )
+    seed: int = option(0, "Seed of the random forget set, and of the order of ties in level sets (mixed with each "
+                          "replicate's seed, so every seed draws its own).", minimum=0)
+    random: bool = option(True, "Build the `random` forget set.")
+    by_score: dict[str, list[Literal[LEVELS]]] = option(
+        {"memorization": ["low", "mid", "high", "mix"]},
+        "Score -> levels to build (low, mid, high, mix); 'high' is always the hardest.",
+    )
+    mid_rule: Literal["quantile", "rum"] = option(
+        "quantile", "'quantile': N around the median; 'rum': N closest to 0.5 (memorization only)."
+    )
+    entanglement: bool = option(
+        True,
+        "Build es_low, es_mid, es_high: rank by centroid_distance, cut into 15 equal slices, take those at 0-based "
+        "indices 3, 12 and 14 (the 4th, 13th and 15th; es_high is the farthest), as RUM's code; from each slice the "
+        "`size` samples around its middle.",
+    )
+    risk_ranked: bool = option(
+        True, "Build risk_ranked: the `size` samples of highest privacy_risk, with their rank (1 = most exposed)."
+    )
+    class_id: int | None = option(
+        0, "Build `class`: every train sample of this class (its size is the class size); null = none.", minimum=0
+    )
+
+
+@dataclass
+class HoldoutKLConfig:
+    lr: float = option(0.1, "Learning rate of the fine-tuning on held-out data (SPEC: 0.1).", exclusiveMinimum=0)
+    max_epochs: int = option(30, "At most this many epochs (SPEC: 30).", minimum=1)
+    patience: int = option(4, "Stop after this many epochs without a training-loss gain (SPEC: 4).", minimum=1)
+    batch_size: int = option(64, "Mini-batch size.", minimum=1)
+    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
+    weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
+
+
+@dataclass
+class CurvatureConfig:
+    h: float = option(0.01, "Finite-difference step along sign(grad) (SPEC: 0.01).", exclusiveMinimum=0)
+    batch_size: int = option(1024, "Samples per gradient batch.", minimum=1)
+
+
+@dataclass
+class ScoresConfig:
+    names: list[Literal[SCORES_AVAILABLE]] = option(list(SCORES_AVAILABLE), "Per-sample scores to compute.")
+    holdout_kl: HoldoutKLConfig = option(None, "holdout_kl's fine-tuning on held-out data.")
+    curvature: CurvatureConfig = option(None, "curvature's finite difference.")
+    knn_k: int = option(10, "k of knn_disagreement (SPEC: 10).", minimum=1)
+
+
+@dataclass
+class EvaluateConfig:
+    mia_seed: int = option(0, "Seed for balancing the MIA classifier's training data.", minimum=0)
+    inert_flip_share: float = option(
+        0.02, "A run is inert (left out of every cross-method finding) when at no epoch this share of its forget set "
+              "has flipped correctness against the target's.", exclusiveMinimum=0, maximum=1,
+    )
+
+
+@dataclass
+class AnalysisConfig:
+    n_boot: int = option(500, "Bootstrap replicates of every interval.", minimum=10)
+    seed: int = option(0, "Seed of the bootstrap resampling and the predictor's folds.", minimum=0)
+    folds: int = option(5, "Folds of the hard-sample predictor's cross-validation (stratified, grouped by id).", minimum=2)
+    hard_share: float = option(
+        1 / 3, "Top share of a run's difficulty labelled hard for the predictor (censored samples always are).",
+        exclusiveMinimum=0, exclusiveMaximum=1,
+    )
+    min_rho: float = option(
+        0.5, "Median mean-pairwise Spearman between methods needed to call difficulty algorithm-independent.",
+        minimum=0, maximum=1,
+    )
+    confidence_threshold: float = option(
+        0.5, "|Spearman(confidence, memorization)| needed to call that SPEC finding reproduced.", minimum=0, maximum=1
+    )
+    exclude: list[str] = option(["retrain"], "Methods left out of agreement, factors and predictor (retrain never saw F).")
+
+
+LRS = [0.01, 0.03, 0.1, 0.3]
+
+
+@dataclass
+class TuneConfig:
+    draws: int = option(3, "Random forget sets each grid point runs on (the study's `random` set first).", minimum=1)
+    collapse_points: float = option(
+        10.0, "A grid point has collapsed when its mean test accuracy falls more than this many points below "
+              "retrain's; it is never selected.", minimum=0,
+    )
+    grid: dict[str, dict[str, list[float]]] = option(
+        {
+            **{m: {"lr": list(LRS)} for m in ("finetune", "l1_sparse", "random_label", "salun")},
+            "neggrad": {"lr": [1e-4, 1e-3, 0.01, 0.03, 0.05, 0.07, 0.1]}, "neggrad_plus": {"lr": list(LRS), "alpha": [0.99, 0.95]},
+            "scrub": {"lr": [5e-3, 0.02, 0.05], "forget_batch_size": [16, 32]},
+        },
+        "Method -> hyperparameter -> values tried by `python -m mudiff.tuning` on the random forget set "
+        "(the other hyperparameters: the study's).",
+    )
+    table: str | None = option(
+        None, "The committed tuning table (`python -m mudiff.tuning` writes it), shown in the report; "
+              "null = config/tuning/<name>.csv, when that file exists."
+    )
+
+
+@dataclass
+class StudyConfig:
+    name: str = option("default", "Study name: results/<name>/ and the MLflow experiment.", pattern=r"^[A-Za-z0-9_.-]+$")
+    seeds: list[int] = option(
+        [0],
+        "Replicates: target, bank, scores, forget sets, unlearning, evaluation and analysis run once per seed "
+        "(results/<name>/seed_<s>/); the report gives every headline number as mean and 95% t-interval over them.",
+        minItems=1, uniqueItems=True,
+    )
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "'auto' picks CUDA when present.")
+    model: Literal[MODELS] = option("mlp", "Architecture (SPEC, Models).")
+    data: DataConfig = option(None, "Dataset and where it comes from.")
+    train: TrainConfig = option(None, "Target-model training.")
+    bank: BankConfig = option(None, "Model bank of subset models.")
+    scores: ScoresConfig = option(None, "Per-sample scores and their hyperparameters.")
+    forget_sets: ForgetSetsConfig = option(None, "Forget-set construction.")
+    unlearn: dict[str, dict] = option(
+        {  # the default study's roster, its tuned settings (config/tuning/default.csv) and where each method runs
+            # (config/default.yaml explains the choice)
+            "retrain": {}, "finetune": {"lr": 0.1},
+            "neggrad_plus": {"lr": 0.03, "alpha": 0.95,
+                             "forget_sets": ["memorization_low", "memorization_mid", "memorization_high", "memorization_mix"]},
+            **{m: {**tuned, "forget_sets": ["memorization_mix"]} for m, tuned in (
+                ("neggrad", {"lr": 0.05}), ("l1_sparse", {"lr": 0.1}), ("random_label", {"lr": 0.01}), ("salun", {"lr": 0.03}),
+                ("scrub", {"lr": 0.05, "forget_batch_size": 32}))},
+            **{m: {"forget_sets": ["memorization_mix"]} for m in ("rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus")},
+            "rsu:finetune": {"forget_sets": ["risk_ranked"]},
+            **{f"rsu:finetune@{order}": {"order": order, "forget_sets": ["risk_ranked"]} for order in ("hard_to_easy", "random")},
+        },
+        "Unlearning methods to run, each with its hyperparameters (defaults from SPEC). Meta-algorithms are "
+        "named '<meta>:<method>' (rum_f, shuffle, rsu) or 'rum'; the wrapped method's hyperparameters go under `inner`. "
+        "A method runs again with other hyperparameters as a variant '<method>@<label>' (e.g. 'rsu:finetune@random').",
+    )
+    evaluate: EvaluateConfig = option(None, "Evaluation.")
+    analysis: AnalysisConfig = option(None, "Instance-level difficulty: agreement, factors, predictor, findings.")
+    tune: TuneConfig = option(None, "How method settings are chosen: a grid per method on the random forget set, by ToW.")
+
+
+# Official train-set sizes and class counts, so that an impossible forget-set size or train_size
+# is refused before any job starts.
+TRAIN_SIZES = {"fashion_mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
+NUM_CLASSES = {"digits": 10, "fashion_mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
+
+
+def full_train_size(data: dict) -> int:
+    """The size of the whole train set of a data config (digits: 1797 minus the stratified test split)."""
+    if data["dataset"] == "digits":
+        return 1797 - math.ceil(data["test_fraction"] * 1797)
+    return TRAIN_SIZES[data["dataset"]]
+
+
+def subset_size(train_size: float | None, n_full: int) -> int:
+    """The count `data.train_size` asks for out of `n_full` samples (null or 0: all of them)."""
+    if not train_size:
+        return n_full
+    return int(round(train_size * n_full)) if train_size < 1 else int(train_size)
+
+
+def train_size(data: dict) -> int:
+    """The number of training samples a data config gives: the whole train set, or its `train_size` subset."""
+    return subset_size(data.get("train_size"), full_train_size(data))
+
+
+def dataset_dir(data: dict) -> str:
+    """The prepared dataset's folder under `data.root`: the dataset's name, plus the subset when there is one
+    (e.g. `fashion_mnist-n10000-seed0`), so that studies of different subsets keep their own prepared data."""
+    if not data.get("train_size"):
+        return data["dataset"]
+    return f"{data['dataset']}-n{train_size(data)}-seed{data.get('subset_seed', 0)}"
