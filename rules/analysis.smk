@@ -1,5 +1,6 @@
 rule analysis:
     input:
+        unpack(data_version),
         scores=f"{RUN}/scores/scores.parquet",
         timings=f"{RUN}/scores/timings.json",
         bank=f"{RUN}/bank/bank.npz",

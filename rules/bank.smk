@@ -1,7 +1,7 @@
 rule train_bank:
     input:
-        **data_inputs(),
-        sources=sources("bank"),
+        unpack(data_inputs),
+        sources=sources("bank", *MODEL_ENTRY.values()),
     output:
         bank=f"{RUN}/bank/bank.npz",
         summary=f"{RUN}/bank/summary.json",
@@ -16,6 +16,7 @@ rule train_bank:
         **resources("train_bank"),
     params:
         io=io,
+        registry={"model": MODEL_ENTRY},
         job=job("train_bank", {k: config[k] for k in ("model", "device", "bank")}),
     shell:
         mudiff("bank")

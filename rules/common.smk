@@ -8,6 +8,11 @@ from pathlib import Path
 
 SRC = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, SRC)
+# Jobs find the package through the environment, not through their command: a command holding the
+# checkout's path would change with it, and Snakemake would rerun every job of a moved checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+)
 
 from mudiff import forget_sets as _forget_sets
 from mudiff.__main__ import STAGES
@@ -19,8 +24,11 @@ from mudiff.config import (
     validate,
 )
 from mudiff import methods as _methods
+from mudiff.data.records import DVC_FILE, record_path
+from mudiff.data.registry import LOADERS as _LOADERS
+from mudiff.models.registry import MODELS as _MODELS
 from mudiff.scores import FROM_BANK as _FROM_BANK
-from mudiff.sources import module_files
+from mudiff.sources import module_files, module_of
 
 try:
     _validated = validate(dict(config))
@@ -30,6 +38,7 @@ config.clear()
 config.update(_validated)
 
 STUDY = config["name"]
+os.environ["MUDIFF_STUDY"] = STUDY  # the MLflow experiment of the data jobs, which every study shares
 SEEDS = config["seeds"]
 RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
@@ -40,10 +49,15 @@ RUN = f"{RESULTS}/seed_{{seed}}"
 RUN_LOGS = f"{LOGS}/seed_{{seed}}"
 RUN_BENCH = f"{BENCH}/seed_{{seed}}"
 DATA_ROOT = config["data"]["root"]
-# data/<dataset>, or data/<dataset>-n<count>-seed<s> for a `data.train_size` subset: each subset keeps its
-# own prepared arrays (all under data.dvc), and a new train_size or subset_seed reruns prepare_data onwards.
+# data/<dataset>, plus the digits split and the `data.train_size` subset when not the defaults (e.g.
+# data/fashion_mnist-n10000-seed0): each kind of data keeps its own folder, its own entry of data.dvc and its
+# own record, so studies of different data never touch each other's, and a data change reruns all in one pass.
 DATASET_DIR = f"{DATA_ROOT}/{dataset_dir(config['data'])}"
-DVC_FILE = f"{DATA_ROOT}.dvc"
+DATA_RECORD = str(record_path(DATASET_DIR))
+# The registry entries this study runs, by name: the jobs that run them depend on their modules and
+# track the entries as params (registries name their members as strings; see mudiff.sources).
+MODEL_ENTRY = {config["model"]: _MODELS[config["model"]]}
+LOADER_ENTRY = {config["data"]["dataset"]: _LOADERS[config["data"]["dataset"]]}
 FORGET_SETS = _forget_sets.names(config["forget_sets"])
 METHOD_NAMES = list(config["unlearn"])
 BANK_SCORES = [s for s in config["scores"]["names"] if s in _FROM_BANK]
@@ -100,10 +114,11 @@ def resources(rule_name):
 
 
 def sources(stage, *modules):
-    """The package files a stage's job runs (the stage module's import closure, plus extra modules)."""
+    """The package files a stage's job runs: the stage module's import closure, plus the modules it
+    runs by a registry's name (relative paths, so that a moved checkout reruns nothing)."""
     files = set(module_files("mudiff.__main__")) | set(module_files(STAGES[stage]))
     for module in modules:
-        files |= set(module_files(module))
+        files |= set(module_files(module_of(module)))
     return sorted(os.path.relpath(f) for f in files)
 
 
@@ -124,19 +139,41 @@ def tuning_input():
     return {"tuning": TUNING} if os.path.exists(TUNING) else {}
 
 
-def data_inputs():
-    """Prepared data: depend on data.dvc for content, and on the arrays as ancient, so that a
-    `dvc checkout` that restores identical data (new mtimes) reruns nothing."""
+def method_entries(method):
+    """The method-registry entries an unlearn job runs (its meta-algorithm's and every method it calls)."""
+    return _methods.modules(method, config["unlearn"][method])
+
+
+def data_inputs(wildcards):
+    """Prepared data, for a job that reads it: the dataset's record (written by the checkpoint
+    track_data) carries its content; the files themselves are ancient. Snakemake re-plans the jobs
+    after the checkpoint has run, so identical data prepared again (a lost folder, a new checkout,
+    prepare's code edited) reruns nothing, and changed data reruns every job that reads it, in the
+    same pass. The job checks the files against the record before it reads them."""
     return {
         "arrays": ancient(f"{DATASET_DIR}/arrays.npz"),
-        "dvc": DVC_FILE,
+        "data_manifest": ancient(f"{DATASET_DIR}/manifest.json"),
+        "data_record": checkpoints.track_data.get().output.record,
     }
 
 
-def job(rule_name, params=None):
+def data_version(wildcards):
+    """The dataset's record alone, for a job that does not read the data but follows from it: every
+    job depends on the checkpoint, so Snakemake re-plans every job once it has run (a job planned
+    before that, on an input that was then left as it was, would otherwise keep its stale reason)."""
+    return {"data_version": checkpoints.track_data.get().output.record}
+
+
+def unlearn_inputs(wildcards):
+    """An unlearn job's data, and the scores table for the meta-algorithms that refine F by a score."""
+    return {**data_inputs(wildcards), **unlearn_scores(wildcards)}
+
+
+def job(rule_name, params=None, shared=False):
     """A params function: the JSON job description (rule, wildcards, params) the stage receives.
     It reads wildcards only, so Snakemake tracks its value: a changed value reruns the job.
-    A replicate's jobs also get its seed (the {seed} wildcard) as `seed`.
+    A replicate's jobs also get its seed (the {seed} wildcard) as `seed`. A `shared` job (the data
+    jobs, shared by every study of a dataset) leaves the study out, so another study reruns nothing.
     """
 
     def describe(wildcards):
@@ -145,7 +182,7 @@ def job(rule_name, params=None):
         return json.dumps(
             {
                 "rule": rule_name,
-                "study": STUDY,
+                **({} if shared else {"study": STUDY}),
                 **seed,
                 "wildcards": dict(wildcards.items()),
                 "params": values,
@@ -169,7 +206,7 @@ def io(wildcards, input, output):
 def mudiff(stage):
     """The shell command of a stage: its log captures stdout and stderr (progress bars included)."""
     return (
-        f"OMP_NUM_THREADS={{threads}} PYTHONPATH={SRC!r}${{{{PYTHONPATH:+:$PYTHONPATH}}}} "
+        f"OMP_NUM_THREADS={{threads}} "
         f"python -m mudiff {stage} --job {{params.job:q}} --io {{params.io:q}} > {{log:q}} 2>&1"
     )
 

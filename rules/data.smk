@@ -1,6 +1,9 @@
+# The data jobs are shared by every study of the same data (their folder and params say nothing of
+# the study), so a second study reuses them. track_data is a checkpoint: the jobs that read the data
+# depend on its record, and Snakemake re-plans them once it has run (see data_inputs).
 rule prepare_data:
     input:
-        sources=sources("prepare"),
+        sources=sources("prepare", *LOADER_ENTRY.values()),
     output:
         arrays=f"{DATASET_DIR}/arrays.npz",
         manifest=f"{DATASET_DIR}/manifest.json",
@@ -15,18 +18,19 @@ rule prepare_data:
         **resources("prepare_data"),
     params:
         io=io,
-        job=job("prepare_data", {"data": config["data"]}),
+        job=job("prepare_data", {"data": config["data"]}, shared=True),
+        registry={"loader": LOADER_ENTRY},
     shell:
         mudiff("prepare")
 
 
-rule track_data:
+checkpoint track_data:
     input:
-        arrays=ancient(f"{DATASET_DIR}/arrays.npz"),
-        manifest=ancient(f"{DATASET_DIR}/manifest.json"),
+        arrays=f"{DATASET_DIR}/arrays.npz",
+        manifest=f"{DATASET_DIR}/manifest.json",
         sources=sources("track"),
     output:
-        dvc=DVC_FILE,
+        record=DATA_RECORD,
     log:
         f"{LOGS}/track_data.log",
     conda:
@@ -36,6 +40,6 @@ rule track_data:
         **resources("track_data"),
     params:
         io=io,
-        job=job("track_data", {"root": DATA_ROOT}),
+        job=job("track_data", {"dvc_file": DVC_FILE}, shared=True),
     shell:
         mudiff("track")

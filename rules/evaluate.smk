@@ -1,5 +1,6 @@
 rule evaluate:
     input:
+        unpack(data_version),
         forget_set=f"{RUN}/forget_sets/{{forget_set}}.parquet",
         predictions=f"{RUN}/unlearn/{{method}}/{{forget_set}}/predictions.parquet",
         record=f"{RUN}/unlearn/{{method}}/{{forget_set}}/record.json",

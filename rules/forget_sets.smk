@@ -1,5 +1,6 @@
 rule forget_set:
     input:
+        unpack(data_version),
         scores=f"{RUN}/scores/scores.parquet",
         embeddings=f"{RUN}/scores/embeddings.npz",
         sources=sources("forget_set"),

@@ -1,5 +1,6 @@
 rule proxies:
     input:
+        unpack(data_version),
         scores=f"{RUN}/scores/scores.parquet",
         timings=f"{RUN}/scores/timings.json",
         sources=sources("proxies"),

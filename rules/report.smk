@@ -1,7 +1,7 @@
 # The study's report: every replicate's results, aggregated over the seeds.
 rule report:
     input:
-        **data_inputs(),
+        unpack(data_inputs),
         **tuning_input(),
         evaluations=[
             path
@@ -30,7 +30,6 @@ rule report:
         bank_summary=per_seed("bank/summary.json"),
         target_metrics=per_seed("target/metrics.json"),
         difficulty=per_seed("analysis/difficulty.parquet"),
-        data_manifest=ancient(f"{DATASET_DIR}/manifest.json"),
         sources=sources("report"),
     output:
         report=REPORT,
@@ -50,6 +49,8 @@ rule report:
         **resources("report"),
     params:
         io=io,
+        # the report orders the study's methods as the registry lists them
+        registry={"methods": [m for m in _methods.METHODS if m in METHOD_NAMES]},
         job=job(
             "report",
             {

@@ -1,11 +1,11 @@
 # Scores are split by what they need: the target-only ones do not wait for the bank.
 rule scores_target:
     input:
-        **data_inputs(),
+        unpack(data_inputs),
         model=f"{RUN}/target/model.pt",
         dynamics=f"{RUN}/target/dynamics.parquet",
         checkpoints=f"{RUN}/target/checkpoints.pt",
-        sources=sources("scores_target"),
+        sources=sources("scores_target", *MODEL_ENTRY.values()),
     output:
         scores=f"{RUN}/scores/target.parquet",
         embeddings=f"{RUN}/scores/embeddings.npz",
@@ -21,6 +21,7 @@ rule scores_target:
         **resources("scores_target"),
     params:
         io=io,
+        registry={"model": MODEL_ENTRY},
         job=job(
             "scores_target",
             {
@@ -34,11 +35,11 @@ rule scores_target:
 
 rule scores_bank:
     input:
-        **data_inputs(),
+        unpack(data_inputs),
         model=f"{RUN}/target/model.pt",
         bank=f"{RUN}/bank/bank.npz",
         bank_summary=f"{RUN}/bank/summary.json",
-        sources=sources("scores_bank"),
+        sources=sources("scores_bank", *MODEL_ENTRY.values()),
     output:
         scores=f"{RUN}/scores/bank.parquet",
         timings=f"{RUN}/scores/bank_timings.json",
@@ -53,6 +54,7 @@ rule scores_bank:
         **resources("scores_bank"),
     params:
         io=io,
+        registry={"model": MODEL_ENTRY},
         job=job(
             "scores_bank",
             {
@@ -66,6 +68,7 @@ rule scores_bank:
 
 rule scores:
     input:
+        unpack(data_version),
         target_scores=f"{RUN}/scores/target.parquet",
         target_timings=f"{RUN}/scores/target_timings.json",
         bank_scores=f"{RUN}/scores/bank.parquet",

@@ -1,7 +1,7 @@
 rule train_target:
     input:
-        **data_inputs(),
-        sources=sources("train"),
+        unpack(data_inputs),
+        sources=sources("train", *MODEL_ENTRY.values()),
     output:
         model=f"{RUN}/target/model.pt",
         dynamics=f"{RUN}/target/dynamics.parquet",
@@ -18,6 +18,7 @@ rule train_target:
         **resources("train_target"),
     params:
         io=io,
+        registry={"model": MODEL_ENTRY},
         job=job(
             "train_target",
             {k: config[k] for k in ("model", "device", "train")},

@@ -1,11 +1,10 @@
 rule unlearn:
     input:
-        unpack(unlearn_scores),
-        **data_inputs(),
+        unpack(unlearn_inputs),
         model=f"{RUN}/target/model.pt",
         forget_set=f"{RUN}/forget_sets/{{forget_set}}.parquet",
         sources=lambda wc: sources(
-            "unlearn", *_methods.modules(wc.method, config["unlearn"][wc.method])
+            "unlearn", *MODEL_ENTRY.values(), *method_entries(wc.method)
         ),
     output:
         model=f"{RUN}/unlearn/{{method}}/{{forget_set}}/model.pt",
@@ -23,6 +22,7 @@ rule unlearn:
         **resources("unlearn"),
     params:
         io=io,
+        registry=lambda wc: {"model": MODEL_ENTRY, "methods": method_entries(wc.method)},
         job=job(
             "unlearn",
             lambda wc: {

@@ -253,8 +253,15 @@ def train_size(data: dict) -> int:
 
 
 def dataset_dir(data: dict) -> str:
-    """The prepared dataset's folder under `data.root`: the dataset's name, plus the subset when there is one
-    (e.g. `fashion_mnist-n10000-seed0`), so that studies of different subsets keep their own prepared data."""
-    if not data.get("train_size"):
-        return data["dataset"]
-    return f"{data['dataset']}-n{train_size(data)}-seed{data.get('subset_seed', 0)}"
+    """The prepared dataset's folder under `data.root`: the dataset's name, plus what else decides its
+    content when not the default: the digits split (e.g. `digits-split1-test0.3`) and the `train_size`
+    subset (e.g. `fashion_mnist-n10000-seed0`). Data of different content never shares a folder, so a
+    study of other data leaves every other study's data, and results, as they are."""
+    parts = [data["dataset"]]
+    if data["dataset"] == "digits":
+        split_seed, test_fraction = data.get("split_seed", 0), data.get("test_fraction", 0.2)
+        if (split_seed, test_fraction) != (0, 0.2):
+            parts.append(f"split{split_seed}-test{test_fraction:g}")
+    if data.get("train_size"):
+        parts.append(f"n{train_size(data)}-seed{data.get('subset_seed', 0)}")
+    return "-".join(parts)

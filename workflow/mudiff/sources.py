@@ -14,6 +14,17 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 PACKAGE = PACKAGE_ROOT.name
+# A registry's name -> module table: data only, read by entry (tracked as a rule's params).
+REGISTRY_TABLE = "registry"
+
+
+def is_registry_table(module: str) -> bool:
+    return module.rpartition(".")[2] == REGISTRY_TABLE
+
+
+def module_of(entry: str) -> str:
+    """The module a registry entry names (`pkg.mod` or `pkg.mod:attr`)."""
+    return entry.partition(":")[0]
 
 
 def module_path(module: str) -> Path:
@@ -48,12 +59,13 @@ def _imports(path: Path, module: str) -> set[str]:
 
 @functools.cache
 def module_files(module: str) -> tuple[str, ...]:
-    """Every file of the package that `module` imports, directly or not, itself included."""
+    """Every file of the package that `module` imports, directly or not, itself included; registry
+    tables left out (a job depends on the entries it reads, not on the table)."""
     seen: dict[str, Path] = {}
     todo = [module, PACKAGE]
     while todo:
         mod = todo.pop()
-        if mod in seen:
+        if mod in seen or is_registry_table(mod):
             continue
         try:
             path = module_path(mod)

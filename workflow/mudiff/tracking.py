@@ -71,15 +71,21 @@ def git_commit() -> str:
         return "unknown"
 
 
-def data_digest(dvc_file: str | Path = "data.dvc") -> str:
-    """The md5 that DVC records for data/ (what `dvc status` checks against)."""
-    import yaml
+def data_digest(record_file: str | Path | None) -> str:
+    """The DVC digest of the job's dataset, from its record (`mudiff.data.records`)."""
+    import json
 
     try:
-        outs = yaml.safe_load(Path(dvc_file).read_text())["outs"]
-        return str(outs[0]["md5"])
-    except (OSError, KeyError, IndexError, TypeError):
+        return str(json.loads(Path(record_file).read_text())["md5"])
+    except (OSError, TypeError, KeyError, ValueError):
         return "untracked"
+
+
+def study_of(job: dict) -> str:
+    """The job's study (its MLflow experiment). Data jobs are shared by every study of their dataset, so
+    their description leaves the study out (a second study would rerun them): the running Snakemake's
+    study then comes from the environment (MUDIFF_STUDY, set by the Snakefile)."""
+    return job.get("study") or os.environ.get("MUDIFF_STUDY") or "default"
 
 
 def mlflow_key(key: str) -> str:
@@ -156,15 +162,17 @@ def close_stale_runs(client: Any, exp_id: str, name: str) -> list[str]:
 def job_run(job: dict) -> Iterator[JobRun]:
     """One MLflow run around one job; FAILED on error, KILLED on a signal, outputs logged on success."""
     client = _client()
-    exp = client.get_experiment_by_name(job["study"])
-    exp_id = exp.experiment_id if exp is not None else init_store(job["study"])
+    study = study_of(job)
+    inputs = job.get("input", {})
+    exp = client.get_experiment_by_name(study)
+    exp_id = exp.experiment_id if exp is not None else init_store(study)
     wildcards = job.get("wildcards", {})
     name = job["rule"] + "".join(f"[{k}={v}]" for k, v in sorted(wildcards.items()))
     tags = {
         "mudiff.rule": job["rule"],
-        "mudiff.study": job["study"],
+        "mudiff.study": study,
         "mudiff.git_commit": git_commit(),
-        "mudiff.data_digest": data_digest(),
+        "mudiff.data_digest": data_digest(inputs.get("data_record") or inputs.get("data_version")),
         **{f"mudiff.wildcard.{k}": v for k, v in wildcards.items()},
     }
     close_stale_runs(client, exp_id, name)
@@ -178,6 +186,11 @@ def job_run(job: dict) -> Iterator[JobRun]:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     status = "FAILED"
     try:
+        if "data_record" in job.get("input", {}):  # the job reads a prepared dataset: check it is the recorded one
+            from mudiff.data.records import verify
+
+            record = verify(job["input"]["data_record"])
+            jr.set_tags({"mudiff.data_digest": record["md5"], "mudiff.data_path": record["path"]})
         yield jr
         for path in job.get("output", {}).values():
             if Path(path).exists():

@@ -14,13 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-LOADERS = {
-    "digits": "mudiff.data.digits",
-    "fashion_mnist": "mudiff.data.idx",
-    "mnist": "mudiff.data.idx",
-    "cifar10": "mudiff.data.cifar",
-    "cifar100": "mudiff.data.cifar",
-}
+from mudiff.data.registry import LOADERS
 
 
 @dataclass

@@ -19,24 +19,8 @@ import importlib
 import re
 from types import ModuleType, SimpleNamespace
 
-METHODS = {
-    "retrain": "mudiff.methods.retrain",
-    "finetune": "mudiff.methods.finetune",
-    "neggrad": "mudiff.methods.neggrad",
-    "neggrad_plus": "mudiff.methods.neggrad_plus",
-    "l1_sparse": "mudiff.methods.l1_sparse",
-    "random_label": "mudiff.methods.random_label",
-    "salun": "mudiff.methods.salun",
-    "scrub": "mudiff.methods.scrub",
-}
+from mudiff.methods.registry import META, METHODS  # name -> module tables
 
-# Meta-algorithm -> module. Those in WRAPPERS take one inner method after a colon.
-META = {
-    "rum_f": "mudiff.methods.rum",
-    "shuffle": "mudiff.methods.rum",
-    "rum": "mudiff.methods.rum",
-    "rsu": "mudiff.methods.rsu",
-}
 WRAPPERS = ("rum_f", "shuffle", "rsu")
 # Retrain starts from scratch, so wrapping it in steps that start from the last model means nothing.
 INNER = tuple(m for m in METHODS if m != "retrain")

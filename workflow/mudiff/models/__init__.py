@@ -7,12 +7,7 @@ import importlib
 import torch
 from torch import nn
 
-MODELS = {
-    "mlp": "mudiff.models.mlp:MLP",
-    "smallcnn": "mudiff.models.smallcnn:SmallCNN",
-    "resnet18": "mudiff.models.resnet:resnet18",
-    "resnet50": "mudiff.models.resnet:resnet50",
-}
+from mudiff.models.registry import MODELS
 
 
 def build(name: str, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None) -> nn.Module:

@@ -1,17 +1,29 @@
-"""Stage `track`: version the prepared data with DVC (`dvc add`), so data.dvc records its digest."""
+"""Stage `track`: version one prepared dataset with DVC (its own entry of data.dvc) and write its record.
+
+The arrays must still be the ones `prepare` wrote (the md5 in the manifest): tracking a file that
+changed afterwards would bless it.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
 
-from mudiff.tracking import data_digest, job_run
+from mudiff.data.checksums import digest
+from mudiff.data.records import DataMismatch, track
+from mudiff.io import read_json
+from mudiff.tracking import job_run
 
 
 def run(job: dict) -> None:
-    root = job["params"]["root"]
+    inp, out = job["input"], job["output"]
+    folder = Path(inp["arrays"]).parent
     with job_run(job) as mlrun:
-        subprocess.run([sys.executable, "-m", "dvc", "add", "--quiet", root], check=True)
-        dig = data_digest(job["output"]["dvc"])
-        mlrun.set_tags({"mudiff.data_digest": dig})
-        print(f"dvc add {root}: md5 {dig}")
+        want, got = read_json(inp["manifest"])["arrays_md5"], digest(inp["arrays"])
+        if want != got:
+            raise DataMismatch(
+                f"{inp['arrays']}: md5 {got}, but prepare_data wrote {want} ({inp['manifest']}): the file changed "
+                f"after it was prepared; rerun `snakemake --forcerun prepare_data`"
+            )
+        record = track(folder, job["params"]["dvc_file"])
+        mlrun.set_tags({"mudiff.data_digest": record["md5"], "mudiff.data_path": record["path"]})
+        print(f"dvc add {folder}: md5 {record['md5']} ({record['dvc_file']}); record {out['record']}")
