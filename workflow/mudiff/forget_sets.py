@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mudiff.io import IdError, check_ids
 from mudiff.scores import hardness
 
 LEVELS = ("low", "mid", "high", "mix")
@@ -223,6 +224,10 @@ def build(name: str, scores: pd.DataFrame, size: float = 0.03, seed: int = 0, mi
     Ids are sorted, except for risk_ranked (rank order, most exposed first; manifest `ordered_by`).
     """
     family, level = parse_name(name)
+    try:  # a null id would otherwise become int64's minimum in the cast below
+        check_ids(scores["id"], f"forget set {name!r}: the scores table")
+    except IdError as err:
+        raise ForgetSetError(str(err)) from None
     manifest = {"name": name, "level": level, "seed": None, "mid_rule": None, "ordered_by": None}
     if family == "class":
         ids = class_set(scores, class_id)
@@ -280,8 +285,12 @@ def params_of(name: str, cfg: dict) -> dict:
 
 
 def validate_ids(ids: np.ndarray, train_ids: np.ndarray, name: str = "forget set") -> np.ndarray:
-    """Refuse a forget set with no samples, duplicates, or ids outside the train set."""
-    ids = np.asarray(ids)
+    """Refuse a forget set with no samples, null or non-integer ids (by row, before any cast),
+    duplicates, or ids outside the train set; return the ids as int64."""
+    try:
+        ids = check_ids(ids, name)
+    except IdError as err:
+        raise ForgetSetError(str(err)) from None
     if ids.size == 0:
         raise ForgetSetError(f"{name}: no samples")
     uniq, counts = np.unique(ids, return_counts=True)

@@ -1,10 +1,16 @@
-"""Reading and writing artifacts: atomic writes, parquet tables, state dicts loaded safely."""
+"""Reading and writing artifacts: atomic writes, parquet tables, state dicts loaded safely.
+
+Every output is written atomically (`atomic_path`) with the mode an ordinary `open()` gives under
+the process umask (0o666 & ~umask: 0644 under umask 022), so that a group sharing a results folder
+reads it. Sample-id columns are read with `read_ids`, which refuses nulls and non-integers by row.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -16,15 +22,49 @@ if TYPE_CHECKING:  # torch is imported where models are read or written: table-o
     import torch
 
 
+def _umask_by_setting() -> int:
+    # os.umask can only be read by setting it, process-wide: done once, at import. A file that another
+    # thread creates in that instant gets the stricter 0o077 mask, never a looser one.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+_UMASK_AT_IMPORT = _umask_by_setting()
+
+
+def current_umask() -> int:
+    """The process umask: read from /proc/self/status on Linux (thread-safe, follows later changes),
+    else the value read once when this module was imported."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("Umask:"):
+                        return int(line.split()[1], 8)
+        except (OSError, ValueError, IndexError):
+            pass
+    return _UMASK_AT_IMPORT
+
+
+def file_mode() -> int:
+    """The mode `open(path, "w")` gives a new file: 0o666 less the umask."""
+    return 0o666 & ~current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds.
+
+    The file gets the umask's ordinary mode (`file_mode`), not mkstemp's private 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, file_mode())  # the block may have rewritten tmp: set the mode of what it left
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -61,15 +101,112 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+class IdError(ValueError):
+    """A sample-id column with nulls or values that are not integers."""
+
+
+def check_ids(values: Any, name: str = "ids", column: str = "id") -> np.ndarray:
+    """`values` (a column or array of sample ids) as int64, or IdError naming `name`, the column and
+    the bad rows (0-based positions) and values. Nothing is cast before it is checked: a NaN never
+    becomes int64's minimum."""
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    series = series.reset_index(drop=True)
+
+    def refuse(bad: np.ndarray, what: str) -> None:
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(f"row {r} = {_plain(series.iloc[r])!r}" for r in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        raise IdError(f"{name}: column {column!r}: {len(rows)} of {len(series)} rows hold {what}: {shown}{more}; "
+                      "sample ids must be non-null integers")
+
+    null = series.isna().to_numpy()
+    if null.any():
+        refuse(null, "null ids")
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        refuse(np.ones(len(series), dtype=bool), "booleans")
+    if pd.api.types.is_integer_dtype(dtype):
+        if pd.api.types.is_unsigned_integer_dtype(dtype):
+            over = series.to_numpy(dtype=np.uint64) > np.iinfo(np.int64).max
+            if over.any():
+                refuse(over, "ids beyond int64")
+        return series.to_numpy(dtype=np.int64)
+    if pd.api.types.is_float_dtype(dtype):  # integral floats (a column upcast on the way) are exact below 2**53
+        v = series.to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(v) | (np.abs(v) >= 2.0**53)
+        bad[~bad] = v[~bad] != np.floor(v[~bad])
+        if bad.any():
+            refuse(bad, "non-integer ids")
+        return v.astype(np.int64)
+    # object or string columns: only Python/numpy integers within int64 pass
+    integral = np.array([isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in series], dtype=bool)
+    if not integral.all():
+        refuse(~integral, f"values that are not integers (dtype {dtype})")
+    over = np.array([not -(2**63) <= int(x) < 2**63 for x in series], dtype=bool)
+    if over.any():
+        refuse(over, "ids beyond int64")
+    return series.to_numpy(dtype=np.int64)
+
+
+def _plain(x: Any) -> Any:
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def read_ids(path: str | Path, column: str = "id") -> np.ndarray:
+    """The sample ids of a table (a forget set's ids.parquet), checked by `check_ids`, in file order."""
+    table = read_table(path)
+    if column not in table.columns:
+        raise IdError(f"{path}: no column {column!r} (it has {list(table.columns)})")
+    return check_ids(table[column], str(path), column)
+
+
 def write_arrays(path: str | Path, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
 
+class ArrayFileError(ValueError):
+    """An .npz file that is corrupt, truncated or not an archive of plain arrays."""
+
+
 def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+    """Every array of an .npz file (never unpickling), or ArrayFileError naming the file."""
+    try:
+        f = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # numpy/zipfile raise several types (one of them suggests allow_pickle)
+        raise ArrayFileError(_unreadable(path, err)) from err
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ArrayFileError(_unreadable(path, f"holds one {type(f).__name__}, not an .npz archive of named arrays"))
+    try:
+        with f:
+            return {k: f[k] for k in f.files}  # reads (and CRC-checks) every member here
+    except Exception as err:
+        raise ArrayFileError(_unreadable(path, err)) from err
+
+
+def _unreadable(path: str | Path, why: Exception | str) -> str:
+    if isinstance(why, Exception):
+        if "pickle" not in str(why):
+            why = f"{type(why).__name__}: {why}"
+        elif _starts_with(path, b"PK"):  # a zip: a member is an object array
+            why = "it holds an object array, which only unpickling could load, and pickles are never loaded"
+        else:  # numpy's last guess for bytes that are neither a zip nor an .npy is a pickle
+            why = "neither a zip archive nor an .npy array: garbage, or cut short before its first entry"
+    if Path(path).name == "arrays.npz":
+        return (f"{path}: not a readable prepared array file ({why}); rerun `snakemake --forcerun prepare_data`, "
+                "or `dvc checkout` where the prepared data is tracked by DVC")
+    return f"{path}: not a readable array file ({why}); rerun the rule that writes it (`snakemake --forcerun <rule>`)"
+
+
+def _starts_with(path: str | Path, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(magic)) == magic
+    except OSError:
+        return False
 
 
 def save_model(model: torch.nn.Module, path: str | Path) -> None:

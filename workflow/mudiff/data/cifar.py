@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pickle
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from mudiff.data import Dataset
-from mudiff.data.checksums import verify
+from mudiff.data.checksums import ChecksumError, digest, verify
 
 SPECS = {
     "cifar10": {
@@ -46,12 +47,16 @@ def parse_batches(paths: list[Path], label_key: bytes) -> tuple[np.ndarray, np.n
     """Images (N, 3, 32, 32) uint8 and int64 labels from official CIFAR pickled batches, in order."""
     xs, ys = [], []
     for path in paths:
-        with open(path, "rb") as fh:
-            entry = pickle.load(fh, encoding="bytes")
-        data = np.asarray(entry[b"data"], dtype=np.uint8)
+        try:  # `load` checks every file's md5 first: a failure here is an unverified or mislisted file
+            with open(path, "rb") as fh:
+                entry = pickle.load(fh, encoding="bytes")
+            data, labels = entry[b"data"], entry[label_key]
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+            raise ValueError(f"{path}: not a readable CIFAR batch ({type(err).__name__}: {err}); md5 {digest(path)}") from err
+        data = np.asarray(data, dtype=np.uint8)
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
             raise ValueError(f"{path}: data has shape {data.shape}, expected (N, 3072)")
-        labels = np.asarray(entry[label_key], dtype=np.int64)
+        labels = np.asarray(labels, dtype=np.int64)
         if len(labels) != len(data):
             raise ValueError(f"{path}: {len(data)} images but {len(labels)} labels")
         xs.append(data.reshape(-1, 3, 32, 32))
@@ -77,8 +82,15 @@ def _batch_folder(name: str, source: str, download_dir: str) -> Path:
         verify(str(folder / archive_name), folder / archive_name, archive_md5)
         target = Path(download_dir)
         target.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(folder / archive_name) as tar:
-            tar.extractall(target, filter="data")
+        archive = folder / archive_name
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")
+        except (tarfile.TarError, EOFError, zlib.error) as err:  # its md5 matched: a mislisted digest
+            raise ChecksumError(
+                f"{archive}: corrupt archive ({type(err).__name__}: {err}) although its md5 {digest(archive)} "
+                f"matches the expected {archive_md5}"
+            ) from err
         return target / spec["folder"]
     return folder
 

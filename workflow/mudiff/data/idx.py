@@ -8,6 +8,7 @@ accepted when either the .gz md5 or the decompressed sha256 matches.
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -48,16 +49,25 @@ def parse_idx(data: bytes, name: str = "idx file") -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
+def _gunzip(gz: Path, gz_md5: str, raw_sha256: str | None) -> bytes:
+    """The decompressed bytes of `gz`, or ChecksumError naming it with the expected and actual digests."""
+    try:
+        return gzip.decompress(gz.read_bytes())
+    except (OSError, EOFError, zlib.error) as err:  # bad header: BadGzipFile; bad body: zlib.error; cut short: EOFError
+        raw = f", sha256 {raw_sha256} of the decompressed bytes" if raw_sha256 else ""
+        raise ChecksumError(
+            f"{gz}: corrupt gzip ({type(err).__name__}: {err}); expected md5 {gz_md5} of the official .gz{raw}, "
+            f"got md5 {digest(gz)}; download it again"
+        ) from err
+
+
 def read_verified(folder: Path, stem: str, gz_md5: str, raw_sha256: str | None) -> tuple[bytes, str]:
     """The decompressed bytes of `stem` (or `stem`.gz) in `folder`, after checking a digest."""
     gz, raw = folder / f"{stem}.gz", folder / stem
     if gz.is_file():
+        data = _gunzip(gz, gz_md5, raw_sha256)
         if digest(gz) == gz_md5:
-            return gzip.decompress(gz.read_bytes()), f"md5:{gz_md5}"
-        try:
-            data = gzip.decompress(gz.read_bytes())
-        except (OSError, EOFError) as err:
-            raise ChecksumError(f"{gz}: corrupt gzip ({err}); expected md5 {gz_md5}, got {digest(gz)}") from err
+            return data, f"md5:{gz_md5}"
         where = gz
     elif raw.is_file():
         data, where = raw.read_bytes(), raw
@@ -90,7 +100,10 @@ def load(name: str, source: str = "default", download_dir: str = "downloads", **
     arrays, files = {}, {}
     for stem in STEMS:
         data, dig = read_verified(folder, stem, *DIGESTS[name][stem])
-        arrays[stem] = parse_idx(data, str(folder / stem))
+        try:
+            arrays[stem] = parse_idx(data, str(folder / stem))
+        except ValueError as err:  # its digest matched, so the recorded digest or the parser is wrong
+            raise ChecksumError(f"{err} (its digest {dig} matched the recorded one)") from err
         files[stem] = dig
     x_train, y_train = arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]
     x_test, y_test = arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 import torch
@@ -12,7 +13,7 @@ from torch import nn
 
 from mudiff.sections import option
 from mudiff.data import DeviceData
-from mudiff.training import Recipe
+from mudiff.training import Recipe, predict
 
 
 @dataclass
@@ -44,3 +45,54 @@ class SGDParams:
 
     def recipe(self) -> Recipe:
         return Recipe(self.epochs, self.batch_size, self.lr, self.momentum, self.weight_decay, "constant")
+
+
+class DivergedError(RuntimeError):
+    """A method whose model came out with non-finite parameters, buffers or logits."""
+
+
+def first_non_finite(model: nn.Module) -> tuple[str, str, int, int] | None:
+    """(kind, name, non-finite count, size) of the first floating parameter or buffer holding NaN or
+    inf, in `named_parameters` then `named_buffers` order; None where every one is finite."""
+    for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, tensor in named:
+            if tensor.is_floating_point() or tensor.is_complex():
+                bad = int((~torch.isfinite(tensor.detach())).sum())
+                if bad:
+                    return kind, name, bad, tensor.numel()
+    return None
+
+
+def check_finite(model: nn.Module, data: DeviceData, method: str, params: Any, recipe: Recipe | None = None,
+                 trace: pd.DataFrame | None = None) -> None:
+    """Raise DivergedError unless every parameter and buffer of `model`, and its logits on every
+    train and test sample, are finite. The message names the method, its hyperparameters (`recipe`:
+    the target's, which retrain reuses), the first non-finite tensor, the first epoch at which F's
+    phi was non-finite (`trace`), and what to lower."""
+    where = None
+    found = first_non_finite(model)
+    if found is not None:
+        kind, name, bad, size = found
+        where = f"{kind} {name!r} holds {bad} non-finite values (NaN or inf) of {size}"
+    else:
+        for split in ("train", "test"):
+            logits = predict(model, data, split)
+            rows = (~torch.isfinite(logits)).any(1)
+            if rows.any():
+                where = (f"its parameters are finite but its logits are not, on {int(rows.sum())} of {len(rows)} "
+                         f"{split} samples (first: position {int(rows.nonzero()[0, 0])})")
+                break
+    if where is None:
+        return
+    hyper = asdict(params) if is_dataclass(params) else params
+    if recipe is not None:  # retrain: the target's recipe
+        hyper = {**hyper, "target recipe": asdict(recipe)}
+    epoch = ""
+    if trace is not None and len(trace):
+        bad_epochs = sorted(set(trace.loc[~np.isfinite(trace["phi"].to_numpy(dtype=float)), "epoch"].tolist()))
+        if bad_epochs:
+            epoch = f"; the forget set's phi was first non-finite after epoch {bad_epochs[0]}"
+    advice = ("lower the target's learning rate (train.lr)" if recipe is not None else
+              f"lower its learning rate (unlearn.{method}.lr), or its epochs or the strength of its loss terms")
+    raise DivergedError(f"unlearning method {method!r} diverged: after it ran, the model's {where}{epoch}; "
+                        f"hyperparameters {hyper}; {advice}")

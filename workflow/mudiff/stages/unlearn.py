@@ -19,8 +19,8 @@ import torch
 from mudiff import methods
 from mudiff.device import peak_memory_mb, reset_peak_memory
 from mudiff.forget_sets import validate_ids
-from mudiff.io import read_table, save_model, write_json, write_table
-from mudiff.methods.base import UnlearnTask
+from mudiff.io import read_ids, read_table, save_model, write_json, write_table
+from mudiff.methods.base import UnlearnTask, check_finite
 from mudiff.stages import device_of, device_tags, load_data, load_model, sample_positions, target_recipe
 from mudiff.tracking import job_run
 from mudiff.training import per_sample, predict, prediction_table
@@ -40,7 +40,7 @@ class Outcome:
 def unlearn_one(method_name: str, params, model, prepared, data, forget_ids: np.ndarray, model_name: str, train: dict,
                 seed: int, forget_scores: pd.DataFrame | None = None) -> Outcome:
     """Run one method on one forget set from `model`, recording F after every epoch (the stage's science;
-    the tuning command calls it too)."""
+    the tuning command calls it too). Raises `DivergedError` where the method leaves a non-finite model."""
     device = data.device
     method = methods.get(method_name)
     forget = sample_positions(prepared, forget_ids, device)
@@ -63,7 +63,11 @@ def unlearn_one(method_name: str, params, model, prepared, data, forget_ids: np.
     start = time.perf_counter()
     model = method.unlearn(model, task, params)
     seconds = time.perf_counter() - start - overhead[0]
-    return Outcome(model, pd.concat(trace, ignore_index=True), seconds, task.notes, int(len(retain)))
+    table = pd.concat(trace, ignore_index=True)
+    # A diverged model (NaN or inf weights) must fail its job rather than be evaluated as a result.
+    retrain = methods.split(method_name) == (None, "retrain")
+    check_finite(model, data, method_name, params, task.target_recipe if retrain else None, table)
+    return Outcome(model, table, seconds, task.notes, int(len(retain)))
 
 
 def run(job: dict) -> None:
@@ -74,7 +78,7 @@ def run(job: dict) -> None:
         device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(inp["arrays"], device)
-        forget_ids = validate_ids(read_table(inp["forget_set"])["id"].to_numpy(), prepared.id_train, inp["forget_set"])
+        forget_ids = validate_ids(read_ids(inp["forget_set"]), prepared.id_train, inp["forget_set"])
         model = load_model(p["model"], prepared, inp["model"], device)
         forget_scores = None
         if "scores" in inp:
