@@ -339,7 +339,7 @@ def test_prepare_records_the_subset_in_the_manifest(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    data = validate({"data": {"train_size": 0.25, "subset_seed": 7}})["data"]
+    data = validate({"name": "test", "data": {"train_size": 0.25, "subset_seed": 7}})["data"]
     out = {"arrays": str(tmp_path / "arrays.npz"), "manifest": str(tmp_path / "manifest.json")}
     prepare.run({"rule": "prepare_data", "study": "test", "wildcards": {}, "params": {"data": data}, "output": out, "input": {}})
     manifest = json.loads((tmp_path / "manifest.json").read_text())

@@ -16,7 +16,6 @@ import re
 import sys
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,8 +67,21 @@ def dataclass_schema(cls: type) -> dict:
         prop.update(meta)
         # A section (a nested dataclass) defaults to {}, which `_fill` completes from its own schema.
         prop["default"] = {} if _is_dataclass_type(hints[f.name]) else _field_default(f, hints[f.name])
+        if is_lr(f.name) and prop.get("type") == "number":  # every learning rate, whoever defines it
+            prop.pop("minimum", None)
+            prop.update(exclusiveMinimum=0, maximum=min(prop.get("maximum", LR_MAX), LR_MAX))
         props[f.name] = prop
     return {"type": "object", "properties": props, "additionalProperties": False}
+
+
+# The largest learning rate a config may give: SGD at a step above this diverges on any of our models,
+# so a larger value is a typo (1e3 for 1e-3) or a unit slip, refused before the target or bank trains.
+LR_MAX = 10
+
+
+def is_lr(key: str) -> bool:
+    """Whether a config key is a learning rate (`lr` or `<something>_lr`), held to 0 < lr <= LR_MAX."""
+    return key == "lr" or key.endswith("_lr")
 
 
 def _field_default(f: dataclasses.Field, tp: Any) -> Any:
@@ -85,6 +97,9 @@ def schema() -> dict:
     root = dataclass_schema(StudyConfig)
     root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     root["title"] = "mudiff study configuration"
+    # A config file names its study: without a name it would run as `default` and overwrite results/default.
+    root["required"] = ["name"]
+    root["properties"]["name"].pop("default")
     methods = {}
     for name, cls in method_params().items():
         methods[name] = dataclass_schema(cls)
@@ -124,6 +139,12 @@ def _path(error_path: Any) -> str:
     return ".".join(str(p) for p in error_path) or "<top level>"
 
 
+_REQUIRED = {
+    "name": "required: every config file names its study (results/<name>/ and the MLflow experiment); "
+            "without a name it would run as study 'default' and overwrite results/default",
+}
+
+
 def _explain(error: Any) -> str:
     where = _path(error.absolute_path)
     if error.validator == "additionalProperties":
@@ -135,6 +156,14 @@ def _explain(error: Any) -> str:
         return f"config key '{where}': '{error.instance}' is not one of {error.schema.get('enum')}"
     if error.validator == "enum":
         return f"config key '{where}': {error.instance!r} is not one of {error.validator_value}"
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        prefix = "" if where == "<top level>" else f"{where}."
+        return "\n  ".join(f"config key '{prefix}{k}': {_REQUIRED.get(prefix + k, 'required')}" for k in missing)
+    key = next((str(p) for p in reversed(error.absolute_path) if not isinstance(p, int)), "")  # tune.grid.<m>.lr.<i>: lr
+    if is_lr(key) and error.validator in ("maximum", "exclusiveMinimum"):
+        return (f"config key '{where}': {error.message}: a learning rate must be above 0 and at most {LR_MAX} "
+                "(SGD diverges above that; a typo?)")
     return f"config key '{where}': {error.message}"
 
 
@@ -144,6 +173,7 @@ def validate(raw: dict) -> dict:
 
     if not isinstance(raw, dict):
         raise ConfigError("a config file must hold a mapping of keys to values")
+    _check_finite(raw)
     sch = schema()
     errors = sorted(jsonschema.Draft202012Validator(sch).iter_errors(raw), key=lambda e: list(e.absolute_path))
     filled = _fill(sch, _inherit_inner(raw) if not errors else raw)
@@ -156,9 +186,27 @@ def validate(raw: dict) -> dict:
         raise ConfigError("invalid config:\n  " + "\n  ".join(_explain(e) for e in errors))
     for name, base in variants.items():
         filled["unlearn"][name] = _fill(methods[base], filled["unlearn"][name])
-    _check_semantics(filled)
+    _check_semantics(filled, sch)
     _check_method_forget_sets(filled)
     return filled
+
+
+def _check_finite(value: Any, where: tuple = ()) -> None:
+    """Refuse NaN and +-inf anywhere in a config: every float option is a finite number.
+
+    JSON-schema limits cannot refuse NaN (every comparison with it is false), so a `.nan` would pass them
+    all and surface only when a job trains on it; the walk covers sections, method blocks, `inner` blocks
+    and tune.grid's values alike, unknown keys too.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{_path(where)}': {value} is not a finite number; "
+                          "NaN and infinite values are never valid in a config")
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _check_finite(sub, (*where, key))
+    elif isinstance(value, (list, tuple)):
+        for i, sub in enumerate(value):
+            _check_finite(sub, (*where, i))
 
 
 def _inherit_inner(raw: dict) -> dict:
@@ -241,6 +289,29 @@ def _fill(sch: dict, value: Any) -> Any:
     return out
 
 
+# digits: 1797 samples in 10 classes, split by scikit-learn's stratified train_test_split.
+DIGITS_SAMPLES = 1797
+
+
+def _check_data(data: dict) -> None:
+    if data["dataset"] == "digits":
+        if data["source"] != "default":
+            raise ConfigError(f"config key 'data.source': digits ships inside scikit-learn; got source {data['source']!r}, "
+                              "use 'default'")
+        # train_test_split(stratify=y) takes ceil(test_fraction * 1797) test samples and refuses a side with fewer
+        # samples than classes (it puts at least one of each class on each side).
+        fraction, classes = data["test_fraction"], NUM_CLASSES["digits"]
+        n_test = math.ceil(fraction * DIGITS_SAMPLES)
+        for side, n in (("test", n_test), ("train", DIGITS_SAMPLES - n_test)):
+            if n < classes:
+                raise ConfigError(
+                    f"config key 'data.test_fraction': {fraction} leaves {n} {side} samples of digits' {DIGITS_SAMPLES}, "
+                    f"fewer than its {classes} classes (the split is stratified: every class needs a {side} sample); "
+                    f"allowed: {classes} to {DIGITS_SAMPLES - classes} test samples"
+                )
+    _check_train_size(data)
+
+
 def _check_train_size(data: dict) -> None:
     size = data.get("train_size")
     if not size:
@@ -260,6 +331,73 @@ def _check_train_size(data: dict) -> None:
         )
 
 
+def _check_forget_sets(cfg: dict) -> None:
+    """The forget sets' sizes and class against the train set, as `mudiff.forget_sets.build` will need them."""
+    from mudiff.forget_sets import ES_SLICES, names
+
+    fs, data = cfg["forget_sets"], cfg["data"]
+    dataset, classes = data["dataset"], NUM_CLASSES[data["dataset"]]
+    if fs["class_id"] is not None and fs["class_id"] >= classes:
+        raise ConfigError(f"config key 'forget_sets.class_id': {fs['class_id']} is not a class of {dataset}, "
+                          f"whose {classes} classes are 0 to {classes - 1}")
+    size = fs["size"]
+    if size >= 1 and size != int(size):
+        raise ConfigError(f"config key 'forget_sets.size': {size} is neither a share below 1 nor a whole count")
+    if not [name for name in names(fs) if name != "class"]:
+        return  # only the class set, whose size is the class's
+    n_train = train_size(data)
+    of = f"the {n_train} training samples of {dataset}" + (" (data.train_size)" if data.get("train_size") else "")
+    n = round(size * n_train) if size < 1 else int(size)  # as forget_sets.resolve_size
+    if size >= 1 and n > n_train:
+        raise ConfigError(f"config key 'forget_sets.size': {n} samples asked for, but {dataset} has {n_train} training samples"
+                          + (" (data.train_size)" if data.get("train_size") else ""))
+    if n < 1:
+        raise ConfigError(f"config key 'forget_sets.size': {size} gives {n} of {of}: an empty forget set")
+    if n >= n_train:
+        raise ConfigError(f"config key 'forget_sets.size': {size} gives {n} of {of}: the whole train set, "
+                          "nothing would be left to retain")
+    if fs["entanglement"] and n > n_train // ES_SLICES:
+        raise ConfigError(
+            f"config key 'forget_sets.size': {size} gives {n} samples, but the entanglement sets take theirs from one "
+            f"of {ES_SLICES} slices of {of}, the smallest of {n_train // ES_SLICES}; lower the size or set "
+            "'forget_sets.entanglement: false'"
+        )
+
+
+def _check_method_scores(cfg: dict) -> None:
+    """Each meta-algorithm's score against the scores the study computes (RUM refines F by it, RSU ranks by it)."""
+    from mudiff.methods import base_name, split
+
+    computed = cfg["scores"]["names"]
+    for method, hyper in cfg["unlearn"].items():
+        meta, _ = split(base_name(method))
+        if meta not in ("rum", "rum_f", "rsu"):  # shuffle cuts F in random thirds: no score
+            continue
+        score = hyper["score"]
+        where = f"config key 'unlearn.{method}.score'"
+        if score not in SCORES_AVAILABLE:
+            raise ConfigError(f"{where}: {score!r} is not a score; scores: {list(SCORES_AVAILABLE)}")
+        if score in computed:
+            continue
+        if meta == "rsu":
+            if hyper["order"] == "random":
+                continue  # a random order ranks by nothing
+            raise ConfigError(f"{where}: RSU ranks F by {score!r}, which 'scores.names' does not compute (the job would rank "
+                              "by the target's loss instead); add it to scores.names, or use order: random")
+        raise ConfigError(f"{where}: RUM refines F by {score!r}, which 'scores.names' does not compute; add it to scores.names")
+
+
+def _check_scores(cfg: dict) -> None:
+    names = cfg["scores"]["names"]
+    if "memorization" not in names:
+        raise ConfigError("config key 'scores.names': must include 'memorization': the proxies stage (and so the report) "
+                          "compares every score against it")
+    n_train = train_size(cfg["data"])
+    if "knn_disagreement" in names and cfg["scores"]["knn_k"] >= n_train:
+        raise ConfigError(f"config key 'scores.knn_k': {cfg['scores']['knn_k']} neighbours, but knn_disagreement needs fewer "
+                          f"than the {n_train} training samples")
+
+
 def _check_method_forget_sets(cfg: dict) -> None:
     from mudiff.forget_sets import names
 
@@ -272,9 +410,12 @@ def _check_method_forget_sets(cfg: dict) -> None:
             )
 
 
-def _check_tune(cfg: dict) -> None:
+def _check_tune(cfg: dict, sch: dict | None = None) -> None:
+    import jsonschema
+
     from mudiff.methods import METHODS, get
 
+    methods = (sch or schema())["properties"]["unlearn"]["properties"]
     for method, grid in cfg["tune"]["grid"].items():
         if method not in METHODS or method == "retrain":
             raise ConfigError(f"config key 'tune.grid.{method}': not a method to tune; methods: "
@@ -285,23 +426,21 @@ def _check_tune(cfg: dict) -> None:
                 raise ConfigError(f"config key 'tune.grid.{method}.{key}': {method} has no such hyperparameter; known: {sorted(known)}")
             if not values:
                 raise ConfigError(f"config key 'tune.grid.{method}.{key}': no values to try")
+            # each value is one the method's own block would take (its type and limits)
+            prop = methods[method]["properties"][key]
+            for i, value in enumerate(values):
+                for error in jsonschema.Draft202012Validator(prop).iter_errors(value):
+                    raise ConfigError(_explain(_at(error, ["tune", "grid", method, key, i])))
 
 
-def _check_semantics(cfg: dict) -> None:
-    _check_tune(cfg)
+def _check_semantics(cfg: dict, sch: dict | None = None) -> None:
+    _check_tune(cfg, sch)
     negative = [s for s in cfg["seeds"] if s < 0]
     if negative:
         raise ConfigError(f"config key 'seeds': seeds must be 0 or more, got {negative}")
-    _check_train_size(cfg["data"])
-    size = cfg["forget_sets"]["size"]
-    if size >= 1 and size != int(size):
-        raise ConfigError(f"config key 'forget_sets.size': {size} is neither a share below 1 nor a whole count")
-    n_train = train_size(cfg["data"])
-    if size >= 1 and size > n_train:
-        raise ConfigError(
-            f"config key 'forget_sets.size': {int(size)} samples asked for, but {cfg['data']['dataset']} "
-            f"has {n_train} training samples" + (" (data.train_size)" if cfg["data"].get("train_size") else "")
-        )
+    _check_data(cfg["data"])
+    _check_forget_sets(cfg)
+    _check_scores(cfg)
     if cfg["forget_sets"]["mid_rule"] == "rum" and set(cfg["forget_sets"]["by_score"]) - {"memorization"}:
         raise ConfigError("config key 'forget_sets.mid_rule': 'rum' applies to memorization only")
     computed = set(cfg["scores"]["names"])
@@ -323,6 +462,7 @@ def _check_semantics(cfg: dict) -> None:
         raise ConfigError("config key 'unlearn': 'retrain' is required, every method is judged against it")
     if "forget_sets" in cfg["unlearn"]["retrain"]:
         raise ConfigError("config key 'unlearn.retrain.forget_sets': retrain runs on every forget set, every method is judged against it")
+    _check_method_scores(cfg)
 
 
 def method_hyper(hyper: dict) -> dict:
@@ -344,8 +484,19 @@ def unlearn_pairs(cfg: dict) -> list[tuple[str, str]]:
 
 
 def load(path: str | Path) -> dict:
-    with open(path) as fh:
-        raw = yaml.safe_load(fh) or {}
+    """Read and validate a config file; an empty file, or one whose top level is not a mapping, is refused."""
+    try:
+        with open(path) as fh:
+            raw = yaml.safe_load(fh)
+    except OSError as err:
+        raise ConfigError(f"config file {path}: cannot be read ({err.strerror or err})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path}: not valid YAML: {err}") from None
+    if raw is None:
+        raise ConfigError(f"config file {path}: empty; a config file holds a mapping of config keys to values, "
+                          "its study's 'name' at least")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path}: its top level is a {type(raw).__name__}, not a mapping of config keys to values")
     return validate(raw)
 
 
@@ -375,8 +526,9 @@ def docs() -> str:
         "# Configuration reference",
         "",
         "Generated by `python -m mudiff.config --write-docs docs/config.md` from `workflow/mudiff/config.py`",
-        "and each method's `Params`; do not edit. A config file names only what differs from these defaults;",
-        "a wrong key or value is refused before any job starts, with a message that names it.",
+        "and each method's `Params`; do not edit. A config file names its study (`name`, required) and only what",
+        "differs from these defaults; a wrong key or value (NaN and infinities included, and a learning rate",
+        f"outside (0, {LR_MAX}]) is refused before any job starts, with a message that names it.",
         "",
         "| key | type | default | limits | meaning |",
         "|---|---|---|---|---|",
@@ -384,6 +536,8 @@ def docs() -> str:
 
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|")  # a literal | (as in |grad|) would end the table cell
+
+    root = schema()
 
     def walk(props: dict, prefix: str) -> None:
         for key, prop in props.items():
@@ -394,13 +548,14 @@ def docs() -> str:
                 continue
             default = prop.get("default", "")
             shown = f"`{yaml.safe_dump(default, default_flow_style=True).strip().removesuffix('...').strip()}`" if "default" in prop else ""
-            lines.append(f"| `{path}` | {_type_text(prop)} | {shown} | {_limits_text(prop)} | {cell(prop.get('description', ''))} |")
+            limits = ", ".join(["required"] * (not prefix and key in root.get("required", [])) + [_limits_text(prop)] * bool(_limits_text(prop)))
+            lines.append(f"| `{path}` | {_type_text(prop)} | {shown} | {limits} | {cell(prop.get('description', ''))} |")
             if key == "unlearn":
                 for name, method in prop.get("properties", {}).items():
                     lines.append(f"| `unlearn.{name}` | method | | | {cell(method.get('description', ''))} |")
                     walk(method.get("properties", {}), f"unlearn.{name}.")
 
-    walk(schema()["properties"], "")
+    walk(root["properties"], "")
     return "\n".join(lines) + "\n"
 
 
