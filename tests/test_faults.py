@@ -598,3 +598,50 @@ def test_a_non_finite_buffer_is_named(tiny):
     model.register_buffer("running_thing", torch.tensor([1.0, float("inf")]))
     with pytest.raises(DivergedError, match=r"buffer 'running_thing' holds 1 non-finite values \(NaN or inf\) of 2"):
         check_finite(model, data, "salun", {"lr": 0.01})
+
+
+# ----------------------------------------------------------------------------- 5b. ids read by the other stages
+
+
+def test_the_evaluate_stage_refuses_a_forget_set_with_a_nan_id(tmp_path, monkeypatch):
+    from mudiff.stages import evaluate
+
+    ids = _ids_table(tmp_path / "ids.parquet", [1.0, np.nan, 4.0])
+    monkeypatch.setattr(evaluate, "job_run", _no_tracking)
+    job = {"rule": "evaluate", "study": "t", "seed": 0, "wildcards": {"method": "finetune", "forget_set": "random"},
+           "params": {"evaluate": {"mia_seed": 0, "inert_flip_share": 0.02}},
+           "input": {"forget_set": str(ids), "predictions": str(tmp_path / "p.parquet"),
+                     "retrain_predictions": str(tmp_path / "r.parquet"), "record": str(tmp_path / "rec.json"),
+                     "retrain_record": str(tmp_path / "rrec.json"), "trace": str(tmp_path / "trace.parquet")},
+           "output": {"metrics": str(tmp_path / "metrics.json")}}
+    with pytest.raises(mio.IdError, match=re.escape(str(ids)) + ": column 'id': 1 of 3 rows hold null ids: row 1 = nan"):
+        evaluate.run(job)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_the_report_refuses_a_forget_set_with_a_non_integer_id(tmp_path):
+    from mudiff.stages.report import forget_set_table
+
+    folder = tmp_path / "results" / "t" / "seed_0" / "forget_sets" / "memorization_high"
+    folder.mkdir(parents=True)
+    ids = _ids_table(folder / "ids.parquet", [1.0, 2.5])
+    mio.write_json({"name": "memorization_high", "rule": "top", "score": "memorization", "size": 2,
+                    "entanglement_score": 0.1}, folder / "manifest.json")
+    scores = pd.DataFrame({"id": np.arange(5), "memorization": np.linspace(0, 1, 5)})
+    with pytest.raises(mio.IdError, match=re.escape(str(ids)) + ": column 'id': 1 of 2 rows hold non-integer ids: row 1 = 2.5"):
+        forget_set_table([str(folder / "manifest.json")], [str(ids)], {0: scores})
+
+
+def test_the_forget_set_stage_names_a_scores_table_with_a_null_id(tmp_path, monkeypatch):
+    from mudiff.stages import forget_set
+
+    scores = tmp_path / "scores.parquet"
+    pd.DataFrame({"id": [0.0, 1.0, np.nan, 3.0], "label": [0, 1, 0, 1],
+                  "memorization": [0.1, 0.2, 0.3, 0.4]}).to_parquet(scores, index=False)
+    monkeypatch.setattr(forget_set, "job_run", _no_tracking)
+    job = {"rule": "forget_set", "study": "t", "seed": 0, "wildcards": {"forget_set": "memorization_high"},
+           "params": {"size": 2}, "input": {"scores": str(scores), "embeddings": str(tmp_path / "emb.npz")},
+           "output": {"ids": str(tmp_path / "ids.parquet"), "manifest": str(tmp_path / "manifest.json")}}
+    with pytest.raises(mio.IdError, match=re.escape(str(scores)) + ": column 'id': 1 of 4 rows hold null ids: row 2 = nan"):
+        forget_set.run(job)
+    assert not (tmp_path / "ids.parquet").exists()

@@ -7,7 +7,7 @@ job costs little more than its start-up.
 
 from __future__ import annotations
 
-from mudiff.io import read_json, read_table, write_json
+from mudiff.io import read_ids, read_json, read_table, write_json
 from mudiff.metrics.evaluation import compare, model_metrics
 from mudiff.metrics.movement import forget_movement
 from mudiff.tracking import job_run
@@ -16,7 +16,7 @@ from mudiff.tracking import job_run
 def run(job: dict) -> None:
     p, inp, out, wc = job["params"], job["input"], job["output"], job["wildcards"]
     with job_run(job) as mlrun:
-        forget_ids = read_table(inp["forget_set"])["id"].to_numpy()
+        forget_ids = read_ids(inp["forget_set"])
         seed = p["evaluate"]["mia_seed"]
         u = model_metrics(read_table(inp["predictions"]), forget_ids, seed)
         r = model_metrics(read_table(inp["retrain_predictions"]), forget_ids, seed)

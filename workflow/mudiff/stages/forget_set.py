@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mudiff import forget_sets
-from mudiff.io import read_arrays, read_table, write_json, write_table
+from mudiff.io import check_ids, read_arrays, read_table, write_json, write_table
 from mudiff.scores.centroid_distance import entanglement_score
 from mudiff.tracking import job_run
 
@@ -16,6 +16,7 @@ def run(job: dict) -> None:
     name = job["wildcards"]["forget_set"]
     with job_run(job) as mlrun:
         scores = read_table(inp["scores"])
+        check_ids(scores["id"], inp["scores"], "id")  # a null or non-integer id is refused naming the file and rows
         if "seed" in p:  # each replicate draws its own random sets and tie orders
             p = {**p, "seed": forget_sets.replicate_seed(p["seed"], job["seed"])}
         ids, manifest = forget_sets.build(name, scores, **p)

@@ -12,7 +12,7 @@ from mudiff.analysis.findings import CONFIDENCE, INDEPENDENCE, across_seeds, wit
 from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.analysis.seeds import evaluation_summary, seed_of, summarise
 from mudiff.proxies import METRICS as PROXY_METRICS
-from mudiff.io import atomic_path, read_json, read_table, write_json, write_table
+from mudiff.io import atomic_path, read_ids, read_json, read_table, write_json, write_table
 from mudiff.report import figures, samples
 from mudiff.report.html import render_html
 from mudiff.report.markdown import render
@@ -59,7 +59,7 @@ def forget_set_table(manifests: list[str], id_tables: list[str], tables: dict[in
         manifest, seed = read_json(manifest_path), seed_of(manifest_path)
         mem = memorization.get(seed)
         rows.append({**{k: manifest.get(k) for k in ("name", "rule", "score", "size", "entanglement_score")}, "seed": seed,
-                     "mean_memorization": float(mem.loc[read_table(ids_path)["id"]].mean()) if mem is not None else np.nan,
+                     "mean_memorization": float(mem.loc[read_ids(ids_path)].mean()) if mem is not None else np.nan,
                      "same_population_as": ", ".join(manifest.get("same_population_as") or []), "mid_cut": manifest.get("mid_cut") or ""})
     table = pd.DataFrame(rows)
     out = summarise(table, ["name", "rule", "score", "size"], ("mean_memorization", "entanglement_score"))
