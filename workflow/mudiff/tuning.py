@@ -5,9 +5,12 @@
 further seeded draws of the same size), from the study's seed-0 target model, and compares each
 run with retrain on the same set. A grid point is *eligible* when it moves F (its mean flipped share
 of F reaches `evaluate.inert_flip_share`, the inert rule) without collapsing (its mean test
-accuracy stays within `tune.collapse_points` of retrain's). The selected setting is the eligible
-point of highest mean ToW; where no point is eligible the table says why, and the method keeps
-the study's setting. The hard forget sets are never looked at.
+accuracy stays within `tune.collapse_points` of retrain's). A point whose model diverges
+(`DivergedError`: non-finite weights or logits) on any draw is *diverged*: never eligible, its
+unlearned metrics left empty, not rerun on later draws, and named in its method's status; the
+run goes on with the other points. The selected setting is the eligible point of highest mean
+ToW; where no point is eligible the table says why, and the method keeps the study's setting.
+The hard forget sets are never looked at.
 
 The table (`config/tuning/<study>.csv`, committed with the config) lists every grid point; the
 study's config then carries the selected settings (a test checks they agree), and the report
@@ -32,7 +35,8 @@ from mudiff.config import dataset_dir, load, method_hyper
 from mudiff.forget_sets import random_set, resolve_size, replicate_seed
 
 COLUMNS = ("method", "setting", "FA", "RA", "TA", "ToW", "FA_retrain", "RA_retrain", "TA_retrain", "flip_share",
-           "moves_forget_set", "collapsed", "selected", "method_status")
+           "moves_forget_set", "collapsed", "diverged", "selected", "method_status")
+UNLEARNED = ("FA", "RA", "TA", "ToW", "flip_share")  # a diverged point's are left empty (NaN)
 
 
 def grid_points(grid: dict[str, list]) -> list[dict]:
@@ -50,23 +54,34 @@ def draws_of(id_train: np.ndarray, size: float, base_seed: int, draws: int) -> l
 
 
 def select(rows: pd.DataFrame, flip_share: float, collapse_points: float) -> pd.DataFrame:
-    """Mean over draws per (method, setting), eligibility, the selected point and each method's status."""
+    """Mean over draws per (method, setting), eligibility, the selected point and each method's status.
+
+    `rows` may carry a boolean `diverged` column (a run whose model came out non-finite): a point
+    diverged on any draw is diverged, its unlearned metrics NaN, and never eligible."""
     metrics = ["FA", "RA", "TA", "ToW", "FA_retrain", "RA_retrain", "TA_retrain", "flip_share"]
-    table = rows.groupby(["method", "setting"], sort=False, as_index=False)[metrics].mean()
-    table["moves_forget_set"] = table["flip_share"] >= flip_share
-    table["collapsed"] = table["TA"] < table["TA_retrain"] - collapse_points
-    eligible = table["moves_forget_set"] & ~table["collapsed"]
+    rows = rows.assign(diverged=rows["diverged"].eq(True) if "diverged" in rows.columns else False)
+    grouped = rows.groupby(["method", "setting"], sort=False)
+    table = grouped[metrics].mean().join(grouped["diverged"].any()).reset_index()
+    table.loc[table["diverged"], list(UNLEARNED)] = np.nan
+    table["moves_forget_set"] = ~table["diverged"] & (table["flip_share"] >= flip_share)
+    table["collapsed"] = ~table["diverged"] & (table["TA"] < table["TA_retrain"] - collapse_points)
+    eligible = table["moves_forget_set"] & ~table["collapsed"] & ~table["diverged"]
     table["selected"] = False
     table["method_status"] = ""
     for method, group in table.groupby("method", sort=False):
         ok = group[eligible.loc[group.index]]
+        diverged = group.loc[group["diverged"], "setting"].tolist()
         if len(ok):
             table.loc[ok["ToW"].idxmax(), "selected"] = True
             status = "selected: highest ToW among the settings that move F without collapsing"
+        elif len(diverged) == len(group):
+            status = "diverged at every setting: keeps the study's setting"
         elif group["moves_forget_set"].any():
             status = "no setting moves F without collapsing: keeps the study's setting"
         else:
             status = "inert at every setting: keeps the study's setting"
+        if diverged and len(diverged) < len(group):
+            status += f"; diverged (never eligible): {', '.join(diverged)}"
         table.loc[group.index, "method_status"] = status
     return table[list(COLUMNS)]
 
@@ -79,6 +94,7 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
     from mudiff.metrics.evaluation import compare, model_metrics
     from mudiff.metrics.movement import forget_movement
     from mudiff import methods
+    from mudiff.methods.base import DivergedError
     from mudiff.stages import load_data, load_model
     from mudiff.stages.unlearn import unlearn_one
     from mudiff.training import prediction_table
@@ -96,6 +112,7 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
     tune_cfg, fs = cfg["tune"], cfg["forget_sets"]
     sets = draws_of(prepared.id_train, fs["size"], fs["seed"], tune_cfg["draws"])
     rows = []
+    diverged: dict[tuple[str, str], str] = {}  # (method, setting) -> the first draw's DivergedError
 
     def measure(method: str, params, forget_ids: np.ndarray) -> tuple[dict, dict]:
         done = unlearn_one(method, params, copy.deepcopy(model), prepared, data, forget_ids, cfg["model"], cfg["train"], 0)
@@ -107,11 +124,21 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
         for method, grid in tune_cfg["grid"].items():
             study = method_hyper(cfg["unlearn"].get(method, {}))
             for point in grid_points(grid):
-                params = methods.get(method).Params(**{**study, **point})
-                u, moved = measure(method, params, forget_ids)
-                rows.append({"method": method, "setting": json.dumps(point, sort_keys=True), "draw": draw, **u,
-                             **{f"{k}_retrain": r[k] for k in ("FA", "RA", "TA")}, **compare(u, r),
-                             "flip_share": moved["forget_flip_share"]})
+                setting = json.dumps(point, sort_keys=True)
+                retrain = {f"{k}_retrain": r[k] for k in ("FA", "RA", "TA")}
+                if (method, setting) not in diverged:
+                    params = methods.get(method).Params(**{**study, **point})
+                    try:
+                        u, moved = measure(method, params, forget_ids)
+                    except DivergedError as err:  # this point is out; the grid goes on
+                        diverged[(method, setting)] = str(err)
+                        print(f"draw {draw} {method} {point}: diverged, never eligible: {err}", flush=True)
+                if (method, setting) in diverged:
+                    rows.append({"method": method, "setting": setting, "draw": draw, **dict.fromkeys(UNLEARNED, np.nan),
+                                 **retrain, "diverged": True})
+                    continue
+                rows.append({"method": method, "setting": setting, "draw": draw, **u, **retrain, **compare(u, r),
+                             "flip_share": moved["forget_flip_share"], "diverged": False})
                 print(f"draw {draw} {method} {point}: FA {u['FA']:.1f} (retrain {r['FA']:.1f}) TA {u['TA']:.1f} "
                       f"ToW {rows[-1]['ToW']:.3f} flipped {moved['forget_flip_share']:.3f}", flush=True)
     table = select(pd.DataFrame(rows), cfg["evaluate"]["inert_flip_share"], tune_cfg["collapse_points"])
