@@ -347,3 +347,23 @@ def test_rsu_falls_back_to_the_targets_loss_with_a_warning(setup):
         m.unlearn(copy.deepcopy(target), task, m.Params(chunks=2, inner={"epochs": 2}))
     assert task.notes["rsu_fallback"] == "target loss"
     assert [s["forget"] for s in task.notes["steps"]] == [3, 3]
+
+
+@pytest.mark.parametrize("scores", [None, "without_the_column"])
+def test_rsu_random_order_ranks_by_nothing_and_never_falls_back(setup, scores, recwarn, capsys):
+    from mudiff.methods import rsu
+
+    data, forget, retain, target, before = setup
+    task = _task(data, forget, retain, [], None if scores is None else _scores(forget))  # no privacy_risk either way
+    m = methods.get("rsu:finetune")
+    chunks = []
+    original = methods.get("finetune").unlearn
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("mudiff.methods.finetune.unlearn", lambda model, t, p: chunks.append(t.forget.tolist()) or original(model, t, p))
+        mp.setattr(rsu, "risk", lambda *a, **k: pytest.fail("order: random must not compute a risk"))
+        m.unlearn(copy.deepcopy(target), task, m.Params(order="random", inner={"epochs": 3}))
+    expected = rsu.random_order(6, task.seed)
+    assert sum(chunks, []) == forget[expected].tolist() and [len(c) for c in chunks] == [2, 2, 2]
+    assert expected.tolist() == rsu.ranking(np.array(MEM), "random", task.seed).tolist()  # the same shuffle as before
+    assert "rsu_fallback" not in task.notes and task.notes["rsu_order"] == "random"
+    assert not [w for w in recwarn if "RSU" in str(w.message)] and "ranking F by the target's loss" not in capsys.readouterr().out

@@ -1,9 +1,13 @@
 """RSU (risk-ranked sequential unlearning): rank F by privacy risk, unlearn it in k chunks in that order.
 
 Orders: easy_to_hard (least exposed first, the default), hard_to_easy and random (controls).
-Risk is the scores table's `privacy_risk` (LiRA; high = exposed). Without that column, the
-target's per-sample loss stands in (the loss-threshold membership attack: lower loss = more
-exposed), with a warning in the job log and the MLflow tag `mudiff.note.rsu_fallback`.
+Risk is the scores table's `score` column (default `privacy_risk`, LiRA; high = exposed). An
+ordered RSU given no table or one without that column ranks by the target's per-sample loss
+instead (the loss-threshold membership attack: lower loss = more exposed), with a warning in the
+job log and the MLflow tag `mudiff.note.rsu_fallback`. The pipeline never does: config validation
+refuses an ordered RSU whose score the study does not compute, and its jobs get the scores table;
+only a direct call (`unlearn_one` without `forget_scores`) falls back. `order: random` ranks by
+nothing: it reads no score, computes no loss, warns of nothing.
 Steps, retain sets and budget: `mudiff.methods.sequential`.
 """
 
@@ -50,10 +54,15 @@ def risk(model: nn.Module, task: UnlearnTask, score: str) -> np.ndarray:
     return -loss.cpu().numpy()
 
 
+def random_order(n: int, seed: int) -> np.ndarray:
+    """The seeded random order of F's n samples (`order: random`)."""
+    return np.random.default_rng(seed).permutation(n)
+
+
 def ranking(values: np.ndarray, order: str, seed: int) -> np.ndarray:
     """Indices into F in the order RSU unlearns them."""
     if order == "random":
-        return np.random.default_rng(seed).permutation(len(values))
+        return random_order(len(values), seed)
     easy_first = np.argsort(values, kind="stable")
     return easy_first if order == "easy_to_hard" else easy_first[::-1].copy()
 
@@ -62,7 +71,10 @@ def bind(meta: str, inner: str) -> SimpleNamespace:
     def unlearn(model: nn.Module, task: UnlearnTask, params: Params) -> nn.Module:
         module = methods.get(inner)
         hyper = module.Params(**params.inner)
-        order = ranking(risk(model, task, params.score), params.order, task.seed)
+        if params.order == "random":  # a control that ranks by nothing: no score read, no fallback
+            order = random_order(len(task.forget), task.seed)
+        else:
+            order = ranking(risk(model, task, params.score), params.order, task.seed)
         chunks = sequential.thirds(order, params.chunks)
         steps = [sequential.Step(f"chunk {i + 1}", task.forget[c], module, hyper) for i, c in enumerate(chunks) if len(c)]
         task.notes["rsu_order"] = params.order
