@@ -54,6 +54,9 @@ DATA_ROOT = config["data"]["root"]
 # own record, so studies of different data never touch each other's, and a data change reruns all in one pass.
 DATASET_DIR = f"{DATA_ROOT}/{dataset_dir(config['data'])}"
 DATA_RECORD = str(record_path(DATASET_DIR))
+# The data jobs' logs and benchmarks are the dataset's, not the study's (a benchmark is an output).
+DATA_LOGS = f"logs/data/{dataset_dir(config['data'])}"
+DATA_BENCH = f"benchmarks/data/{dataset_dir(config['data'])}"
 # The registry entries this study runs, by name: the jobs that run them depend on their modules and
 # track the entries as params (registries name their members as strings; see mudiff.sources).
 MODEL_ENTRY = {config["model"]: _MODELS[config["model"]]}
@@ -204,9 +207,10 @@ def io(wildcards, input, output):
 
 
 def mudiff(stage):
-    """The shell command of a stage: its log captures stdout and stderr (progress bars included)."""
+    """The shell command of a stage: its log captures stdout and stderr (progress bars included).
+    `exec` makes the job Snakemake's own child, so it dies with Snakemake (mudiff.__main__)."""
     return (
-        f"OMP_NUM_THREADS={{threads}} "
+        f"OMP_NUM_THREADS={{threads}} exec "
         f"python -m mudiff {stage} --job {{params.job:q}} --io {{params.io:q}} > {{log:q}} 2>&1"
     )
 

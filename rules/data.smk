@@ -8,9 +8,9 @@ rule prepare_data:
         arrays=f"{DATASET_DIR}/arrays.npz",
         manifest=f"{DATASET_DIR}/manifest.json",
     log:
-        f"{LOGS}/prepare_data.log",
+        f"{DATA_LOGS}/prepare_data.log",
     benchmark:
-        f"{BENCH}/prepare_data.tsv"
+        f"{DATA_BENCH}/prepare_data.tsv"
     conda:
         "../envs/mudiff.yaml"
     threads: 1
@@ -32,7 +32,7 @@ checkpoint track_data:
     output:
         record=DATA_RECORD,
     log:
-        f"{LOGS}/track_data.log",
+        f"{DATA_LOGS}/track_data.log",
     conda:
         "../envs/mudiff.yaml"
     threads: 1

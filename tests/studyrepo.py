@@ -8,6 +8,7 @@ the commit).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -78,3 +79,22 @@ def runs(repo: Path, study: str) -> list:
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name(study)
     return client.search_runs([exp.experiment_id], max_results=5000) if exp else []
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+def dry_run_jobs(output: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs = []
+    for block in [b for kind in ("rule", "localrule", "checkpoint", "localcheckpoint") for b in output.split(f"\n{kind} ")[1:]]:
+        rule = block.split(":")[0]
+        wc = re.search(r"wildcards: (.*)", block)
+        wildcards = dict(kv.split("=") for kv in wc.group(1).split(", ")) if wc else {}
+        jobs.append((rule, wildcards))
+    return jobs

@@ -22,7 +22,7 @@ def blocks() -> list[tuple[str, str | None, str]]:
 
 def test_the_doc_has_the_method_its_registration_and_a_config():
     found = blocks()
-    assert [p for p, _, _ in found] == ["workflow/mudiff/methods/reset_head.py", "workflow/mudiff/methods/__init__.py", "config/try_reset_head.yaml"]
+    assert [p for p, _, _ in found] == ["workflow/mudiff/methods/reset_head.py", "workflow/mudiff/methods/registry.py", "config/try_reset_head.yaml"]
     assert found[1][1] == "METHODS = {" and found[1][2].count("\n") == 1  # one registration line
 
 

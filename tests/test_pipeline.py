@@ -22,7 +22,7 @@ import yaml
 from mudiff.config import load, unlearn_pairs
 from mudiff.forget_sets import names
 from mudiff.proxies import MIN_MEASURABLE_SECONDS
-from studyrepo import REPO, copy_repo, snakemake
+from studyrepo import REPO, copy_repo, dry_run_jobs as _dry_run_jobs, job_stats, snakemake
 
 # What the default study runs, from its config: the expectations follow the config.
 CONFIG = load(REPO / "config" / "default.yaml")
@@ -36,14 +36,6 @@ pytestmark = pytest.mark.e2e
 
 def pairs_of(method: str) -> list[str]:
     return [fs for m, fs in PAIRS if m == method]
-
-
-def job_stats(output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count}."""
-    if "Nothing to be done" in output:
-        return {}
-    table = output.split("Job stats:")[1].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
 @pytest.fixture(scope="module")
@@ -182,16 +174,6 @@ def test_dvc_checkout_of_identical_data_reruns_nothing(study: Path):
     subprocess.run([sys.executable, "-m", "dvc", "checkout", "--quiet"], cwd=study, check=True)
     assert (study / "data" / "digits" / "arrays.npz").is_file()
     assert "Nothing to be done" in snakemake(study, "-n").stdout
-
-
-def _dry_run_jobs(output: str) -> list[tuple[str, dict]]:
-    jobs = []
-    for block in output.split("\nrule ")[1:] + output.split("\nlocalrule ")[1:]:
-        rule = block.split(":")[0]
-        wc = re.search(r"wildcards: (.*)", block)
-        wildcards = dict(kv.split("=") for kv in wc.group(1).split(", ")) if wc else {}
-        jobs.append((rule, wildcards))
-    return jobs
 
 
 def test_changing_one_methods_learning_rate_reruns_only_that_method(study: Path):

@@ -136,7 +136,7 @@ def test_config_values_cannot_inject_shell_commands(tmp_path):
     proc = snakemake(repo, "--cores", "1", "--configfile", config, check=False)
     assert proc.returncode != 0
     assert not list(repo.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
-    log = (repo / "logs" / "evil" / "prepare_data.log").read_text()
+    log = (repo / "logs" / "data" / "fashion_mnist" / "prepare_data.log").read_text()  # the dataset's log
     assert "data.source: local folder" in log and "does not exist" in log and "$(touch PWNED2)" in log
     assert not (repo / "data" / "fashion_mnist" / "arrays.npz").exists()
 
