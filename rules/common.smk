@@ -10,8 +10,10 @@ SRC = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, SRC)
 # Jobs find the package through the environment, not through their command: a command holding the
 # checkout's path would change with it, and Snakemake would rerun every job of a moved checkout.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    )
 )
 
 from mudiff import forget_sets as _forget_sets
@@ -38,7 +40,8 @@ config.clear()
 config.update(_validated)
 
 STUDY = config["name"]
-os.environ["MUDIFF_STUDY"] = STUDY  # the MLflow experiment of the data jobs, which every study shares
+# the MLflow experiment of the data jobs, which every study shares
+os.environ.update(MUDIFF_STUDY=STUDY)
 SEEDS = config["seeds"]
 RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
@@ -118,7 +121,8 @@ def resources(rule_name):
 
 def sources(stage, *modules):
     """The package files a stage's job runs: the stage module's import closure, plus the modules it
-    runs by a registry's name (relative paths, so that a moved checkout reruns nothing)."""
+    runs by a registry's name (relative paths, so that a moved checkout reruns nothing).
+    """
     files = set(module_files("mudiff.__main__")) | set(module_files(STAGES[stage]))
     for module in modules:
         files |= set(module_files(module_of(module)))
@@ -163,7 +167,8 @@ def data_inputs(wildcards):
 def data_version(wildcards):
     """The dataset's record alone, for a job that does not read the data but follows from it: every
     job depends on the checkpoint, so Snakemake re-plans every job once it has run (a job planned
-    before that, on an input that was then left as it was, would otherwise keep its stale reason)."""
+    before that, on an input that was then left as it was, would otherwise keep its stale reason).
+    """
     return {"data_version": checkpoints.track_data.get().output.record}
 
 
@@ -208,7 +213,8 @@ def io(wildcards, input, output):
 
 def mudiff(stage):
     """The shell command of a stage: its log captures stdout and stderr (progress bars included).
-    `exec` makes the job Snakemake's own child, so it dies with Snakemake (mudiff.__main__)."""
+    `exec` makes the job Snakemake's own child, so it dies with Snakemake (mudiff.__main__).
+    """
     return (
         f"OMP_NUM_THREADS={{threads}} exec "
         f"python -m mudiff {stage} --job {{params.job:q}} --io {{params.io:q}} > {{log:q}} 2>&1"
