@@ -273,30 +273,40 @@ def test_data_changed_behind_the_pipelines_back_is_refused(tiny):
     with np.load(arrays) as f:
         tampered = {k: f[k] for k in f.files}
     tampered["y_train"] = (tampered["y_train"] + 1) % 10
-    with open(arrays, "wb") as fh:
-        np.savez(fh, **tampered)
-    os.utime(arrays, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the same mtime: only the content says
     record = json.loads((tiny / "data" / "digits.record.json").read_text())
-    try:
-        proc = _force_train(tiny)
-        log = (tiny / "logs" / "tiny" / "seed_0" / "train_target.log").read_text()
-        assert proc.returncode != 0 and "DataMismatch" in log
-        assert "data/digits/arrays.npz" in log and record["files"]["arrays.npz"] in log
-        # a newer file reruns track_data, which refuses it: arrays changed after prepare_data wrote them
-        arrays.touch()
-        proc = snakemake(tiny, "--cores", "1", "--configfile", "config/tiny.yaml", "--until", "track_data", check=False)
-        log = (tiny / "logs" / "data" / "digits" / "track_data.log").read_text()
-        assert proc.returncode != 0 and "changed after it was prepared" in log
-    finally:
+    train_log = tiny / "logs" / "tiny" / "seed_0" / "train_target.log"
+
+    def restore():
         arrays.write_bytes(good)
         os.utime(arrays, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    # other labels in a valid file, with the same mtime: only the content says
+    with open(arrays, "wb") as fh:
+        np.savez(fh, **tampered)
+    os.utime(arrays, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    try:
+        proc = _force_train(tiny)
+        log = train_log.read_text()
+        assert proc.returncode != 0 and "DataMismatch" in log
+        assert "data/digits/arrays.npz" in log and record["files"]["arrays.npz"] in log
+    finally:
+        restore()
     # data.dvc's entry edited by hand: the job names data.dvc and both digests
     dvc = tiny / "data.dvc"
     text = dvc.read_text()
     dvc.write_text(text.replace(record["md5"], "f" * 32 + ".dir"))
     try:
         proc = _force_train(tiny)
-        log = (tiny / "logs" / "tiny" / "seed_0" / "train_target.log").read_text()
+        log = train_log.read_text()
         assert proc.returncode != 0 and "data.dvc" in log and "f" * 32 in log and record["md5"] in log
     finally:
         dvc.write_text(text)
+    # a newer changed file reruns track_data, which refuses it: not the arrays prepare_data wrote
+    with open(arrays, "wb") as fh:
+        np.savez(fh, **tampered)
+    try:
+        proc = snakemake(tiny, "--cores", "1", "--configfile", "config/tiny.yaml", "--until", "track_data", check=False)
+        log = (tiny / "logs" / "data" / "digits" / "track_data.log").read_text()
+        assert proc.returncode != 0 and "changed after it was prepared" in log
+    finally:
+        restore()
