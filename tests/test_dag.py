@@ -22,7 +22,7 @@ import yaml
 
 from mudiff.data.records import DataMismatch, dir_md5, folder_files, verify
 from mudiff.sources import PACKAGE_ROOT, module_files
-from studyrepo import REPO, TINY, copy_repo, job_stats, runs, snakemake, write_config
+from studyrepo import TINY, copy_repo, job_stats, runs, snakemake, write_config
 
 PER_SEED = {"train_target", "train_bank", "scores_target", "scores_bank", "scores", "proxies", "forget_set", "analysis"}
 

@@ -8,8 +8,6 @@ are exactly as narrow as they should be.
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import subprocess
 import sys
