@@ -31,6 +31,7 @@ from mudiff.data.registry import LOADERS as _LOADERS
 from mudiff.models.registry import MODELS as _MODELS
 from mudiff.scores import FROM_BANK as _FROM_BANK
 from mudiff.sources import module_files, module_of
+from mudiff.tracking import ARTIFACTS_ENV, invocation_env
 
 try:
     _validated = validate(dict(config))
@@ -40,8 +41,14 @@ config.clear()
 config.update(_validated)
 
 STUDY = config["name"]
-# the MLflow experiment of the data jobs, which every study shares
-os.environ.update(MUDIFF_STUDY=STUDY)
+# The MLflow experiment of the data jobs, which every study shares; this `snakemake` call's id, which
+# every run of its jobs is tagged with (kept where a cluster job parses the Snakefile again); what
+# the runs keep of their outputs. None of it is a job's param: changing it reruns nothing.
+os.environ.update(
+    MUDIFF_STUDY=STUDY,
+    **invocation_env(),
+    **{ARTIFACTS_ENV: json.dumps(config["tracking"], sort_keys=True)},
+)
 SEEDS = config["seeds"]
 RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
@@ -202,11 +209,14 @@ def job(rule_name, params=None, shared=False):
 
 
 def io(wildcards, input, output):
-    """A params function: the job's named input and output paths, as JSON (derived, not tracked)."""
+    """A params function: the job's named input and output paths, and its source files (which its
+    run records with their digests), as JSON (derived from the rule, so never a reason to rerun).
+    """
     return json.dumps(
         {
             "input": {k: v for k, v in input.items() if k != "sources"},
             "output": dict(output.items()),
+            "sources": list(input.get("sources", [])),
         }
     )
 
@@ -229,3 +239,10 @@ onstart:
         f"mudiff: MLflow store {tracking_uri()}, experiment '{STUDY}'",
         file=sys.stderr,
     )
+
+
+# The end of a successful run: the headline ToW table, the report, the audit and how to open MLflow.
+onsuccess:
+    from mudiff.audit import finished_summary
+
+    print(finished_summary(RESULTS), file=sys.stderr)

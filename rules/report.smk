@@ -57,6 +57,7 @@ rule report:
                 "study": {k: config[k] for k in ("name", "seeds", "model")},
                 "analysis": config["analysis"],
                 "inert_flip_share": config["evaluate"]["inert_flip_share"],
+                "tracking_ui": config["tracking"]["ui"],
                 "rsu_orders": {
                     m: config["unlearn"][m]["order"]
                     for m in METHOD_NAMES

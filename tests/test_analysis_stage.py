@@ -78,11 +78,11 @@ def test_outputs_and_verdicts(study):
     no_bank = predictor["methods"]["finetune"]["without_bank_features"]
     assert "memorization" not in no_bank["features"] and "memorization" not in no_bank["logistic_regression"]["importance"]
     assert {"auc.logistic_regression.finetune", "auc_no_bank.logistic_regression.finetune"} <= set(study["metrics"])
-    findings = {(f["finding"], f["method"]): f for f in read_json(out["findings"])}
+    findings = {(f["finding"], f["method"]): f for f in read_json(out["findings"])["findings"]}
     assert findings[("ToW falls as memorization of F rises", "finetune")]["reproduced"] is True
     assert findings[("Per-sample difficulty is algorithm-independent", None)]["reproduced"] is True
     assert findings[("Training-dynamics confidence ranks samples close to memorization", None)]["numbers"]["speedup_vs_bank"] == 100
-    json.dumps(read_json(out["findings"]))
+    json.dumps(read_json(out["findings"])["findings"])
     for name in ("agreement", "factors", "roc", "difficulty"):
         assert (study["root"] / "analysis" / "figures" / f"{name}.png").stat().st_size > 10_000
     assert study["metrics"]["findings_reproduced"] >= 3
@@ -100,7 +100,7 @@ def test_report_section_renders_every_part(study):
 
     out = study["out"]
     text = render(read_table(out["agreement"]), read_table(out["factor_verdicts"]), read_json(out["predictor"]),
-                  read_json(out["findings"]), {k: f"analysis/figures/{k}.png" for k in ("agreement", "factors", "roc", "difficulty")})
+                  read_json(out["findings"])["findings"], {k: f"analysis/figures/{k}.png" for k in ("agreement", "factors", "roc", "difficulty")})
     assert "Kendall's W" in text and "memorization" in text and "AUC" in text
     assert "AUC without bank" in text and "drops memorization" in text
     assert "ToW falls as memorization of F rises (finetune): **reproduced**" in text

@@ -71,7 +71,7 @@ def test_every_output_is_there(study: Path):
     difficulty = pd.read_parquet(run / "analysis" / "difficulty.parquet")
     assert {"method", "forget_set", "id", "residual", "steps_to_forget", "censored", "difficulty"} <= set(difficulty.columns)
     assert set(map(tuple, difficulty[["method", "forget_set"]].drop_duplicates().to_numpy())) == set(PAIRS)
-    findings = json.loads((run / "analysis" / "findings.json").read_text())
+    findings = json.loads((run / "analysis" / "findings.json").read_text())["findings"]
     assert all(f["reproduced"] in (True, False, None) and f["text"] for f in findings)
     assert all("not testable here (" in f["text"] for f in findings if f["reproduced"] is None)  # always with a reason
     assert len(findings) >= 5

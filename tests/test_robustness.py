@@ -39,19 +39,40 @@ def store(tmp_path, monkeypatch):
     return _client(), init_store("s")
 
 
-def test_run_of_a_job_that_died_is_closed_by_its_rerun(store):
-    from mudiff.tracking import job_run
+def test_run_of_a_job_that_died_is_closed_by_its_rerun_within_its_scope(store, tmp_path):
+    import socket
+
+    from mudiff.tracking import invocation, job_run
 
     client, exp_id = store
-    dead = client.create_run(exp_id, run_name="train_bank", tags={"mudiff.rule": "train_bank"})  # SIGKILLed: never closed
-    other = client.create_run(exp_id, run_name="train_target")  # another job's run is left alone
-    with job_run({"rule": "train_bank", "study": "s", "params": {"k": 1}}):
-        pass
-    assert client.get_run(dead.info.run_id).info.status == "KILLED"
-    assert "rerun" in client.get_run(dead.info.run_id).data.tags["mudiff.closed_by"]
-    assert client.get_run(other.info.run_id).info.status == "RUNNING"
+    here = invocation()
+    host = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a Snakemake that has exited: its pid is free
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        def started(**scope):
+            return client.create_run(exp_id, run_name="train_bank", tags={"mudiff.rule": "train_bank", **here, **scope})
+
+        dead_here = started()  # an earlier attempt in this invocation, SIGKILLed: never closed
+        dead_before = started(**{"mudiff.invocation": "old", "mudiff.invoker": f"{host}:{gone.pid}:"})
+        live = started(**{"mudiff.invocation": "live", "mudiff.invoker": f"{host}:{alive.pid}:"})  # e.g. --nolock
+        other_checkout = started(**{"mudiff.workdir": str(tmp_path / "someone-else")})  # a shared store
+        other_host = started(**{"mudiff.invocation": "theirs", "mudiff.invoker": "elsewhere:1:"})
+        untagged = client.create_run(exp_id, run_name="train_bank")  # no scope: not known to be ours
+        other_job = client.create_run(exp_id, run_name="train_target", tags=here)  # another job's run
+        with job_run({"rule": "train_bank", "study": "s", "params": {"k": 1}}):
+            pass
+    finally:
+        alive.kill()
+    status = {r: client.get_run(r.info.run_id).info.status for r in
+              (dead_here, dead_before, live, other_checkout, other_host, untagged, other_job)}
+    assert status[dead_here] == status[dead_before] == "KILLED"
+    assert "same invocation" in client.get_run(dead_here.info.run_id).data.tags["mudiff.closed_by"]
+    assert f"pid {gone.pid}) is gone" in client.get_run(dead_before.info.run_id).data.tags["mudiff.closed_by"]
+    assert all(status[r] == "RUNNING" for r in (live, other_checkout, other_host, untagged, other_job))
     statuses = sorted(r.info.status for r in client.search_runs([exp_id], "attributes.run_name = 'train_bank'"))
-    assert statuses == ["FINISHED", "KILLED"]
+    assert statuses == ["FINISHED", "KILLED", "KILLED", "RUNNING", "RUNNING", "RUNNING", "RUNNING"]
 
 
 def test_failed_job_run_is_failed_and_says_why(store):

@@ -61,7 +61,7 @@ def test_report_gives_mean_and_t_interval_over_the_seeds(study):
         half = stats.t.ppf(0.975, 1) * np.std(tow, ddof=1) / np.sqrt(2)
         assert row["ToW"] == pytest.approx(np.mean(tow))
         assert row["ToW_ci_low"] == pytest.approx(np.mean(tow) - half) and row["ToW_ci_high"] == pytest.approx(np.mean(tow) + half)
-    findings = json.loads((results / "findings.json").read_text())
+    findings = json.loads((results / "findings.json").read_text())["findings"]
     assert findings and all(f["seeds"] == 2 and 0 <= f["seeds_reproduced"] <= 2 for f in findings)
     report = (results / "report.md").read_text()
     assert "mean over 2 seeds (0, 1)" in report and "### Replicates" in report and "mean [95% CI]" in report

@@ -1,4 +1,5 @@
-"""Command-line entry point of every pipeline stage: `python -m mudiff STAGE --job JSON`.
+"""Command-line entry point of every pipeline stage: `python -m mudiff STAGE --job JSON`, and of the
+audit of a finished study: `python -m mudiff audit results/<study>` (mudiff.audit).
 
 Stages are imported lazily, so a job loads (and depends on) its own stage's code only.
 
@@ -121,6 +122,9 @@ def die_with_parent(sig: int = signal.SIGTERM, parent_at_start: int | None = Non
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["audit"]:  # a command for people, not a stage (so by name: no job's code depends on it)
+        sys.exit(importlib.import_module("mudiff.audit").main(argv[1:]))
     die_with_parent()
     parser = argparse.ArgumentParser(prog="python -m mudiff", description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=sorted(STAGES))

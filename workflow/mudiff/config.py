@@ -24,7 +24,7 @@ import yaml
 from mudiff.sections import (  # noqa: F401  (the typed sections, re-exported for the CLI and tests)
     DATASETS, LEVELS, LRS, MODELS, NUM_CLASSES, SCORES_AVAILABLE, TRAIN_SIZES, AnalysisConfig, BankConfig,
     CurvatureConfig, DataConfig, EvaluateConfig, ForgetSetsConfig, HoldoutKLConfig, ScoresConfig, StudyConfig,
-    TrainConfig, TuneConfig, dataset_dir, full_train_size, option, subset_size, train_size,
+    TrackingConfig, TrainConfig, TuneConfig, dataset_dir, full_train_size, option, subset_size, train_size,
 )
 
 # ----------------------------------------------------------------------------- schema

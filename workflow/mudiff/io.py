@@ -3,6 +3,12 @@
 Every output is written atomically (`atomic_path`) with the mode an ordinary `open()` gives under
 the process umask (0o666 & ~umask: 0644 under umask 022), so that a group sharing a results folder
 reads it. Sample-id columns are read with `read_ids`, which refuses nulls and non-integers by row.
+
+Every JSON object and parquet table a pipeline job writes records the id of the job's MLflow run
+(`RUN_ID_KEY`: a key of the JSON object, a key of the parquet schema's metadata, which pandas
+leaves out of the frame); `run_id_of` reads it back. `mudiff.tracking.job_run` sets the run
+(`current_run`). Prepared data is the exception (`provenance=False`): it is content-addressed by
+DVC, and a copy prepared again must be byte for byte the same.
 """
 
 from __future__ import annotations
@@ -31,6 +37,40 @@ def _umask_by_setting() -> int:
 
 
 _UMASK_AT_IMPORT = _umask_by_setting()
+
+RUN_ID_KEY = "mlflow_run_id"
+_RUN: dict[str, str] = {}  # the MLflow run of the job writing outputs, while it runs
+
+
+@contextlib.contextmanager
+def current_run(run_id: str) -> Iterator[None]:
+    """Within the block, every JSON object and table written records `run_id` (see the module's doc)."""
+    previous = dict(_RUN)
+    _RUN.clear()
+    _RUN["run_id"] = run_id
+    try:
+        yield
+    finally:
+        _RUN.clear()
+        _RUN.update(previous)
+
+
+def run_id_of(path: str | Path) -> str | None:
+    """The MLflow run id a JSON or parquet output records, or None (another kind of file, or none recorded)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".json":
+            obj = json.loads(path.read_text())
+            return obj.get(RUN_ID_KEY) if isinstance(obj, dict) else None
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            meta = pq.read_schema(path).metadata or {}
+            value = meta.get(RUN_ID_KEY.encode())
+            return value.decode() if value else None
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def current_umask() -> int:
@@ -71,7 +111,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def write_json(obj: Any, path: str | Path) -> None:
+def write_json(obj: Any, path: str | Path, provenance: bool = True) -> None:
+    """`obj` as indented JSON; an object (dict) records the current run's id (RUN_ID_KEY) unless `provenance`
+    is False."""
+    if provenance and _RUN and isinstance(obj, dict):
+        obj = {**obj, RUN_ID_KEY: _RUN["run_id"]}
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
@@ -92,9 +136,16 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def write_table(df: pd.DataFrame, path: str | Path) -> None:
+def write_table(df: pd.DataFrame, path: str | Path, provenance: bool = True) -> None:
+    """`df` as parquet (no index); its schema's metadata records the current run's id (RUN_ID_KEY)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if provenance and _RUN:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), RUN_ID_KEY.encode(): _RUN["run_id"].encode()})
     with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -190,6 +190,18 @@ class TuneConfig:
 
 
 @dataclass
+class TrackingConfig:
+    models: Literal["reference", "copy"] = option(
+        "reference", "Model files (*.pt: target, checkpoints, unlearned models). 'reference': each run records their "
+        "path, size and sha256 (its mudiff/outputs.json) and the files stay where the pipeline wrote them; 'copy': "
+        "also copied into the artifact store (a ResNet-18 is about 45 MB, and a study holds hundreds).")
+    max_artifact_mb: float = option(
+        64.0, "Any other output larger than this (MB) is recorded by reference only.", exclusiveMinimum=0)
+    ui: str = option(
+        "http://127.0.0.1:5000", "The MLflow UI the report's run links open (`mlflow ui` serves it there by default).")
+
+
+@dataclass
 class StudyConfig:
     name: str = option("default", "Study name: results/<name>/ and the MLflow experiment.", pattern=r"^[A-Za-z0-9_.-]+$")
     seeds: list[int] = option(
@@ -225,6 +237,9 @@ class StudyConfig:
     evaluate: EvaluateConfig = option(None, "Evaluation.")
     analysis: AnalysisConfig = option(None, "Instance-level difficulty: agreement, factors, predictor, findings.")
     tune: TuneConfig = option(None, "How method settings are chosen: a grid per method on the random forget set, by ToW.")
+    tracking: TrackingConfig = option(
+        None, "What MLflow keeps of each job's outputs, and where the report links to it. Changing it reruns no job "
+              "(the report job excepted, for `ui`).")
 
 
 # Official train-set sizes and class counts, so that an impossible forget-set size or train_size

@@ -112,7 +112,7 @@ def track(folder: str | Path, dvc_file: str | Path = DVC_FILE) -> dict:
     record = {"path": folder.as_posix(), "dvc_file": dvc_file.as_posix(), "md5": entry["md5"], "files": files}
     from mudiff.io import write_json
 
-    write_json(record, record_path(folder))
+    write_json(record, record_path(folder), provenance=False)  # jobs depend on its content: identical data, same record
     return record
 
 

@@ -94,7 +94,7 @@ def tuning_section(tuning: pd.DataFrame | None) -> list[str]:
 def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicates: pd.DataFrame, forget_sets: pd.DataFrame,
            evaluation: pd.DataFrame, summary: pd.DataFrame, figures: dict[str, str], deviations: list[str],
            proxies: pd.DataFrame, analysis_md: str, rsu_orders: dict[str, str], tuning: pd.DataFrame | None = None,
-           inert_flip_share: float | None = None) -> str:
+           inert_flip_share: float | None = None, provenance: list[str] | None = None) -> str:
     seeds = study["seeds"]
     over = (f"Every number below is the mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}) with its 95% "
             "t-interval in brackets." if len(seeds) > 1 else
@@ -179,4 +179,5 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
     # Instance-level difficulty and the verdict on every SPEC finding: the analysis stage's (one place).
     lines += [analysis_md, ""]
     lines += ["## Deviations from SPEC", ""] + [f"- {d}" for d in deviations] + [""]
+    lines += provenance or []
     return "\n".join(lines)

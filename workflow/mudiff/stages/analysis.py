@@ -88,7 +88,7 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
     write_table(verdicts, out["factor_verdicts"])
     write_json({"params": asdict(params), "features": features, "feature_sets": feature_sets(features),
                 "dropped_why": SHARED_SOURCE_REASON, "methods": predictor}, out["predictor"])
-    write_json(findings, out["findings"])
+    write_json({"findings": findings}, out["findings"])
     fig_dir = Path(out["figures"])
     fig_dir.mkdir(parents=True, exist_ok=True)
     figures.agreement_heatmaps(agreement, fig_dir / "agreement.png")
@@ -131,5 +131,5 @@ def run(job: dict) -> None:
         mlrun.set_tags({"mudiff.inert_runs": ", ".join(sorted(f"{r.method}/{r.forget_set}" for r in
                                                               findings_mod.inert_runs(evaluation).itertuples())) or "none"})
         mlrun.log_metrics(metrics)
-        for f in read_json(out["findings"]):
+        for f in read_json(out["findings"])["findings"]:
             print(f"- {f['text']}")

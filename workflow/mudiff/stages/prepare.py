@@ -32,6 +32,6 @@ def run(job: dict) -> None:
                 "per_class": np.bincount(ds.y_train, minlength=ds.num_classes).tolist(),
             } if cfg.train_size else None,
         }
-        write_json(manifest, out["manifest"])
+        write_json(manifest, out["manifest"], provenance=False)  # part of the DVC-tracked folder: content only
         mlrun.log_metrics({"n_train": manifest["n_train"], "n_test": manifest["n_test"]})
         print(f"prepared {ds.name}: {manifest['n_train']} train, {manifest['n_test']} test, shape {ds.shape}")

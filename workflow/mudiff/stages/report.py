@@ -12,11 +12,11 @@ from mudiff.analysis.findings import CONFIDENCE, INDEPENDENCE, across_seeds, wit
 from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.analysis.seeds import evaluation_summary, seed_of, summarise
 from mudiff.proxies import METRICS as PROXY_METRICS
-from mudiff.io import atomic_path, read_ids, read_json, read_table, write_json, write_table
-from mudiff.report import figures, samples
+from mudiff.io import RUN_ID_KEY, atomic_path, read_ids, read_json, read_table, write_json, write_table
+from mudiff.report import figures, provenance, samples
 from mudiff.report.html import render_html
 from mudiff.report.markdown import render
-from mudiff.tracking import job_run
+from mudiff.tracking import input_runs, job_run
 
 DEVIATIONS = [
     "Entanglement sets (es_low/mid/high) take the configured forget-set size from the middle of each of RUM's slices "
@@ -100,7 +100,9 @@ def run(job: dict) -> None:
     analysis = p["analysis"]
     with job_run(job) as mlrun:
         mlrun.set_tags({"mudiff.deviations": " | ".join(DEVIATIONS)})
-        evaluation = with_levels(pd.DataFrame([read_json(f) for f in inp["evaluations"]]))
+        # each row keeps the id of the evaluate run it came from
+        evaluation = with_levels(pd.DataFrame([read_json(f) for f in inp["evaluations"]]).rename(
+            columns={RUN_ID_KEY: "evaluate_run_id"}))
         summary = evaluation_summary(evaluation)
         first = seeds[0]  # its per-sample detail (scores, analysis) is shown; every seed's is under seed_<s>/
         score_tables = {seed_of(f): read_table(f) for f in inp["scores"]}
@@ -108,7 +110,7 @@ def run(job: dict) -> None:
         forget_sets = forget_set_table(inp["manifests"], inp["forget_sets"], score_tables)
         proxies = summarise(pd.concat([read_table(f).assign(seed=seed_of(f)) for f in inp["proxies"]]), ["score", "direction"],
                             PROXY_METRICS)
-        per_seed_findings = {seed_of(f): read_json(f) for f in inp["findings"]}
+        per_seed_findings = {seed_of(f): read_json(f)["findings"] for f in inp["findings"]}
         es = forget_sets.dropna(subset=["entanglement_score"])
         es = dict(zip(es["name"], es["entanglement_score"])) if len(es) else None
         populations: dict[str, list] = {}
@@ -150,12 +152,17 @@ def run(job: dict) -> None:
         analysis_md = section.render(read_table(inp["agreement"][0]), read_table(inp["factor_verdicts"][0]),
                                      predictors[0], findings, analysis_figs, seed=first, n_seeds=len(seeds))
         rel = {k: str(Path(v).relative_to(report_dir)) for k, v in figs.items()}
+        own = mlrun.client.get_run(mlrun.run_id)
+        provenance_md = provenance.section(
+            inp, input_runs(inp), p.get("tracking_ui", "http://127.0.0.1:5000"), own.info.experiment_id,
+            {"run_id": mlrun.run_id, "study": p["study"]["name"], "data_digest": own.data.tags.get("mudiff.data_digest", ""),
+             "commit": own.data.tags.get("mlflow.source.git.commit") or own.data.tags.get("mudiff.git_commit", "unknown")})
         text = render(p["study"], read_json(inp["data_manifest"]), targets[0], banks[0], replicates, forget_sets,
                       evaluation, summary, rel, DEVIATIONS, proxies, analysis_md, p.get("rsu_orders", {}), tuning,
-                      p.get("inert_flip_share"))
+                      p.get("inert_flip_share"), provenance_md)
         write_table(evaluation, out["evaluation"])
         write_table(summary, out["summary"])
-        write_json(findings, out["findings"])
+        write_json({"findings": findings}, out["findings"])
         with atomic_path(out["report"]) as tmp:
             tmp.write_text(text)
         with atomic_path(out["html"]) as tmp:
