@@ -67,7 +67,7 @@ def _error(raw) -> str:
 def test_unknown_top_level_key():
     msg = _error({"foo": 1})
     assert "'<top level>'" in msg and "['foo']" in msg
-    assert "allowed: ['analysis', 'bank', 'data', 'device', 'evaluate', 'forget_sets', 'model', 'name', 'scores', 'seeds', 'train', 'tune', 'unlearn']" in msg
+    assert "allowed: ['analysis', 'bank', 'data', 'device', 'evaluate', 'forget_sets', 'model', 'name', 'scores', 'seeds', 'tracking', 'train', 'tune', 'unlearn']" in msg
 
 
 def test_unknown_nested_key():

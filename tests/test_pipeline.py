@@ -20,7 +20,7 @@ import yaml
 from mudiff.config import load, unlearn_pairs
 from mudiff.forget_sets import names
 from mudiff.proxies import MIN_MEASURABLE_SECONDS
-from studyrepo import REPO, copy_repo, dry_run_jobs as _dry_run_jobs, job_stats, snakemake
+from studyrepo import REPO, copy_repo, dry_run_jobs as _dry_run_jobs, env, job_stats, snakemake
 
 # What the default study runs, from its config: the expectations follow the config.
 CONFIG = load(REPO / "config" / "default.yaml")
@@ -141,7 +141,7 @@ def test_one_finished_mlflow_run_per_job(study: Path):
         if run.data.tags["mudiff.rule"] != "prepare_data":  # data.dvc is written after it
             assert run.data.tags["mudiff.data_digest"] == digest
         assert run.data.tags["mudiff.git_commit"] != ""
-        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["outputs"], run.info.run_name
+        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["mudiff", "outputs"], run.info.run_name
     unlearn = next(r for r in runs if r.info.run_name == "unlearn[forget_set=random][method=finetune][seed=0]")
     lr = CONFIG["unlearn"]["finetune"]["lr"]
     assert float(unlearn.data.params["hyper.lr"]) == lr and unlearn.data.params["replicate_seed"] == "0"
@@ -153,6 +153,47 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     rum = next(r for r in runs if r.info.run_name == "unlearn[forget_set=memorization_mix][method=rum_f:neggrad_plus][seed=0]")
     assert [m.step for m in client.get_metric_history(rum.info.run_id, "forget_acc")] == list(range(0, 6))  # neggrad_plus's 5 epochs as 1 + 2 + 2
     assert json.loads(rum.data.tags["mudiff.note.steps"])[0]["name"] == "low"
+
+
+def audit(study: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mudiff", "audit", "results/default"], cwd=study, capture_output=True,
+                          text=True, env={**env(), "PYTHONPATH": str(study / "workflow")})
+
+
+def test_every_number_leads_to_its_run_commit_and_data_and_the_audit_passes(study: Path):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{study / 'mlflow.db'}")
+    exp = mlflow.get_experiment_by_name("default")
+    runs = mlflow.search_runs([exp.experiment_id], max_results=1000)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=study, capture_output=True, text=True).stdout.strip()
+    # MLflow's own columns, and one invocation for the whole study
+    assert set(runs["tags.mlflow.source.git.commit"]) == {head}
+    assert runs["tags.mlflow.user"].str.len().min() > 0 and runs["tags.mlflow.source.name"].str.endswith("__main__.py").all()
+    assert runs["tags.mudiff.invocation"].nunique() == 1 and runs["tags.mudiff.invocation"].str.len().min() == 32
+    digest = yaml.safe_load((study / "data.dvc").read_text())["outs"][0]["md5"]
+    by_digest = mlflow.search_runs([exp.experiment_id], filter_string=f"dataset.digest = '{digest}'", max_results=1000)
+    assert set(by_digest["tags.mudiff.rule"]) == set(runs["tags.mudiff.rule"]) - {"prepare_data"}
+    # a report number -> its evaluate run -> the commit and data behind it
+    evaluation = pd.read_parquet(study / "results" / "default" / "evaluation.parquet")
+    row = evaluation[(evaluation["method"] == "finetune") & (evaluation["forget_set"] == "random")].iloc[0]
+    from mudiff.io import run_id_of
+
+    assert row["evaluate_run_id"] == run_id_of(study / "results" / "default" / "seed_0" / "evaluate" / "finetune" / "random.json")
+    run = mlflow.get_run(row["evaluate_run_id"])
+    assert run.info.status == "FINISHED" and run.data.tags["mudiff.data_digest"] == digest
+    assert float(run.data.metrics["ToW"]) == pytest.approx(row["ToW"])
+    report = (study / "results" / "default" / "report.md").read_text()
+    assert "## Provenance" in report and f"/runs/{row['evaluate_run_id']})" in report
+    report_run = runs[runs["tags.mudiff.rule"] == "report"].iloc[0]
+    assert int(report_run["tags.mudiff.input_runs"]) >= 2 * len(PAIRS)
+    # the end of the run said so, and the audit agrees
+    log = (study / "run.log").read_text()
+    assert "mudiff: study 'default' done." in log and "ToW (1 = as retrain" in log
+    assert "Audit: all " in log and "mlflow ui --backend-store-uri sqlite:///mlflow.db" in log
+    proc = audit(study)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "all match" in proc.stdout
 
 
 def test_data_is_versioned_and_reproduces_the_committed_digest(study: Path):
@@ -223,3 +264,37 @@ def test_changing_a_target_score_hyperparameter_does_not_touch_the_bank(study: P
     (study / "changed.yaml").write_text(yaml.safe_dump(config))
     stats = job_stats(snakemake(study, "-n", "--configfile", "changed.yaml").stdout)
     assert stats["scores_target"] == 1 and "scores_bank" not in stats and "train_bank" not in stats
+
+
+def test_the_audit_still_passes_after_the_probes_and_names_each_tampering(study: Path):
+    """Last: it tampers with the study. An edited output, a deleted run, a stage's code edited, a model
+    (recorded by reference) changed, the artifact store's copy changed: the audit names each one."""
+    from mlflow.tracking import MlflowClient
+
+    assert audit(study).returncode == 0  # the dry runs above, and the data checked out again, changed nothing
+    results = study / "results" / "default" / "seed_0"
+    metrics = results / "evaluate" / "finetune" / "random.json"
+    metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "ToW": 0.99}))  # still names its run
+    model = results / "unlearn" / "neggrad" / "memorization_mix" / "model.pt"
+    model.write_bytes(model.read_bytes()[:-1] + b"\0")
+    client = MlflowClient(tracking_uri=f"sqlite:///{study / 'mlflow.db'}")
+    from mudiff.io import run_id_of
+
+    deleted = run_id_of(results / "forget_sets" / "random.json")
+    client.delete_run(deleted)
+    target = run_id_of(results / "target" / "metrics.json")
+    copy = next((study / "mlartifacts").rglob(f"{target}/artifacts/outputs/metrics.json"))
+    copy.write_text(copy.read_text() + " ")
+    stage = study / "workflow" / "mudiff" / "stages" / "proxies.py"
+    stage.write_text(stage.read_text() + "\n# an edit\n")
+    proc = audit(study)
+    assert proc.returncode == 1
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith(("results/", "data/"))}
+    at = lambda path: lines[str(path.relative_to(study))]  # noqa: E731
+    assert "changed since its run wrote it" in at(metrics)
+    assert "changed since its run wrote it" in at(model)
+    assert f"its run {deleted} was deleted" in at(results / "forget_sets" / "random.json")
+    assert "artifact store's copy (outputs/metrics.json) differs" in at(results / "target" / "metrics.json")
+    assert "stale: code changed since (workflow/mudiff/stages/proxies.py)" in at(results / "proxies" / "proxies.parquet")
+    assert "stale" not in at(results / "scores" / "scores.parquet")
+    assert "do not match" in proc.stdout.splitlines()[-1]

@@ -150,6 +150,9 @@ def test_tiny_study_runs_through_the_slurm_executor(slurm, repo):
     assert len(list((path / ".snakemake" / "slurm_logs").rglob("*.log"))) >= 10  # one per submitted job
     statuses = [r.info.status for r in runs(path, "tiny")]
     assert statuses and set(statuses) == {"FINISHED"}
+    # every job (each a Snakemake of its own on the node) carries the submitting Snakemake's invocation
+    assert len({r.data.tags["mudiff.invocation"] for r in runs(path, "tiny")}) == 1
+    assert "Audit: all " in proc.stderr  # the onsuccess summary, of the submitting Snakemake
     assert "Nothing to be done" in snakemake(path, "-n", "--configfile", config).stdout
 
 
