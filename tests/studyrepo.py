@@ -23,16 +23,10 @@ TOP_LEVEL_STATE = {
     ".pytest_cache", "build", ".whl", ".fmnist", "bench_out",
 }
 
-# A study of seconds: every stage runs, on the embedded digits, with the smallest sizes.
-TINY = {
-    "name": "tiny",
-    "device": "cpu",  # asks the scheduler for no GPU (the Slurm test's node has none)
-    "train": {"epochs": 3},
-    "bank": {"models": 8, "epochs": 2},
-    "scores": {"names": ["memorization", "confidence", "centroid_distance"]},
-    "forget_sets": {"random": True, "by_score": {}, "entanglement": False, "risk_ranked": False, "class_id": None},
-    "unlearn": {"retrain": {}, "finetune": {"epochs": 1}},
-}
+# A study of seconds: every stage runs, on the embedded digits, with the smallest sizes. It is the
+# shipped smoke study (config/smoke.yaml, read here so the two never drift), named `tiny` in the tests.
+SMOKE = REPO / "config" / "smoke.yaml"
+TINY = {**yaml.safe_load(SMOKE.read_text()), "name": "tiny"}
 
 
 def _ignore(folder: str, names: list[str]) -> set[str]:
