@@ -20,8 +20,19 @@ rule analysis:
         factors=f"{RUN}/analysis/factors.parquet",
         factor_verdicts=f"{RUN}/analysis/factor_verdicts.parquet",
         predictor=f"{RUN}/analysis/predictor.json",
-        findings=f"{RUN}/analysis/findings.json",
-        figures=directory(f"{RUN}/analysis/figures"),
+        findings=report(
+            f"{RUN}/analysis/findings.json",
+            caption="captions/analysis_findings.rst",
+            category="Analysis",
+            subcategory="seed {seed}",
+        ),
+        figures=report(
+            directory(f"{RUN}/analysis/figures"),
+            patterns=["{name}.png"],
+            caption="captions/analysis_figures.rst",
+            category="Analysis",
+            subcategory="seed {seed}",
+        ),
     log:
         f"{RUN_LOGS}/analysis.log",
     benchmark:

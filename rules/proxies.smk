@@ -6,8 +6,18 @@ rule proxies:
         sources=sources("proxies"),
     output:
         table=f"{RUN}/proxies/proxies.parquet",
-        csv=f"{RUN}/proxies/proxies.csv",
-        figure=f"{RUN}/proxies/proxies_vs_memorization.png",
+        csv=report(
+            f"{RUN}/proxies/proxies.csv",
+            caption="captions/proxies_table.rst",
+            category="Proxies",
+            subcategory="seed {seed}",
+        ),
+        figure=report(
+            f"{RUN}/proxies/proxies_vs_memorization.png",
+            caption="captions/proxies_figure.rst",
+            category="Proxies",
+            subcategory="seed {seed}",
+        ),
     log:
         f"{RUN_LOGS}/proxies.log",
     benchmark:

@@ -172,6 +172,49 @@ def test_a_moved_checkout_reruns_nothing(tiny, tmp_path):
 
 
 @e2e
+def test_snakemake_report_offline_holds_the_flagged_outputs_and_links_to_mudiffs_report(tiny):
+    """`snakemake --report` on the finished study, with the network out of reach: one self-contained
+    page with the DAG's flagged figures and tables, mudiff's report.html inside it, and each report
+    pointing at the other (the page is written where report.md links to it)."""
+    import base64
+
+    from studyrepo import env
+
+    page = tiny / "results" / "tiny" / "snakemake-report.html"
+    offline = {k: v for k, v in env().items() if k.lower() != "no_proxy"}
+    offline |= {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", "config/tiny.yaml", "--report", str(page)],
+                          cwd=tiny, env=offline, capture_output=True, text=True, check=False)
+    try:
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        assert "downloading" not in proc.stderr.lower()  # every asset of the page ships with Snakemake
+        html = page.read_text()
+        results = json.loads(re.search(r"var results = (\{.*?\});\n", html, re.S).group(1))
+        categories = json.loads(re.search(r"var categories = (\{.*?\});\n", html, re.S).group(1))
+        flagged = {
+            "results/tiny/report.html", "results/tiny/summary.parquet", "results/tiny/evaluation.parquet",
+            "results/tiny/findings.json", "results/tiny/figures/tow_by_memorization.png",
+            "results/tiny/figures/proxies_vs_memorization.png", "results/tiny/seed_0/proxies/proxies.csv",
+            "results/tiny/seed_0/proxies/proxies_vs_memorization.png", "results/tiny/seed_0/analysis/findings.json",
+            *(f"results/tiny/seed_0/analysis/figures/{name}.png" for name in ("agreement", "factors", "roc", "difficulty")),
+        }
+        assert flagged <= set(results), flagged - set(results)
+        assert {"mudiff report", "Report", "Analysis", "Proxies"} <= set(categories) and "seed 0" in categories["Analysis"]
+        assert all(r["caption"].strip() for r in results.values())  # every flagged output has its caption
+        assert "system-message" not in html  # the captions and the description render cleanly
+        # the description names mudiff's report as the science, and links to it next to the page
+        assert "results/tiny/report.md" in html and r'href=\"report.html\"' in html
+        # mudiff's report is inside, and links back to this page, where it was written
+        inside = base64.b64decode(results["results/tiny/report.html"]["data_uri"].split("base64,", 1)[1]).decode()
+        assert "mudiff report: study" in inside and 'href="snakemake-report.html"' in inside
+        report_md = (tiny / "results" / "tiny" / "report.md").read_text()
+        assert "snakemake --report results/tiny/snakemake-report.html --configfile config/tiny.yaml" in report_md
+        assert "](snakemake-report.html)" in report_md
+    finally:
+        page.unlink(missing_ok=True)  # not a pipeline output: the later probes (and the audit) see the study as it was
+
+
+@e2e
 def test_an_edit_to_the_mlp_reruns_every_job_that_trains_or_loads_it_and_what_follows(tiny):
     path, text = edited(tiny, "models/mlp.py")
     path.write_text(text + "\n# a change\n")

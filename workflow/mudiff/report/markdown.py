@@ -111,6 +111,9 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
         f"accuracy on own training samples {bank['in_acc_mean']:.2f}%, on held-out train samples {bank['out_acc_mean']:.2f}%, "
         f"on test {bank['test_acc_mean']:.2f}%.",
         "",
+        f"Snakemake's report (the DAG, every job's runtime, the code): `snakemake --report results/{study['name']}/"
+        f"snakemake-report.html --configfile config/{study['name']}.yaml` writes it as [snakemake-report.html](snakemake-report.html).",
+        "",
         "### Replicates", "", _table(replicates), "",
     ]
     lines += ["## Unlearning results", "",
