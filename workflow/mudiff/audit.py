@@ -71,8 +71,13 @@ class Artifacts:
         return json.loads(path.read_text()) if path else None
 
 
+SNAKEMAKE_REPORT = "snakemake-report"  # `snakemake --report results/<study>/snakemake-report.html`: Snakemake's, not a job's
+
+
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp"))
+    """The study's output files: hidden and temporary files left out, and Snakemake's own report."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                  and not p.name.endswith(".tmp") and p.stem != SNAKEMAKE_REPORT)
 
 
 def _head() -> str | None:
