@@ -210,6 +210,10 @@ def test_snakemake_report_offline_holds_the_flagged_outputs_and_links_to_mudiffs
         report_md = (tiny / "results" / "tiny" / "report.md").read_text()
         assert "snakemake --report results/tiny/snakemake-report.html --configfile config/tiny.yaml" in report_md
         assert "](snakemake-report.html)" in report_md
+        audit = subprocess.run([sys.executable, "-m", "mudiff", "audit", "results/tiny"], cwd=tiny,
+                               env={**env(), "PYTHONPATH": str(tiny / "workflow")},
+                               capture_output=True, text=True)
+        assert audit.returncode == 0, audit.stdout[-3000:]  # Snakemake's page beside the outputs is not one of them
     finally:
         page.unlink(missing_ok=True)  # not a pipeline output: the later probes (and the audit) see the study as it was
 
