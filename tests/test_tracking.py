@@ -54,6 +54,7 @@ def test_run_has_standard_tags_invocation_and_dataset_input(store, tmp_path):
     assert ds.dataset.digest == md5 and ds.dataset.name == "digits" and ds.dataset.source_type == "dvc"
     assert json.loads(ds.dataset.source)["path"] == "data/digits"
     assert {t.key: t.value for t in ds.tags}["mlflow.data.context"] == "upstream"
+    mlflow.set_tracking_uri(uri)  # the fluent API's store is process-wide: an earlier test may have set another
     found = mlflow.search_runs([exp_id], filter_string=f"dataset.digest = '{md5}'", output_format="list")
     assert [r.info.run_id for r in found] == [run_id]
     by_invocation = mlflow.search_runs([exp_id], filter_string=f"tags.`mudiff.invocation` = '{tags['mudiff.invocation']}'")
