@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mudiff import io
+from mudiff.io import digest
 from mudiff.data.records import dir_md5
 
 
@@ -28,7 +29,7 @@ def dataset(tmp_path, name="digits"):
     folder = tmp_path / "data" / name
     folder.mkdir(parents=True)
     (folder / "manifest.json").write_text(json.dumps({"dataset": "digits", "source": "default", "n_train": 3, "n_test": 1}))
-    files = {"manifest.json": __import__("mudiff.data.checksums", fromlist=["digest"]).digest(folder / "manifest.json")}
+    files = {"manifest.json": digest(folder / "manifest.json")}
     md5 = dir_md5(files)
     (tmp_path / "data.dvc").write_text(f"outs:\n- md5: {md5}\n  path: data/{name}\n")
     record = tmp_path / "data" / f"{name}.record.json"
@@ -129,3 +130,22 @@ def test_the_snakefile_keeps_an_inherited_invocation():
     fresh = invocation_env({})
     assert len(fresh[INVOCATION_ENV]) == 32 and fresh[INVOKER_ENV].count(":") == 2
     assert invocation_env({INVOCATION_ENV: "abc"}) == {}
+
+
+def test_the_audit_refuses_a_folder_that_is_not_a_study_and_a_study_without_runs(store, tmp_path, capsys):
+    from mudiff.audit import main
+
+    with pytest.raises(SystemExit, match=r"audit: results/nowhere is not a results folder \(run the study first\)"):
+        main(["results/nowhere"])
+    (tmp_path / "results" / "ghost").mkdir(parents=True)
+    with pytest.raises(SystemExit, match=r"audit: no MLflow experiment 'ghost' in sqlite:///"):
+        main(["results/ghost"])
+
+
+def test_a_wrong_artifact_policy_is_refused_by_name():
+    from mudiff.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=r"'tracking.models': 'cp' is not one of \['reference', 'copy'\]"):
+        validate({"name": "s", "tracking": {"models": "cp"}})
+    with pytest.raises(ConfigError, match=r"tracking.max_artifact_mb"):
+        validate({"name": "s", "tracking": {"max_artifact_mb": 0}})

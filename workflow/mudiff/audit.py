@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -28,7 +27,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from mudiff.io import run_id_of
-from mudiff.tracking import INPUTS_ARTIFACT, OUTPUTS_ARTIFACT, SOURCES_ARTIFACT, _client, sha256, tracking_uri
+from mudiff.tracking import (
+    INPUTS_ARTIFACT, OUTPUTS_ARTIFACT, SOURCES_ARTIFACT, _client, git_commit, run_commit, sha256, tracking_uri,
+)
 
 
 @dataclass
@@ -75,16 +76,9 @@ SNAKEMAKE_REPORT = "snakemake-report"  # `snakemake --report results/<study>/sna
 
 
 def _files(folder: Path) -> list[Path]:
-    """The study's output files: hidden and temporary files left out, and Snakemake's own report."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
-                  and not p.name.endswith(".tmp") and p.stem != SNAKEMAKE_REPORT)
-
-
-def _head() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    """The study's output files: hidden files (`atomic_path`'s temporary ones among them) left out, and
+    Snakemake's own report."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.stem != SNAKEMAKE_REPORT)
 
 
 def _all_runs(client: Any, exp_ids: list[str]) -> list[Any]:
@@ -102,7 +96,7 @@ def _all_runs(client: Any, exp_ids: list[str]) -> list[Any]:
 def audit(results: str | Path, strict: bool = False) -> list[Row]:
     """Audit the study whose results are in `results` (its folder name is the study, and its MLflow
     experiment); paths are relative to the working directory, the pipeline's."""
-    from mudiff.data.records import DataMismatch, dvc_entry, verify
+    from mudiff.data.records import DataMismatch, dvc_entry, record_path, verify
 
     results = Path(results)
     if not results.is_dir():
@@ -167,7 +161,7 @@ def audit(results: str | Path, strict: bool = False) -> list[Row]:
         else:
             row.notes.append("recorded by reference (not copied to the artifact store)")
 
-    head = _head()
+    head = git_commit().removesuffix("-dirty")
     stale: dict[str, tuple[list[str], list[str]]] = {}
     for run_id, run in behind.items():
         problems, notes = [], []
@@ -188,8 +182,8 @@ def audit(results: str | Path, strict: bool = False) -> list[Row]:
             now = run_id_of(path) if Path(path).is_file() else None
             if now != was:
                 problems.append(f"stale: it read {path} from run {was}, which is now {'from run ' + now if now else 'gone'}")
-        commit = run.data.tags.get("mlflow.source.git.commit") or run.data.tags.get("mudiff.git_commit", "").removesuffix("-dirty")
-        if head and commit and commit != head:
+        commit = run_commit(run.data.tags)
+        if "unknown" not in (head, commit) and commit != head:
             (problems if strict else notes).append(f"ran at commit {commit[:10]}, HEAD is {head[:10]}"
                                                    + ("" if problems else " (same code)"))
         stale[run_id] = (problems, notes)
@@ -202,9 +196,8 @@ def audit(results: str | Path, strict: bool = False) -> list[Row]:
     for folder in sorted(records):
         row = Row(f"{folder}/ (prepared data)")
         rows.append(row)
-        record_file = Path(folder).with_name(Path(folder).name + ".record.json")
         try:
-            record = verify(record_file)
+            record = verify(record_path(folder))
         except (DataMismatch, OSError, ValueError, KeyError) as err:
             row.problems.append(str(err))
             continue

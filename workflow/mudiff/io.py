@@ -14,6 +14,7 @@ DVC, and a copy prepared again must be byte for byte the same.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -37,6 +38,26 @@ def _umask_by_setting() -> int:
 
 
 _UMASK_AT_IMPORT = _umask_by_setting()
+
+TEMP_SUFFIX = ".tmp"  # of `atomic_path`'s temporary files, which are never outputs
+
+
+def digest(data: bytes | str | Path, algorithm: str = "md5") -> str:
+    """The hex digest of bytes, or of a file's content read in blocks."""
+    h = hashlib.new(algorithm)
+    if isinstance(data, bytes):
+        h.update(data)
+    else:
+        with open(data, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def is_temporary(path: Path) -> bool:
+    """A file `atomic_path` is still writing (or left behind by a killed job)."""
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+
 
 RUN_ID_KEY = "mlflow_run_id"
 _RUN: dict[str, str] = {}  # the MLflow run of the job writing outputs, while it runs
@@ -100,7 +121,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

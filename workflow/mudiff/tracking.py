@@ -76,12 +76,9 @@ def git_commit() -> str:
         return "unknown"
 
 
-def data_digest(record_file: str | Path | None) -> str:
-    """The DVC digest of the job's dataset, from its record (`mudiff.data.records`)."""
-    try:
-        return str(json.loads(Path(record_file).read_text())["md5"])
-    except (OSError, TypeError, KeyError, ValueError):
-        return "untracked"
+def run_commit(tags: dict) -> str:
+    """The git commit a run ran at: MLflow's standard tag, else mudiff's (without its `-dirty`)."""
+    return tags.get("mlflow.source.git.commit") or tags.get("mudiff.git_commit", "unknown").removesuffix("-dirty")
 
 
 def study_of(job: dict) -> str:
@@ -207,11 +204,9 @@ MODEL_SUFFIXES = (".pt",)
 
 
 def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from mudiff.io import digest
+
+    return digest(path, "sha256")
 
 
 def code_digest(files: dict[str, str]) -> str:
@@ -228,29 +223,30 @@ def artifact_policy() -> dict:
     and the size above which any other output is recorded by reference only."""
     from mudiff.sections import TrackingConfig
 
-    given = json.loads(os.environ.get(ARTIFACTS_ENV) or "{}")
-    return dataclasses.asdict(TrackingConfig(**{k: v for k, v in given.items() if k in ("models", "max_artifact_mb")}))
+    return dataclasses.asdict(TrackingConfig(**json.loads(os.environ.get(ARTIFACTS_ENV) or "{}")))
 
 
 def output_files(outputs: dict) -> list[tuple[str, Path, str]]:
     """(output name, file, artifact path) of every file a job wrote, folders walked (temporary files left out)."""
+    from mudiff.io import is_temporary
+
     files = []
     for name, path in outputs.items():
         path = Path(path)
         if path.is_dir():
-            for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.endswith(".tmp")):
+            for f in sorted(p for p in path.rglob("*") if p.is_file() and not is_temporary(p)):
                 files.append((name, f, posixpath.join("outputs", path.name, *f.relative_to(path).parent.parts)))
         elif path.is_file():
             files.append((name, path, "outputs"))
     return files
 
 
-def dataset_input(record_file: str | Path, context: str) -> Any:
-    """The MLflow dataset input of a job's data: named after its folder, with its DVC digest (a search by
-    `dataset.digest` finds every run of that data) and its source (folder, data.dvc, origin)."""
+def dataset_input(record: dict, context: str) -> Any:
+    """The MLflow dataset input of a job's data (its record, `mudiff.data.records`): named after its folder,
+    with its DVC digest (a search by `dataset.digest` finds every run of that data) and its source
+    (folder, data.dvc, origin)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    record = json.loads(Path(record_file).read_text())
     manifest_file = Path(record["path"]) / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     source = {"path": record["path"], "dvc_file": record["dvc_file"], "dataset": manifest.get("dataset"),
@@ -288,11 +284,10 @@ class JobRun:
 
         _retry(lambda: self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
 
-    def log_dataset(self, record_file: str | Path, context: str) -> None:
+    def log_dataset(self, record: dict, context: str) -> None:
         """Log the dataset of a record (`dataset_input`) as this run's input, and tag its digest and folder."""
-        record = json.loads(Path(record_file).read_text())
         self.set_tags({"mudiff.data_digest": record["md5"], "mudiff.data_path": record["path"]})
-        _retry(lambda: self.client.log_inputs(self.run_id, datasets=[dataset_input(record_file, context)]))
+        _retry(lambda: self.client.log_inputs(self.run_id, datasets=[dataset_input(record, context)]))
 
     def log_dict(self, obj: Any, artifact_file: str) -> None:
         _retry(lambda: self.client.log_dict(self.run_id, obj, artifact_file))
@@ -361,12 +356,14 @@ def job_run(job: dict) -> Iterator[JobRun]:
     name = job["rule"] + "".join(f"[{k}={v}]" for k, v in sorted(wildcards.items()))
     here = invocation()
     record_file = inputs.get("data_record") or inputs.get("data_version")
+    # "input": the job reads the data (verified below); "upstream": it follows from it
+    record = json.loads(Path(record_file).read_text()) if record_file and Path(record_file).exists() else None
     sources = source_digests(job.get("sources", []))
     tags = resolve_tags({
         "mudiff.rule": job["rule"],
         "mudiff.study": study,
         "mudiff.git_commit": git_commit(),
-        "mudiff.data_digest": data_digest(record_file),
+        "mudiff.data_digest": record["md5"] if record else "untracked",
         "mudiff.code_digest": code_digest(sources),
         **here,
         **{f"mudiff.wildcard.{k}": v for k, v in wildcards.items()},
@@ -387,8 +384,8 @@ def job_run(job: dict) -> Iterator[JobRun]:
             from mudiff.data.records import verify
 
             verify(inputs["data_record"])
-        if record_file and Path(record_file).exists():  # "input": the job reads it; "upstream": it follows from it
-            jr.log_dataset(record_file, "input" if "data_record" in inputs else "upstream")
+        if record:
+            jr.log_dataset(record, "input" if "data_record" in inputs else "upstream")
         upstream = input_runs(inputs)
         jr.log_dict(upstream, INPUTS_ARTIFACT)
         jr.set_tags({"mudiff.input_runs": len(set(upstream.values()))})

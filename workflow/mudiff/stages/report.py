@@ -16,7 +16,7 @@ from mudiff.io import RUN_ID_KEY, atomic_path, read_ids, read_json, read_table, 
 from mudiff.report import figures, provenance, samples
 from mudiff.report.html import render_html
 from mudiff.report.markdown import render
-from mudiff.tracking import input_runs, job_run
+from mudiff.tracking import input_runs, job_run, run_commit
 
 DEVIATIONS = [
     "Entanglement sets (es_low/mid/high) take the configured forget-set size from the middle of each of RUM's slices "
@@ -154,9 +154,9 @@ def run(job: dict) -> None:
         rel = {k: str(Path(v).relative_to(report_dir)) for k, v in figs.items()}
         own = mlrun.client.get_run(mlrun.run_id)
         provenance_md = provenance.section(
-            inp, input_runs(inp), p.get("tracking_ui", "http://127.0.0.1:5000"), own.info.experiment_id,
+            inp, input_runs(inp), p["tracking_ui"], own.info.experiment_id,
             {"run_id": mlrun.run_id, "study": p["study"]["name"], "data_digest": own.data.tags.get("mudiff.data_digest", ""),
-             "commit": own.data.tags.get("mlflow.source.git.commit") or own.data.tags.get("mudiff.git_commit", "unknown")})
+             "commit": run_commit(own.data.tags)})
         text = render(p["study"], read_json(inp["data_manifest"]), targets[0], banks[0], replicates, forget_sets,
                       evaluation, summary, rel, DEVIATIONS, proxies, analysis_md, p.get("rsu_orders", {}), tuning,
                       p.get("inert_flip_share"), provenance_md)

@@ -25,5 +25,5 @@ def run(job: dict) -> None:
                 f"after it was prepared; rerun `snakemake --forcerun prepare_data`"
             )
         record = track(folder, job["params"]["dvc_file"])
-        mlrun.log_dataset(out["record"], "tracked")
+        mlrun.log_dataset(record, "tracked")
         print(f"dvc add {folder}: md5 {record['md5']} ({record['dvc_file']}); record {out['record']}")
