@@ -113,7 +113,7 @@ def auto_group_size(models: int, per_model: int, device: torch.device) -> tuple[
 
 
 def _recipe(cfg: BankConfig) -> Recipe:
-    return Recipe(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, "cosine", augment=False)
+    return Recipe.of(cfg, cfg.epochs, "cosine")
 
 
 def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask: np.ndarray, first: int, cfg: BankConfig,

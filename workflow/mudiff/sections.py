@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mudiff.options import SGD, option
 from mudiff.scores import NAMES as SCORE_NAMES
 
 DATASETS = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100")
@@ -18,13 +19,6 @@ MODELS = ("mlp", "smallcnn", "resnet18", "resnet50")
 # SPEC's score table, from the one score registry.
 SCORES_AVAILABLE = SCORE_NAMES
 LEVELS = ("low", "mid", "high", "mix")
-
-
-def option(default: Any, help: str, **constraints: Any) -> Any:
-    """A config field: its default, the help text shown in the schema, and JSON-schema limits."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **constraints})
-    return field(default=default, metadata={"help": help, **constraints})
 
 
 @dataclass
@@ -55,12 +49,11 @@ class DataConfig:
 
 
 @dataclass
-class TrainConfig:
-    epochs: int = option(30, "Epochs of target-model training.", minimum=1)
-    batch_size: int = option(64, "Mini-batch size.", minimum=1)
+class TrainConfig(SGD):
+    """Target-model training: SGD over the whole train set."""
+
     lr: float = option(0.05, "Peak learning rate (SGD).", exclusiveMinimum=0)
-    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
-    weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
+    epochs: int = option(30, "Epochs of target-model training.", minimum=1)
     schedule: Literal["cosine", "onecycle"] = option("cosine", "Learning-rate schedule.")
     augment: bool = option(False, "Random crop and flip (image datasets).")
     checkpoints: int = option(
@@ -69,14 +62,14 @@ class TrainConfig:
 
 
 @dataclass
-class BankConfig:
+class BankConfig(SGD):
+    """The model bank: K subset models, each trained by SGD with a cosine schedule."""
+
+    lr: float = option(0.1, "Peak learning rate (cosine schedule).", exclusiveMinimum=0)
+    batch_size: int = option(128, "Mini-batch size per model.", minimum=1)
     models: int = option(256, "K, the number of subset models.", minimum=2)
     fraction: float = option(0.7, "p, the share of train each model sees.", exclusiveMinimum=0, exclusiveMaximum=1)
     epochs: int = option(20, "Epochs per subset model.", minimum=1)
-    batch_size: int = option(128, "Mini-batch size per model.", minimum=1)
-    lr: float = option(0.1, "Peak learning rate (cosine schedule).", exclusiveMinimum=0)
-    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
-    weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
     group_size: int = option(
         0, "Models trained at once; 0 = automatic: as many as fit 70% of free GPU memory, or the CPU's "
            "last-level cache.", minimum=0

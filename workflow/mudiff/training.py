@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from mudiff.data import DeviceData
 from mudiff.device import autocast, memory_format
+from mudiff.options import SGD as SGDOptions
 
 
 @dataclass
@@ -32,6 +33,11 @@ class Recipe:
     weight_decay: float = 5e-4
     schedule: str = "constant"  # constant | cosine | onecycle
     augment: bool = False
+
+    @classmethod
+    def of(cls, sgd: SGDOptions, epochs: int, schedule: str = "constant", augment: bool = False) -> Recipe:
+        """The recipe of a typed config section's SGD hyperparameters (`mudiff.options.SGD`) and its length."""
+        return cls(epochs=epochs, schedule=schedule, augment=augment, **sgd.sgd())
 
 
 class SGD:

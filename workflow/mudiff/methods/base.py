@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from mudiff.sections import option
+from mudiff.options import SGD, option
 from mudiff.data import DeviceData
 from mudiff.training import Recipe, predict
 
@@ -34,17 +34,14 @@ class UnlearnTask:
 
 
 @dataclass
-class SGDParams:
-    """SGD hyperparameters (SPEC: momentum 0.9, weight decay 5e-4)."""
+class SGDParams(SGD):
+    """SGD hyperparameters of a method, with the number of epochs it runs (constant learning rate)."""
 
     lr: float = option(0.01, "Learning rate (constant).", exclusiveMinimum=0)
     epochs: int = option(10, "Epochs; one epoch is one pass over the retain set unless the method says otherwise.", minimum=1)
-    batch_size: int = option(64, "Mini-batch size.", minimum=1)
-    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
-    weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
 
     def recipe(self) -> Recipe:
-        return Recipe(self.epochs, self.batch_size, self.lr, self.momentum, self.weight_decay, "constant")
+        return Recipe.of(self, self.epochs)
 
 
 class DivergedError(RuntimeError):

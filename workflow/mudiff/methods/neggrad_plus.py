@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import nn
 
-from mudiff.sections import option
+from mudiff.options import option
 from mudiff.methods.base import SGDParams, UnlearnTask
 from mudiff.training import Sampler, fit
 

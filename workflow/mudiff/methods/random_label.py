@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mudiff.sections import option
+from mudiff.options import option
 from mudiff.data import DeviceData
 from mudiff.methods.base import SGDParams, UnlearnTask
 from mudiff.training import fit

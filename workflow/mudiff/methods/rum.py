@@ -18,7 +18,7 @@ import numpy as np
 from torch import nn
 
 from mudiff import methods
-from mudiff.sections import option
+from mudiff.options import option
 from mudiff.methods import sequential
 from mudiff.methods.base import UnlearnTask
 from mudiff.scores import hardness

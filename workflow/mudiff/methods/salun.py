@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mudiff.sections import option
+from mudiff.options import option
 from mudiff.methods import random_label
 from mudiff.methods.base import UnlearnTask
 

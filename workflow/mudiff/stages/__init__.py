@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # torch is imported by the functions that need it: table-only
     from torch import nn
 
     from mudiff.data import Prepared
+    from mudiff.sections import TrainConfig
     from mudiff.training import Recipe
 
 
@@ -45,10 +46,11 @@ def load_model(model_name: str, prepared: Prepared, path: str, device: torch.dev
     return model.to(device=device, memory_format=memory_format(device))
 
 
-def target_recipe(train: dict) -> Recipe:
+def target_recipe(train: TrainConfig) -> Recipe:
+    """How the target was trained (the train stage runs it; retrain reuses it)."""
     from mudiff.training import Recipe
 
-    return Recipe(train["epochs"], train["batch_size"], train["lr"], train["momentum"], train["weight_decay"], train["schedule"], train["augment"])
+    return Recipe.of(train, train.epochs, train.schedule, train.augment)
 
 
 def device_tags(device: torch.device) -> dict:
