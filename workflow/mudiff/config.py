@@ -21,74 +21,12 @@ from typing import Any, Literal
 
 import yaml
 
+from mudiff.options import LR_MAX, dataclass_schema, is_lr, type_schema  # noqa: F401
 from mudiff.sections import (  # noqa: F401  (the typed sections, re-exported for the CLI and tests)
     DATASETS, LEVELS, LRS, MODELS, NUM_CLASSES, SCORES_AVAILABLE, TRAIN_SIZES, AnalysisConfig, BankConfig,
     CurvatureConfig, DataConfig, EvaluateConfig, ForgetSetsConfig, HoldoutKLConfig, ScoresConfig, StudyConfig,
     TrackingConfig, TrainConfig, TuneConfig, dataset_dir, full_train_size, option, subset_size, train_size,
 )
-
-# ----------------------------------------------------------------------------- schema
-
-
-def _is_dataclass_type(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def type_schema(tp: Any) -> dict:
-    """JSON schema of a Python type annotation (the subset our configs use)."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if _is_dataclass_type(tp):
-        return dataclass_schema(tp)
-    if origin is Literal:
-        values = list(args[0]) if len(args) == 1 and isinstance(args[0], tuple) else list(args)
-        return {"enum": values}
-    if origin in (list, tuple):
-        return {"type": "array", "items": type_schema(args[0])}
-    if origin is dict:
-        out = {"type": "object", "additionalProperties": type_schema(args[1]) if args[1] is not dict else {"type": "object"}}
-        if typing.get_origin(args[0]) is Literal:
-            out["propertyNames"] = type_schema(args[0])
-        return out
-    if origin in (typing.Union, types.UnionType):
-        return {"anyOf": [type_schema(a) for a in args]}
-    if tp is dict:
-        return {"type": "object"}
-    return {type(None): {"type": "null"}, bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}}[tp]
-
-
-def dataclass_schema(cls: type) -> dict:
-    hints = typing.get_type_hints(cls)
-    props = {}
-    for f in dataclasses.fields(cls):
-        meta = dict(f.metadata)
-        prop = type_schema(hints[f.name])
-        prop["description"] = meta.pop("help", "")
-        prop.update(meta)
-        # A section (a nested dataclass) defaults to {}, which `_fill` completes from its own schema.
-        prop["default"] = {} if _is_dataclass_type(hints[f.name]) else _field_default(f, hints[f.name])
-        if is_lr(f.name) and prop.get("type") == "number":  # every learning rate, whoever defines it
-            prop.pop("minimum", None)
-            prop.update(exclusiveMinimum=0, maximum=min(prop.get("maximum", LR_MAX), LR_MAX))
-        props[f.name] = prop
-    return {"type": "object", "properties": props, "additionalProperties": False}
-
-
-# The largest learning rate a config may give: SGD at a step above this diverges on any of our models,
-# so a larger value is a typo (1e3 for 1e-3) or a unit slip, refused before the target or bank trains.
-LR_MAX = 10
-
-
-def is_lr(key: str) -> bool:
-    """Whether a config key is a learning rate (`lr` or `<something>_lr`), held to 0 < lr <= LR_MAX."""
-    return key == "lr" or key.endswith("_lr")
-
-
-def _field_default(f: dataclasses.Field, tp: Any) -> Any:
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return f.default
-
 
 def schema() -> dict:
     """The full config schema, unlearning methods' parameters included."""
