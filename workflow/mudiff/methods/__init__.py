@@ -16,43 +16,22 @@ method `<name>` in every respect but its config block and results folder.
 from __future__ import annotations
 
 import importlib
-import re
 from types import ModuleType, SimpleNamespace
 
+from mudiff.methods.name import INNER, VARIANT_PATTERN, WRAPPERS, MethodName, names  # noqa: F401 (re-exported)
 from mudiff.methods.registry import META, METHODS  # name -> module tables
-
-WRAPPERS = ("rum_f", "shuffle", "rsu")
-# Retrain starts from scratch, so wrapping it in steps that start from the last model means nothing.
-INNER = tuple(m for m in METHODS if m != "retrain")
-
-
-def names() -> list[str]:
-    """Every valid method name: the methods, each wrapper with each inner method, and `rum`."""
-    return list(METHODS) + [f"{w}:{m}" for w in WRAPPERS for m in INNER] + ["rum"]
-
-
-VARIANT_PATTERN = r"^[^@]+@[A-Za-z0-9_-]+$"  # also the config schema's pattern for variant keys
 
 
 def base_name(name: str) -> str:
     """The method a name runs: `name` without its `@<label>` variant suffix."""
-    return name.partition("@")[0] if re.match(VARIANT_PATTERN, name) else name
+    return str(MethodName.read(name).base)
 
 
 def split(name: str) -> tuple[str | None, str | None]:
     """(meta, inner) of a name: (None, name) for a plain method, ('rum', None) for `rum`;
-    a variant `<name>@<label>` splits as its base name."""
-    if "@" in name and not re.match(VARIANT_PATTERN, name):
-        raise ValueError(f"bad method variant {name!r}: write '<method>@<label>', the label of letters, digits, _ or -")
-    name = base_name(name)
-    if name in METHODS:
-        return None, name
-    if name == "rum":
-        return "rum", None
-    meta, _, inner = name.partition(":")
-    if meta in WRAPPERS and inner in INNER:
-        return meta, inner
-    raise ValueError(f"unknown unlearning method {name!r}; known: {sorted(names())}")
+    a variant `<name>@<label>` splits as its base name (`mudiff.methods.name.MethodName`)."""
+    parsed = MethodName.parse(name)
+    return parsed.meta, parsed.inner
 
 
 def get(name: str) -> ModuleType | SimpleNamespace:
