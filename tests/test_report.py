@@ -65,7 +65,7 @@ def test_readme_lists_exactly_the_reports_deviations():
     import re
     from pathlib import Path
 
-    from mudiff.stages.report import DEVIATIONS
+    from mudiff.deviations import DEVIATIONS
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme.split("## Deviations from SPEC", 1)[1].split("\n## ", 1)[0]
