@@ -26,6 +26,7 @@ from mudiff.config import (
     validate,
 )
 from mudiff import methods as _methods
+from mudiff.data.facts import facts as dataset_facts
 from mudiff.data.records import DVC_FILE, record_path
 from mudiff.data.registry import LOADERS as _LOADERS
 from mudiff.models.registry import MODELS as _MODELS
@@ -93,9 +94,7 @@ wildcard_constraints:
 # What a job asks the scheduler for (local `--resources`, or the Slurm plugin's sbatch options).
 # Sizes grow with the dataset; `gpu` is 1 for the stages that train or run models, unless the
 # study runs on the CPU (`device: cpu`). Override any of it with --set-resources RULE:KEY=VALUE.
-_SCALE = {"digits": 1, "fashion_mnist": 4, "mnist": 4, "cifar10": 8, "cifar100": 8}[
-    config["data"]["dataset"]
-]
+_SCALE = dataset_facts(config["data"]["dataset"]).scale
 _GPU = 0 if config["device"] == "cpu" else 1
 _RESOURCES = (
     {  # rule: (mem_mb per scale unit, runtime in minutes per scale unit, uses a GPU)

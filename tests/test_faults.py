@@ -547,7 +547,9 @@ def _unlearn(tiny, method, hyper, train=TRAIN):
 
     prepared, data, target = tiny
     params = methods.get(method).Params(**hyper)
-    return unlearn_one(method, params, copy.deepcopy(target), prepared, data, np.arange(4), "mlp", train, 0)
+    from mudiff.sections import TrainConfig
+
+    return unlearn_one(method, params, copy.deepcopy(target), prepared, data, np.arange(4), "mlp", TrainConfig(**train), 0)
 
 
 @pytest.mark.parametrize("method, hyper", [

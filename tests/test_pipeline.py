@@ -216,7 +216,7 @@ def test_dvc_checkout_of_identical_data_reruns_nothing(study: Path):
 
 
 def test_changing_one_methods_learning_rate_reruns_only_that_method(study: Path):
-    config = yaml.safe_load((study / "config" / "default.yaml").read_text())
+    config = load(study / "config" / "default.yaml")  # the study with every default filled in
     config["unlearn"]["finetune"]["lr"] = 0.02
     (study / "changed.yaml").write_text(yaml.safe_dump(config))
     out = snakemake(study, "-n", "--configfile", "changed.yaml").stdout
@@ -259,7 +259,7 @@ def test_changing_rums_code_reruns_only_meta_methods_that_use_it(study: Path):
 
 
 def test_changing_a_target_score_hyperparameter_does_not_touch_the_bank(study: Path):
-    config = yaml.safe_load((study / "config" / "default.yaml").read_text())
+    config = load(study / "config" / "default.yaml")  # the study with every default filled in
     config["scores"]["knn_k"] = 5
     (study / "changed.yaml").write_text(yaml.safe_dump(config))
     stats = job_stats(snakemake(study, "-n", "--configfile", "changed.yaml").stdout)

@@ -22,15 +22,18 @@ from typing import Any, Literal
 import yaml
 
 from mudiff.options import LR_MAX, dataclass_schema, is_lr, type_schema  # noqa: F401
+from mudiff.data.facts import dataset_dir, facts, full_train_size, subset_size, test_count, train_size  # noqa: F401
 from mudiff.sections import (  # noqa: F401  (the typed sections, re-exported for the CLI and tests)
-    DATASETS, LEVELS, LRS, MODELS, NUM_CLASSES, SCORES_AVAILABLE, TRAIN_SIZES, AnalysisConfig, BankConfig,
-    CurvatureConfig, DataConfig, EvaluateConfig, ForgetSetsConfig, HoldoutKLConfig, ScoresConfig, StudyConfig,
-    TrackingConfig, TrainConfig, TuneConfig, dataset_dir, full_train_size, option, subset_size, train_size,
+    LEVELS, LRS, SCORES_AVAILABLE, AnalysisConfig, BankConfig, DataConfig, EvaluateConfig, ForgetSetsConfig,
+    ScoresConfig, StudyConfig, TrackingConfig, TrainConfig, TuneConfig,
 )
+
 
 def schema() -> dict:
     """The full config schema, unlearning methods' parameters included."""
-    from mudiff.methods import VARIANT_PATTERN, inner_params, method_params
+    from mudiff.data.registry import LOADERS
+    from mudiff.methods import schema as methods_schema
+    from mudiff.models.registry import MODELS
 
     root = dataclass_schema(StudyConfig)
     root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -38,29 +41,10 @@ def schema() -> dict:
     # A config file names its study: without a name it would run as `default` and overwrite results/default.
     root["required"] = ["name"]
     root["properties"]["name"].pop("default")
-    methods = {}
-    for name, cls in method_params().items():
-        methods[name] = dataclass_schema(cls)
-        methods[name]["description"] = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        # A meta-algorithm's `inner` takes exactly the wrapped method's hyperparameters (for `rum`: per method).
-        methods[name]["properties"]["forget_sets"] = {
-            "type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True,
-            "description": "Run only on these forget sets (default: every forget set of the study).",
-        }
-        inner = inner_params(name)
-        if isinstance(inner, dict):
-            methods[name]["properties"]["inner"].update(
-                {"properties": {m: {**dataclass_schema(c), "default": {}} for m, c in inner.items()}, "additionalProperties": False}
-            )
-            methods[name]["properties"]["inner"].pop("default")  # `rum` fills only the methods named
-        elif inner is not None:
-            methods[name]["properties"]["inner"].update({**dataclass_schema(inner), "default": {}})
-    root["properties"]["unlearn"].update(
-        {"properties": methods, "additionalProperties": False, "minProperties": 1,
-         # a variant takes its base method's block; `validate` checks it against that method's schema
-         "patternProperties": {VARIANT_PATTERN: {"type": "object", "description": "A variant `<method>@<label>` of a method: "
-                                                 "the same method with other hyperparameters (its own results folder)."}}}
-    )
+    # the registries' own fragments: every dataset and model by name, every method with its Params
+    root["properties"]["data"]["properties"]["dataset"]["enum"] = list(LOADERS)
+    root["properties"]["model"]["enum"] = list(MODELS)
+    root["properties"]["unlearn"].update(methods_schema.unlearn())
     by_score = root["properties"]["forget_sets"]["properties"]["by_score"]
     by_score["propertyNames"] = {"enum": list(SCORES_AVAILABLE)}
     return root
@@ -227,25 +211,22 @@ def _fill(sch: dict, value: Any) -> Any:
     return out
 
 
-# digits: 1797 samples in 10 classes, split by scikit-learn's stratified train_test_split.
-DIGITS_SAMPLES = 1797
-
-
 def _check_data(data: dict) -> None:
-    if data["dataset"] == "digits":
+    f = facts(data["dataset"])
+    if f.split:
         if data["source"] != "default":
-            raise ConfigError(f"config key 'data.source': digits ships inside scikit-learn; got source {data['source']!r}, "
-                              "use 'default'")
-        # train_test_split(stratify=y) takes ceil(test_fraction * 1797) test samples and refuses a side with fewer
+            raise ConfigError(f"config key 'data.source': {data['dataset']} ships inside scikit-learn; got source "
+                              f"{data['source']!r}, use 'default'")
+        # train_test_split(stratify=y) takes ceil(test_fraction * n) test samples and refuses a side with fewer
         # samples than classes (it puts at least one of each class on each side).
-        fraction, classes = data["test_fraction"], NUM_CLASSES["digits"]
-        n_test = math.ceil(fraction * DIGITS_SAMPLES)
-        for side, n in (("test", n_test), ("train", DIGITS_SAMPLES - n_test)):
+        fraction, classes, samples = data["test_fraction"], f.classes, f.train_size
+        n_test = test_count(samples, fraction)
+        for side, n in (("test", n_test), ("train", samples - n_test)):
             if n < classes:
                 raise ConfigError(
-                    f"config key 'data.test_fraction': {fraction} leaves {n} {side} samples of digits' {DIGITS_SAMPLES}, "
-                    f"fewer than its {classes} classes (the split is stratified: every class needs a {side} sample); "
-                    f"allowed: {classes} to {DIGITS_SAMPLES - classes} test samples"
+                    f"config key 'data.test_fraction': {fraction} leaves {n} {side} samples of {data['dataset']}'s "
+                    f"{samples}, fewer than its {classes} classes (the split is stratified: every class needs a "
+                    f"{side} sample); allowed: {classes} to {samples - classes} test samples"
                 )
     _check_train_size(data)
 
@@ -254,7 +235,7 @@ def _check_train_size(data: dict) -> None:
     size = data.get("train_size")
     if not size:
         return
-    n_full, classes = full_train_size(data), NUM_CLASSES[data["dataset"]]
+    n_full, classes = full_train_size(data), facts(data["dataset"]).classes
     if size >= 1 and size != int(size):
         raise ConfigError(f"config key 'data.train_size': {size} is neither a share below 1 nor a whole count")
     n = subset_size(size, n_full)
@@ -274,7 +255,7 @@ def _check_forget_sets(cfg: dict) -> None:
     from mudiff.forget_sets import ES_SLICES, names
 
     fs, data = cfg["forget_sets"], cfg["data"]
-    dataset, classes = data["dataset"], NUM_CLASSES[data["dataset"]]
+    dataset, classes = data["dataset"], facts(data["dataset"]).classes
     if fs["class_id"] is not None and fs["class_id"] >= classes:
         raise ConfigError(f"config key 'forget_sets.class_id': {fs['class_id']} is not a class of {dataset}, "
                           f"whose {classes} classes are 0 to {classes - 1}")
@@ -390,8 +371,7 @@ def _check_semantics(cfg: dict, sch: dict | None = None) -> None:
     for key, name in needed.items():
         if name not in computed:
             raise ConfigError(f"config key '{key}': needs score {name!r}, which 'scores.names' does not compute")
-    image_models = {"digits": {"mlp"}, "fashion_mnist": {"mlp", "smallcnn", "resnet18"}, "mnist": {"mlp", "smallcnn", "resnet18"}}
-    allowed = image_models.get(cfg["data"]["dataset"], {"resnet18", "resnet50"})
+    allowed = facts(cfg["data"]["dataset"]).models
     if cfg["model"] not in allowed:
         raise ConfigError(
             f"config key 'model': {cfg['model']!r} does not fit dataset {cfg['data']['dataset']!r}; allowed: {sorted(allowed)}"

@@ -96,6 +96,8 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
     from mudiff import methods
     from mudiff.methods.base import DivergedError
     from mudiff.stages import load_data, load_model
+    from mudiff.options import build
+    from mudiff.sections import TrainConfig
     from mudiff.stages.unlearn import unlearn_one
     from mudiff.training import prediction_table
 
@@ -110,12 +112,13 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
     prepared, data = load_data(str(arrays), device)
     model = load_model(cfg["model"], prepared, str(target), device)
     tune_cfg, fs = cfg["tune"], cfg["forget_sets"]
+    train = build(TrainConfig, cfg["train"])
     sets = draws_of(prepared.id_train, fs["size"], fs["seed"], tune_cfg["draws"])
     rows = []
     diverged: dict[tuple[str, str], str] = {}  # (method, setting) -> the first draw's DivergedError
 
     def measure(method: str, params, forget_ids: np.ndarray) -> tuple[dict, dict]:
-        done = unlearn_one(method, params, copy.deepcopy(model), prepared, data, forget_ids, cfg["model"], cfg["train"], 0)
+        done = unlearn_one(method, params, copy.deepcopy(model), prepared, data, forget_ids, cfg["model"], train, 0)
         table = prediction_table(done.model, data, prepared.id_train, prepared.id_test)
         return model_metrics(table, forget_ids, cfg["evaluate"]["mia_seed"]), forget_movement(done.trace)
 

@@ -85,10 +85,10 @@ def stratified_counts(y: np.ndarray, n: int, num_classes: int) -> np.ndarray:
 def stratified_subset(ds: Dataset, train_size: float, seed: int) -> Dataset:
     """`ds` with its train set cut to a class-stratified random subset (ids stay the source indices; test as is).
 
-    `train_size` is a share of the train set if below 1, else a count (`mudiff.sections.subset_size`). The draw is
+    `train_size` is a share of the train set if below 1, else a count (`mudiff.data.facts.subset_size`). The draw is
     `numpy.random.default_rng(seed)`, class by class in label order, so one seed always gives one subset.
     """
-    from mudiff.sections import subset_size
+    from mudiff.data.facts import subset_size
 
     n_full = len(ds.y_train)
     n = subset_size(train_size, n_full)

@@ -17,6 +17,13 @@ import numpy as np
 from mudiff.data import Dataset
 from mudiff.data.checksums import ChecksumError, digest, verify
 
+from mudiff.data.facts import Facts
+
+FACTS = {
+    "cifar10": Facts(classes=10, train_size=50_000, models=("resnet18", "resnet50"), scale=8),
+    "cifar100": Facts(classes=100, train_size=50_000, models=("resnet18", "resnet50"), scale=8),
+}
+
 SPECS = {
     "cifar10": {
         "archive": ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),

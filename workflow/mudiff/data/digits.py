@@ -7,6 +7,12 @@ import numpy as np
 from mudiff.data import Dataset
 from mudiff.data.checksums import digest
 
+from mudiff.data.facts import Facts
+
+SAMPLES = 1797
+# No official split: train and test are cut from its 1797 samples by data.test_fraction.
+FACTS = {"digits": Facts(classes=10, train_size=SAMPLES, models=("mlp",), scale=1, split=True)}
+
 
 def load(name: str, source: str = "default", download_dir: str = "", test_fraction: float = 0.2, split_seed: int = 0, **_) -> Dataset:
     from sklearn.datasets import load_digits

@@ -16,6 +16,13 @@ import numpy as np
 from mudiff.data import Dataset
 from mudiff.data.checksums import ChecksumError, digest
 
+from mudiff.data.facts import Facts
+
+FACTS = {
+    name: Facts(classes=10, train_size=60_000, models=("mlp", "smallcnn", "resnet18"), scale=4)
+    for name in ("fashion_mnist", "mnist")
+}
+
 STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 # stem -> (md5 of the official .gz, sha256 of the decompressed bytes or None where unrecorded)

@@ -23,7 +23,7 @@ def device_of(job: dict) -> torch.device:
     """The job's device (see `mudiff.device.pick`); the choice is stated in the job's log."""
     from mudiff.device import choice_note, pick
 
-    requested = job["params"].get("device", "auto")
+    requested = job["params"].get("device", "auto")  # every stage that picks a device passes it
     device = pick(requested)
     print(choice_note(requested, device), flush=True)
     return device

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 import pandas as pd
 
 from mudiff import forget_sets
 from mudiff.io import check_ids, read_arrays, read_table, write_json, write_table
-from mudiff.scores.centroid_distance import entanglement_score
+from mudiff.options import build
 from mudiff.tracking import job_run
 
 
+@dataclass
+class Params:
+    """What one forget set depends on (`forget_sets.params_of`: the rest of its section is not passed,
+    so changing it reruns nothing here); None: not a parameter of this set."""
+
+    size: float | None = None
+    seed: int | None = None
+    mid_rule: str | None = None
+    class_id: int | None = None
+
+
 def run(job: dict) -> None:
-    p, inp, out = job["params"], job["input"], job["output"]
+    inp, out = job["input"], job["output"]
+    p = {k: v for k, v in asdict(build(Params, job["params"])).items() if k in job["params"]}
     name = job["wildcards"]["forget_set"]
     with job_run(job) as mlrun:
         scores = read_table(inp["scores"])
@@ -22,7 +36,8 @@ def run(job: dict) -> None:
         ids, manifest = forget_sets.build(name, scores, **p)
         forget_sets.validate_ids(ids, scores["id"].to_numpy(), name)
         emb = read_arrays(inp["embeddings"])
-        manifest["entanglement_score"] = entanglement_score(emb["train"], np.isin(emb["id_train"], ids))
+        forget = np.isin(emb["id_train"], ids)
+        manifest["entanglement_score"] = forget_sets.entanglement_score(emb["train"], forget)
         table = pd.DataFrame({"id": ids}).merge(scores, on="id", how="left")
         if manifest["ordered_by"]:
             table.insert(1, "rank", np.arange(1, len(ids) + 1))

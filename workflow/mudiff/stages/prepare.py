@@ -3,17 +3,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from mudiff.options import build
 from mudiff.sections import DataConfig
 from mudiff.data import load_source, save_prepared
 from mudiff.data.checksums import digest
+from mudiff.data.facts import facts
 from mudiff.io import write_json
 from mudiff.tracking import job_run
 
 
+@dataclass
+class Params:
+    data: DataConfig
+
+
 def run(job: dict) -> None:
-    cfg = DataConfig(**job["params"]["data"])
+    cfg = build(Params, job["params"]).data
     out = job["output"]
     with job_run(job) as mlrun:
         ds = load_source(cfg.dataset, cfg.source, cfg.download_dir, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed,
@@ -25,7 +34,7 @@ def run(job: dict) -> None:
             "n_train": len(ds.y_train), "n_test": len(ds.y_test), "shape": list(ds.shape),
             "num_classes": ds.num_classes, "source_files": ds.files,
             "arrays_md5": digest(out["arrays"]), "mean": mean.tolist(), "std": std.tolist(),
-            "split": {"test_fraction": cfg.test_fraction, "seed": cfg.split_seed} if ds.name == "digits" else "official",
+            "split": {"test_fraction": cfg.test_fraction, "seed": cfg.split_seed} if facts(ds.name).split else "official",
             # the class-stratified train subset (ids are the source indices); null = the whole train set
             "train_subset": {
                 "train_size": cfg.train_size, "seed": cfg.subset_seed, "n": len(ds.y_train),

@@ -8,8 +8,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from dataclasses import dataclass
+
 from mudiff.io import save_checkpoints, save_model, write_json, write_table
-from mudiff.models import build
+from mudiff.models import build as build_model
+from mudiff.options import build
+from mudiff.sections import TrainConfig
 from mudiff.stages import device_of, device_tags, load_data, target_recipe
 from mudiff.tracking import job_run
 from mudiff.training import Dynamics, accuracy, fit
@@ -30,17 +34,24 @@ def checkpoint_epochs(epochs: int, count: int) -> list[int]:
     return sorted({max(1, round(epochs * (i + 1) / count)) for i in range(count)})
 
 
+@dataclass
+class Params:
+    model: str
+    device: str
+    train: TrainConfig
+
+
 def run(job: dict) -> None:
-    p = job["params"]
+    p = build(Params, job["params"])
     with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
         device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(job["input"]["arrays"], device)
         torch.manual_seed(job["seed"])
-        model = build(p["model"], prepared.shape, prepared.num_classes, seed=job["seed"])
-        recipe = target_recipe(p["train"])
+        model = build_model(p.model, prepared.shape, prepared.num_classes, seed=job["seed"])
+        recipe = target_recipe(p.train)
         dyn = Dynamics(recipe.epochs, len(prepared.y_train), device)
-        keep = checkpoint_epochs(recipe.epochs, p["train"]["checkpoints"])
+        keep = checkpoint_epochs(recipe.epochs, p.train.checkpoints)
         states: dict[int, dict] = {}
 
         def snapshot(m, epoch):
@@ -57,4 +68,4 @@ def run(job: dict) -> None:
         write_table(dynamics_table(prepared.id_train, dyn.numpy()), job["output"]["dynamics"])
         write_json(metrics, job["output"]["metrics"])
         mlrun.log_metrics(metrics)
-        print(f"target {p['model']}: train {metrics['train_acc']:.2f}%, test {metrics['test_acc']:.2f}%, {seconds:.1f}s")
+        print(f"target {p.model}: train {metrics['train_acc']:.2f}%, test {metrics['test_acc']:.2f}%, {seconds:.1f}s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 import time
 
 import numpy as np
@@ -21,6 +22,8 @@ from mudiff.device import peak_memory_mb, reset_peak_memory
 from mudiff.forget_sets import validate_ids
 from mudiff.io import read_ids, read_table, save_model, write_json, write_table
 from mudiff.methods.base import UnlearnTask, check_finite
+from mudiff.options import build
+from mudiff.sections import TrainConfig
 from mudiff.stages import device_of, device_tags, load_data, load_model, sample_positions, target_recipe
 from mudiff.tracking import job_run
 from mudiff.training import per_sample, predict, prediction_table
@@ -37,7 +40,7 @@ class Outcome:
     retain_size: int
 
 
-def unlearn_one(method_name: str, params, model, prepared, data, forget_ids: np.ndarray, model_name: str, train: dict,
+def unlearn_one(method_name: str, params, model, prepared, data, forget_ids: np.ndarray, model_name: str, train: TrainConfig,
                 seed: int, forget_scores: pd.DataFrame | None = None) -> Outcome:
     """Run one method on one forget set from `model`, recording F after every epoch (the stage's science;
     the tuning command calls it too). Raises `DivergedError` where the method leaves a non-finite model."""
@@ -70,21 +73,29 @@ def unlearn_one(method_name: str, params, model, prepared, data, forget_ids: np.
     return Outcome(model, table, seconds, task.notes, int(len(retain)))
 
 
+@dataclass
+class Params:
+    model: str
+    device: str
+    train: TrainConfig  # how the target was trained: retrain reuses it
+    hyper: dict  # the method's own block (built as its Params below)
+
+
 def run(job: dict) -> None:
-    p, inp, out = job["params"], job["input"], job["output"]
+    p, inp, out = build(Params, job["params"]), job["input"], job["output"]
     method_name = job["wildcards"]["method"]
-    params = methods.get(method_name).Params(**p["hyper"])
+    params = build(methods.get(method_name).Params, p.hyper)
     with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
         device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(inp["arrays"], device)
         forget_ids = validate_ids(read_ids(inp["forget_set"]), prepared.id_train, inp["forget_set"])
-        model = load_model(p["model"], prepared, inp["model"], device)
+        model = load_model(p.model, prepared, inp["model"], device)
         forget_scores = None
         if "scores" in inp:
             forget_scores = read_table(inp["scores"]).set_index("id").reindex(forget_ids).reset_index()
         reset_peak_memory(device)
-        done = unlearn_one(method_name, params, model, prepared, data, forget_ids, p["model"], p["train"], job["seed"],
+        done = unlearn_one(method_name, params, model, prepared, data, forget_ids, p.model, p.train, job["seed"],
                            forget_scores)
         record = {
             "method": method_name, "forget_set": job["wildcards"]["forget_set"], "seconds": done.seconds,
