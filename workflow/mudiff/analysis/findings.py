@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from mudiff.analysis import comparison
 from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.forget_sets import ForgetSetError, parse_name
-from mudiff.methods import base_name
+from mudiff.methods.name import MethodName
 from mudiff.proxies import cost_phrase, score_cost
 
 MEMORIZATION_METHODS = ("finetune", "neggrad_plus")
@@ -179,16 +180,13 @@ def entanglement_findings(evaluation: pd.DataFrame, entanglement_scores: dict[st
 
 def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
     finding = "RUM with the same budget beats vanilla and shuffle on mix sets"
-    every = evaluation[evaluation["forget_set"].astype(str).str.endswith("_mix")]
+    every = comparison.mix_sets(evaluation)
     dead = set(inert_runs(every)["method"])
-    mix = active(every)
-    if "seed" in mix:  # one value per seed (the mean over the mix sets), so that n counts seeds
-        mix = mix.groupby(["method", "seed"], as_index=False)["ToW"].mean()
+    mix = comparison.seed_means(active(every))  # one value per seed (the mean over the mix sets)
     tow = {m: mean_ci(g["ToW"]) for m, g in mix.groupby("method")}
     out = []
-    inners = sorted({m.split(":", 1)[1] for m in tow if m.startswith("rum_f:")})
-    for inner in inners:
-        need = [f"rum_f:{inner}", inner, f"shuffle:{inner}"]
+    for inner in comparison.inners(comparison.rum_comparison(mix, anchors=("rum_f",))):
+        need = list(comparison.arms(inner).values())
         if dead & set(need):
             out.append(_verdict(finding, inner, None, {}, f"inert on a mix set, F unchanged: {', '.join(sorted(dead & set(need)))}"))
             continue
@@ -203,13 +201,12 @@ def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
     if "rum" in dead:
         out.append(_verdict(finding, "rum", None, {}, "rum was inert on a mix set, F unchanged"))
     elif "rum" in tow:
-        rivals = {m: t for m, t in tow.items() if base_name(m) not in ("retrain", "rum")
-                  and (":" not in m or m.startswith("shuffle:"))}
+        rivals = {m: t for m, t in tow.items() if comparison.is_rum_rival(m)}
         if not rivals:
             out.append(_verdict(finding, "rum", None, {}, "needs a vanilla or shuffle method on the mix sets"))
         else:
             best = max(rivals, key=lambda m: rivals[m]["mean"])
-            left = sorted(m for m in dead if base_name(m) not in ("retrain", "rum") and (":" not in m or m.startswith("shuffle:")))
+            left = sorted(m for m in dead if comparison.is_rum_rival(m))
             note = f"; left out {len(left)} inert rival(s): {', '.join(left)}" if left else ""
             out.append(_verdict(finding, "rum", bool(tow["rum"]["mean"] > rivals[best]["mean"]),
                                 {"rum": tow["rum"], **rivals},
@@ -226,8 +223,9 @@ def rsu_findings(evaluation: pd.DataFrame, orders: dict[str, str] | None) -> lis
     if not orders:
         return [_verdict(RSU, None, None, {}, "needs rsu:<method> runs in the easy_to_hard, hard_to_easy and random orders")]
     out = []
-    for inner in sorted({base_name(m).split(":", 1)[1] for m in orders}):
-        by_order = {order: m for m, order in orders.items() if base_name(m) == f"rsu:{inner}"}
+    names = {m: MethodName.read(m) for m in orders}
+    for inner in sorted({n.inner for n in names.values()}):
+        by_order = {order: m for m, order in orders.items() if names[m].base == MethodName("rsu", inner)}
         missing = [o for o in ("easy_to_hard", "hard_to_easy", "random") if o not in by_order]
         rows = evaluation[evaluation["method"].isin(list(by_order.values()))]
         dead = inert_runs(rows)

@@ -13,7 +13,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
+from mudiff.analysis import comparison  # noqa: E402
 from mudiff.analysis.seeds import t_errorbar  # noqa: E402
+from mudiff.methods.name import MethodName  # noqa: E402
 
 LEVEL_ORDER = ["low", "mid", "high", "mix", "random"]
 
@@ -56,27 +58,18 @@ def tow_by_level(evaluation: pd.DataFrame, score: str, path: Path) -> Path:
     return path
 
 
+RUM_VARIANT = "rum (a method per subset)"
+
+
 def rum_comparison(evaluation: pd.DataFrame, path: Path) -> Path | None:
     """ToW on the mix forget sets of each wrapped method run vanilla, as rum_f (refined and sequenced)
     and as shuffle (sequenced on random thirds), and of `rum`: means over the seeds, 95% t-interval."""
-    mix = evaluation[evaluation["forget_set"].astype(str).str.endswith("_mix")]
-    if "seed" in mix:  # one bar value per seed: the mean over the mix sets
-        mix = mix.groupby(["method", "seed"], as_index=False)["ToW"].mean()
-    # a variant label stays on the inner method (rum_f:neggrad_plus@x pairs with neggrad_plus@x), as in the findings
-    inners = sorted({m.split(":", 1)[1] for m in mix["method"] if m.startswith(("rum_f:", "shuffle:"))})
-    rows = []
-    for m in mix["method"].unique():
-        meta, _, inner = m.partition(":")
-        if m == "rum":
-            rows.append(mix[mix["method"] == m].assign(variant="rum (a method per subset)", inner="rum"))
-        elif meta in ("rum_f", "shuffle") and inner in inners:
-            rows.append(mix[mix["method"] == m].assign(variant=meta, inner=inner))
-        elif m in inners:
-            rows.append(mix[mix["method"] == m].assign(variant="vanilla", inner=m))
-    if not rows:
+    # one bar value per seed: the mean over the mix sets
+    table = comparison.rum_comparison(comparison.seed_means(comparison.mix_sets(evaluation)))
+    if table.empty:
         return None
-    table = pd.concat(rows)
-    variants = [v for v in ("vanilla", "rum_f", "shuffle", "rum (a method per subset)") if v in set(table["variant"])]
+    table["variant"] = table["arm"].replace({"rum": RUM_VARIANT})
+    variants = [v for v in ("vanilla", "rum_f", "shuffle", RUM_VARIANT) if v in set(table["variant"])]
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(1.5 + 1.4 * table["inner"].nunique(), 3.2))
     sns.barplot(table, x="inner", y="ToW", hue="variant", hue_order=variants, ax=ax, palette="colorblind",
@@ -93,15 +86,14 @@ def rum_comparison(evaluation: pd.DataFrame, path: Path) -> Path | None:
 
 def rsu_by_order(evaluation: pd.DataFrame, orders: dict[str, str], path: Path) -> Path:
     """ToW of every RSU run by its chunk order, beside the vanilla method, per forget set (mean over seeds, 95% t-interval)."""
-    from mudiff.methods import base_name
-
-    rsu = [m for m in evaluation["method"].unique() if m.startswith("rsu:")]
-    vanilla = {base_name(m).split(":", 1)[1] for m in rsu}
+    names = {m: MethodName.read(m) for m in evaluation["method"].unique()}
+    rsu = [m for m, n in names.items() if n.meta == "rsu"]
+    vanilla = {names[m].inner for m in rsu}
     rows = evaluation[evaluation["method"].isin([*rsu, *vanilla]) & evaluation["forget_set"].isin(
         evaluation.loc[evaluation["method"].isin(rsu), "forget_set"].unique())].copy()
     shared = {o for o in orders.values() if list(orders.values()).count(o) > 1}
     rows["order"] = [m if orders.get(m) in shared else orders.get(m, "vanilla") for m in rows["method"]]
-    rows["wrapped"] = [base_name(m).split(":", 1)[-1] for m in rows["method"]]
+    rows["wrapped"] = [names[m].inner for m in rows["method"]]
     order_names = [o for o in ("vanilla", "easy_to_hard", "hard_to_easy", "random") if o in set(rows["order"])]
     order_names += sorted(set(rows["order"]) - set(order_names))  # variants that share an order, by name
     sns.set_theme(style="whitegrid", context="paper")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mudiff.analysis.comparison import method_order, mix_sets, rum_comparison
 from mudiff.analysis.seeds import EVALUATION_METRICS, formatted, summarise
 from mudiff.proxies import METRICS as PROXY_METRICS, MIN_MEASURABLE_SECONDS as PROXY_MIN_SECONDS
 from mudiff.proxies import NO_EXTRA_TRAINING as PROXY_NO_EXTRA_TRAINING, cost_note as proxy_cost_note
-from mudiff.methods import base_name
+from mudiff.methods.name import MethodName
 
 
-def _table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return df.to_markdown(index=False, floatfmt=floatfmt)
 
 
@@ -32,25 +33,23 @@ def cost_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def rum_table(evaluation: pd.DataFrame) -> pd.DataFrame | None:
     """ToW on the `*_mix` forget sets of each method run vanilla, as rum_f:, as shuffle: (and `rum`)."""
-    mix = evaluation[evaluation["forget_set"].str.endswith("_mix")]
-    metas = sorted({m.split(":", 1)[1] for m in mix["method"] if m.startswith(("rum_f:", "shuffle:"))})
-    wanted = [m for inner in metas for m in (inner, f"rum_f:{inner}", f"shuffle:{inner}")] + ["rum"]
-    rows = mix[mix["method"].isin(wanted)]
-    if rows.empty or not (metas or "rum" in set(rows["method"])):
+    runs = rum_comparison(mix_sets(evaluation))
+    if runs.empty:
         return None
-    return _ci_pivot(rows, "method", "forget_set", "ToW", wanted)
+    return _ci_pivot(runs, "method", "forget_set", "ToW", method_order(runs))
 
 
 def rsu_table(evaluation: pd.DataFrame, orders: dict[str, str]) -> pd.DataFrame | None:
     """ToW of each rsu:<method> run (with its order) beside its vanilla method, per forget set."""
-    rsu = sorted(m for m in set(evaluation["method"]) if m.startswith("rsu:"))
+    names = {m: MethodName.read(m) for m in set(evaluation["method"])}
+    rsu = sorted(m for m, n in names.items() if n.meta == "rsu")
     if not rsu:
         return None
-    wanted = list(dict.fromkeys(m for r in rsu for m in (base_name(r).split(":", 1)[1], r)))
+    wanted = list(dict.fromkeys(m for r in rsu for m in (names[r].inner, r)))
     sets = evaluation.loc[evaluation["method"].isin(rsu), "forget_set"].unique()
     rows = evaluation[evaluation["method"].isin(wanted) & evaluation["forget_set"].isin(sets)]
     table = _ci_pivot(rows, "method", "forget_set", "ToW", wanted)
-    table.insert(1, "order", [orders.get(m, "(vanilla)" if not m.startswith("rsu:") else "") for m in table["method"]])
+    table.insert(1, "order", [orders.get(m, "(vanilla)" if m not in rsu else "") for m in table["method"]])
     return table
 
 
@@ -86,7 +85,7 @@ def tuning_section(tuning: pd.DataFrame | None) -> list[str]:
              "by ToW, never by looking at the hard sets. `python -m mudiff.tuning` ran every grid point from the "
              "seed-0 target; a point is eligible when it moves F (mean flipped share at least the inert threshold) "
              "without collapsing (test accuracy within `tune.collapse_points` of retrain's). Means over the draws:", "",
-             _table(shown), ""]
+             markdown_table(shown), ""]
     lines += [f"- {m}: {st}" for m, st in statuses.items()] + [""]
     return lines
 
@@ -114,7 +113,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
         f"Snakemake's report (the DAG, every job's runtime, the code): `snakemake --report results/{study['name']}/"
         f"snakemake-report.html --configfile config/{study['name']}.yaml` writes it as [snakemake-report.html](snakemake-report.html).",
         "",
-        "### Replicates", "", _table(replicates), "",
+        "### Replicates", "", markdown_table(replicates), "",
     ]
     lines += ["## Unlearning results", "",
               "Accuracies in %, MIA as the share of the forget set predicted non-member; ToW = 1 means the same as retrain "
@@ -126,24 +125,24 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
     rule = f"{100 * inert_flip_share:g}%" if inert_flip_share else "`evaluate.inert_flip_share`"
     lines += [f"`F moved`: the largest share of the forget set whose correctness flipped against the target's, over the "
               f"run's epochs. A run is **inert** when it never reaches {rule}: it left F untouched, is no evidence about "
-              "unlearning, and every cross-method finding below leaves it out.", "", _table(shown), ""]
+              "unlearning, and every cross-method finding below leaves it out.", "", markdown_table(shown), ""]
     lines += [f"![ToW and ToW-MIA by memorization level]({figures['tow_by_memorization']})", ""]
     if "tow_by_entanglement" in figures:
         lines += [f"![ToW and ToW-MIA by entanglement level]({figures['tow_by_entanglement']})", ""]
     lines += ["Per method, over its forget sets (means of the seed means): ToW and wall time, also as a ratio to retrain's.", "",
-              _table(cost_table(summary)), ""]
+              markdown_table(cost_table(summary)), ""]
     rum = rum_table(evaluation)
     if rum is not None:
         lines += ["### RUM vs vanilla vs shuffle", "",
                   "ToW on the mix forget sets (a third each of low, mid and high memorization), same total budget.", "",
-                  _table(rum), ""]
+                  markdown_table(rum), ""]
         if "rum_comparison" in figures:
             lines += [f"![RUM vs vanilla vs shuffle]({figures['rum_comparison']})", ""]
     rsu = rsu_table(evaluation, rsu_orders)
     if rsu is not None:
         lines += ["### RSU by order", "",
                   "ToW of risk-ranked sequential unlearning in each configured order (add orders as variants, e.g. "
-                  "`rsu:finetune@hard_to_easy: {order: hard_to_easy}`) beside the vanilla method.", "", _table(rsu), ""]
+                  "`rsu:finetune@hard_to_easy: {order: hard_to_easy}`) beside the vanilla method.", "", markdown_table(rsu), ""]
         if "rsu_by_order" in figures:
             lines += [f"![RSU by order]({figures['rsu_by_order']})", ""]
 
@@ -153,7 +152,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
     fs = formatted(forget_sets, ("mean_memorization", "entanglement_score"))
     fs["score"] = fs["score"].fillna("")
     ties = [c for c in ("same_population_as", "mid_cut") if c in fs]  # levels drawn from one tie block; how mid was cut
-    lines += [_table(fs[["name", "rule", "score", "size", "seeds", "mean_memorization", "entanglement_score", *ties]]), ""]
+    lines += [markdown_table(fs[["name", "rule", "score", "size", "seeds", "mean_memorization", "entanglement_score", *ties]]), ""]
 
     lines += ["## Proxies of memorization", "",
               "Rank (Spearman) and linear (Pearson) correlation with memorization over all train samples and over the "
@@ -164,7 +163,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
               f"training, whose cost is paid anyway: {PROXY_NO_EXTRA_TRAINING}; `cost` says what each time covers. " + over, ""]
     proxy_cols = list(PROXY_METRICS)
     shown = formatted(proxies, proxy_cols, ".4g").assign(cost=lambda t: t["score"].map(proxy_cost_note))
-    lines += [_table(shown[["score", "direction", *proxy_cols, "cost"]]), "",
+    lines += [markdown_table(shown[["score", "direction", *proxy_cols, "cost"]]), "",
               f"![proxies: correlation vs compute (seed {seeds[0]})]({figures['proxies']})", "",
               f"![proxies vs memorization (seed {seeds[0]})]({figures['proxies_vs_memorization']})", ""]
 

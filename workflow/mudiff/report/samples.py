@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mudiff.methods import base_name
+from mudiff.methods.name import MethodName
 
 RUN = ["seed", "method", "forget_set"]
 
@@ -42,7 +42,7 @@ def pooled_difficulty(difficulty: pd.DataFrame, exclude: list[str] | tuple[str, 
     table = difficulty.copy()
     if "seed" not in table:
         table["seed"] = 0
-    keep = ~table["method"].isin(list(exclude)) & (table["method"].map(base_name) == table["method"])
+    keep = ~table["method"].isin(list(exclude)) & table["method"].map(lambda m: not MethodName.read(m).is_variant).astype(bool)
     if "inert" in table:
         keep &= ~table["inert"].fillna(False).astype(bool)
     if inert:

@@ -24,7 +24,7 @@ from mudiff.analysis.factors import factor_correlations, factor_names, factor_ve
 from mudiff.analysis import findings as findings_mod
 from mudiff.analysis.findings import all_findings
 from mudiff.analysis.predictor import SHARED_SOURCE_REASON, feature_sets, predict_hard
-from mudiff.methods import base_name
+from mudiff.methods.name import MethodName
 from mudiff.proxies import score_cost
 from mudiff.io import read_arrays, read_json, read_table, write_json, write_table
 from mudiff.tracking import job_run
@@ -73,7 +73,7 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
     moving = difficulty[~difficulty["inert"]]
     # Across methods, each algorithm counts once: a variant `<method>@<label>` is the same algorithm
     # with other hyperparameters, and would make methods look more alike than they are.
-    exclude = [*params.exclude, *sorted(m for m in difficulty["method"].unique() if base_name(m) != m)]
+    exclude = [*params.exclude, *sorted(m for m in difficulty["method"].unique() if MethodName.read(m).is_variant)]
     agreement = agreement_table(moving, exclude, params.n_boot, params.seed)
     correlations = factor_correlations(moving, scores, exclude)
     verdicts = factor_verdicts(correlations)

@@ -13,6 +13,7 @@ from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.analysis.seeds import evaluation_summary, seed_of, summarise
 from mudiff.deviations import DEVIATIONS
 from mudiff.proxies import METRICS as PROXY_METRICS
+from mudiff.methods.name import MethodName
 from mudiff.io import RUN_ID_KEY, atomic_path, read_ids, read_json, read_table, write_json, write_table
 from mudiff.report import figures, provenance, samples
 from mudiff.report.html import render_html
@@ -108,7 +109,7 @@ def run(job: dict) -> None:
         rum = figures.rum_comparison(evaluation, fig_dir / "rum_comparison.png")
         if rum is not None:
             figs["rum_comparison"] = rum
-        if evaluation["method"].str.startswith("rsu:").any():
+        if any(MethodName.read(m).meta == "rsu" for m in evaluation["method"].unique()):
             figs["rsu_by_order"] = figures.rsu_by_order(evaluation, p.get("rsu_orders", {}), fig_dir / "rsu_by_order.png")
         figs["proxies"] = Path(inp["proxies_figure"][0])
         if inp.get("difficulty") and inp.get("arrays"):  # the forget samples themselves, hardest and easiest
