@@ -441,3 +441,17 @@ def test_permutation_auc_drop_matches_sklearn_and_ignores_unused_features():
     theirs = permutation_importance(model, x, y, scoring="roc_auc", n_repeats=30, random_state=1).importances_mean
     assert ours[1] == pytest.approx(0.0, abs=1e-12) and ours[0] > 0.3
     assert ours[0] == pytest.approx(theirs[0], abs=0.02)
+
+
+def test_analysis_never_imports_the_report():
+    """Layers point down: the report renders the analysis's tables and verdicts, never the reverse."""
+    import ast
+    from pathlib import Path
+
+    import mudiff.analysis
+
+    for path in Path(mudiff.analysis.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n == "mudiff.report" or n.startswith("mudiff.report.") for n in names), path.name

@@ -96,7 +96,7 @@ def test_run_of_and_params():
 
 
 def test_report_section_renders_every_part(study):
-    from mudiff.analysis.section import render
+    from mudiff.report.instance_level import render
 
     out = study["out"]
     text = render(read_table(out["agreement"]), read_table(out["factor_verdicts"]), read_json(out["predictor"]),

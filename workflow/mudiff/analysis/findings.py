@@ -350,7 +350,3 @@ def across_seeds(evaluation: pd.DataFrame, per_seed: dict[int, list[dict]],
             f["text"] = f"{f['text'][:-1]}; one seed: a point estimate, no interval."
     return out
 
-
-def markdown(findings: list[dict]) -> str:
-    """The report's "SPEC findings" list."""
-    return "\n".join(f"- {f['text']}" for f in findings)

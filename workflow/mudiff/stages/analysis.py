@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mudiff.analysis import figures
 from mudiff.sections import AnalysisConfig
 from mudiff.analysis.agreement import agreement_table
 from mudiff.analysis.difficulty import difficulty_table
@@ -25,6 +24,7 @@ from mudiff.analysis import findings as findings_mod
 from mudiff.analysis.findings import all_findings
 from mudiff.analysis.predictor import SHARED_SOURCE_REASON, feature_sets, predict_hard
 from mudiff.methods.name import MethodName
+from mudiff.report import analysis_figures as figures
 from mudiff.proxies import score_cost
 from mudiff.io import read_arrays, read_json, read_table, write_json, write_table
 from mudiff.tracking import job_run

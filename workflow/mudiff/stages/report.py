@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mudiff.analysis import section
 from mudiff.analysis.findings import CONFIDENCE, INDEPENDENCE, across_seeds, with_levels
 from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.analysis.seeds import evaluation_summary, seed_of, summarise
@@ -15,7 +14,7 @@ from mudiff.deviations import DEVIATIONS
 from mudiff.proxies import METRICS as PROXY_METRICS
 from mudiff.methods.name import MethodName
 from mudiff.io import RUN_ID_KEY, atomic_path, read_ids, read_json, read_table, write_json, write_table
-from mudiff.report import figures, provenance, samples
+from mudiff.report import figures, instance_level, provenance, samples
 from mudiff.report.html import render_html
 from mudiff.report.markdown import render
 from mudiff.tracking import input_runs, job_run, run_commit
@@ -120,7 +119,7 @@ def run(job: dict) -> None:
                                  analysis.get("exclude", ["retrain"]), samples.inert_runs(evaluation))
         analysis_dir = Path(inp["analysis_figures"][0])
         analysis_figs = {k: str((analysis_dir / f"{k}.png").relative_to(report_dir)) for k in ("agreement", "factors", "roc", "difficulty")}
-        analysis_md = section.render(read_table(inp["agreement"][0]), read_table(inp["factor_verdicts"][0]),
+        analysis_md = instance_level.render(read_table(inp["agreement"][0]), read_table(inp["factor_verdicts"][0]),
                                      predictors[0], findings, analysis_figs, seed=first, n_seeds=len(seeds))
         rel = {k: str(Path(v).relative_to(report_dir)) for k, v in figs.items()}
         own = mlrun.client.get_run(mlrun.run_id)

@@ -1,6 +1,7 @@
-"""Figures of the instance-level analysis: agreement heatmaps, factor-by-method heatmap, ROC
-curves of the hard-sample predictor, per-sample difficulty distributions. Method colours come
-from `report.figures.method_palette`, so they match every other figure of the report."""
+"""Figures of the instance-level analysis, drawn by the analysis stage from its tables: agreement
+heatmaps, factor-by-method heatmap, ROC curves of the hard-sample predictor, per-sample difficulty
+distributions. Method colours come from `report.figures.method_palette`, so they match every other
+figure of the report."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""The report's instance-level section, from the analysis stage's outputs (for report.md)."""
+"""The report's instance-level section (for report.md), rendered from the analysis stage's outputs:
+agreement, factors, predictor, and the list of verdicts on every SPEC finding."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from mudiff.analysis.findings import markdown as findings_markdown
-from mudiff.report.markdown import _table
+from mudiff.report.markdown import markdown_table
 
 
 def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
@@ -56,6 +56,11 @@ def _dropped_note(predictor: dict) -> str:
             "scores from the target alone.")
 
 
+def findings_list(findings: list[dict]) -> str:
+    """The report's "SPEC findings" list: each verdict's text."""
+    return "\n".join(f"- {f['text']}" for f in findings)
+
+
 def render(agreement: pd.DataFrame, verdicts: pd.DataFrame, predictor: dict, findings: list[dict],
            figures: dict[str, str], seed: int | None = None, n_seeds: int = 1) -> str:
     """Markdown: agreement, factors, predictor (of replicate `seed`), and the verdict on every SPEC
@@ -72,23 +77,23 @@ def render(agreement: pd.DataFrame, verdicts: pd.DataFrame, predictor: dict, fin
              "comparisons across methods (the same algorithm with other hyperparameters).", "",
              f"![per-sample difficulty]({figures['difficulty']})", "",
              "### Do methods agree on which samples are hard?", ""]
-    lines += [_table(agreement_summary(agreement)) if len(agreement) else "Fewer than two methods per forget set.", "",
+    lines += [markdown_table(agreement_summary(agreement)) if len(agreement) else "Fewer than two methods per forget set.", "",
               f"![agreement]({figures['agreement']})", "",
               "### Factors of difficulty", "",
               "Spearman of each score with difficulty per method (95% interval); algorithm-independent = same sign "
               "for every method and interval excluding 0 for most.", ""]
     cols = ["factor", "sign", "sign_consistent", "n_significant", "n_methods", "algorithm_independent", "mean_rho",
             "min_abs_rho", "agrees_with_spec"]
-    lines += [_table(verdicts[cols]), "", f"![factors]({figures['factors']})", "",
+    lines += [markdown_table(verdicts[cols]), "", f"![factors]({figures['factors']})", "",
               "### Predicting hard samples before unlearning", "",
               f"Hard = censored or in the top {predictor['params']['hard_share']:.0%} of a run's difficulty; features: "
               f"{', '.join(predictor['features'])}; {predictor['params']['folds']}-fold out-of-fold AUC, "
               "folds grouped by sample id.", "", _dropped_note(predictor), ""]
     summary = predictor_summary(predictor)
-    lines += [_table(summary) if len(summary) else "Too few hard or easy samples to cross-validate.", "",
+    lines += [markdown_table(summary) if len(summary) else "Too few hard or easy samples to cross-validate.", "",
               f"![ROC]({figures['roc']})", "",
               "## SPEC findings", "",
               *([f"Over all {n_seeds} seeds: verdicts compare the means over the seeds; each says in how many seeds it "
                  "held on its own.", ""] if n_seeds > 1 else []),
-              findings_markdown(findings), ""]
+              findings_list(findings), ""]
     return "\n".join(lines)
