@@ -431,7 +431,7 @@ def test_digits_test_fraction_is_refused_exactly_where_the_split_fails(fraction)
         splits = True
     except ValueError:
         splits = False
-    small = {"forget_sets": {"size": 1, "entanglement": False}, "scores": {"knn_k": 1}}  # fits a train set of 10
+    small = {"forget_sets": {"size": 1, "entanglement": False}, "scores": {"knn_disagreement": {"k": 1}}}  # fits a train set of 10
     if splits:
         assert validate_named({**small, "data": {"test_fraction": fraction}})["data"]["test_fraction"] == fraction
     else:
@@ -448,8 +448,8 @@ def test_digits_source_must_be_the_default():
 def test_scores_the_whole_study_needs():
     msg = _error({"scores": {"names": ["confidence", "centroid_distance", "privacy_risk"]}, "forget_sets": {"by_score": {}}})
     assert "config key 'scores.names'" in msg and "'memorization'" in msg and "proxies" in msg
-    msg = _error({"scores": {"knn_k": 1437}})
-    assert "config key 'scores.knn_k'" in msg and "1437 training samples" in msg
+    msg = _error({"scores": {"knn_disagreement": {"k": 1437}}})
+    assert "config key 'scores.knn_disagreement.k'" in msg and "1437 training samples" in msg
 
 
 def test_tune_grid_values_take_the_methods_limits():

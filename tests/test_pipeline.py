@@ -260,7 +260,7 @@ def test_changing_rums_code_reruns_only_meta_methods_that_use_it(study: Path):
 
 def test_changing_a_target_score_hyperparameter_does_not_touch_the_bank(study: Path):
     config = load(study / "config" / "default.yaml")  # the study with every default filled in
-    config["scores"]["knn_k"] = 5
+    config["scores"]["knn_disagreement"]["k"] = 5
     (study / "changed.yaml").write_text(yaml.safe_dump(config))
     stats = job_stats(snakemake(study, "-n", "--configfile", "changed.yaml").stdout)
     assert stats["scores_target"] == 1 and "scores_bank" not in stats and "train_bank" not in stats

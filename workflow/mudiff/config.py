@@ -21,12 +21,20 @@ from typing import Any, Literal
 
 import yaml
 
-from mudiff.options import LR_MAX, dataclass_schema, is_lr, type_schema  # noqa: F401
+from mudiff.options import LR_MAX, build, dataclass_schema, is_lr, type_schema  # noqa: F401
 from mudiff.data.facts import dataset_dir, facts, full_train_size, subset_size, test_count, train_size  # noqa: F401
+from mudiff.scores import NAMES as SCORE_NAMES
 from mudiff.sections import (  # noqa: F401  (the typed sections, re-exported for the CLI and tests)
-    LEVELS, LRS, SCORES_AVAILABLE, AnalysisConfig, BankConfig, DataConfig, EvaluateConfig, ForgetSetsConfig,
+    LEVELS, LRS, AnalysisConfig, BankConfig, DataConfig, EvaluateConfig, ForgetSetsConfig,
     ScoresConfig, StudyConfig, TrackingConfig, TrainConfig, TuneConfig,
 )
+
+
+SCORES_AVAILABLE = SCORE_NAMES  # SPEC's score table, from the one score registry
+
+
+def _first_line(cls: type) -> str:
+    return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
 
 def schema() -> dict:
@@ -34,6 +42,7 @@ def schema() -> dict:
     from mudiff.data.registry import LOADERS
     from mudiff.methods import schema as methods_schema
     from mudiff.models.registry import MODELS
+    from mudiff.scores import params as score_params
 
     root = dataclass_schema(StudyConfig)
     root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -45,6 +54,10 @@ def schema() -> dict:
     root["properties"]["data"]["properties"]["dataset"]["enum"] = list(LOADERS)
     root["properties"]["model"]["enum"] = list(MODELS)
     root["properties"]["unlearn"].update(methods_schema.unlearn())
+    scores = root["properties"]["scores"]["properties"]
+    scores["names"].update(items={"enum": list(SCORES_AVAILABLE)}, default=list(SCORES_AVAILABLE))
+    for name, cls in score_params().items():  # scores.<name>: each score's own Params
+        scores[name] = {**dataclass_schema(cls), "description": f"{name}: {_first_line(cls)}", "default": {}}
     by_score = root["properties"]["forget_sets"]["properties"]["by_score"]
     by_score["propertyNames"] = {"enum": list(SCORES_AVAILABLE)}
     return root
@@ -110,6 +123,7 @@ def validate(raw: dict) -> dict:
         filled["unlearn"][name] = _fill(methods[base], filled["unlearn"][name])
     _check_semantics(filled, sch)
     _check_method_forget_sets(filled)
+    study(filled)  # every section and method block builds into its typed form, as the stages will build them
     return filled
 
 
@@ -312,8 +326,9 @@ def _check_scores(cfg: dict) -> None:
         raise ConfigError("config key 'scores.names': must include 'memorization': the proxies stage (and so the report) "
                           "compares every score against it")
     n_train = train_size(cfg["data"])
-    if "knn_disagreement" in names and cfg["scores"]["knn_k"] >= n_train:
-        raise ConfigError(f"config key 'scores.knn_k': {cfg['scores']['knn_k']} neighbours, but knn_disagreement needs fewer "
+    k = cfg["scores"]["knn_disagreement"]["k"]
+    if "knn_disagreement" in names and k >= n_train:
+        raise ConfigError(f"config key 'scores.knn_disagreement.k': {k} neighbours, but knn_disagreement needs fewer "
                           f"than the {n_train} training samples")
 
 
@@ -418,9 +433,22 @@ def load(path: str | Path) -> dict:
     return validate(raw)
 
 
-def section(cls: type, values: dict) -> Any:
-    """Build a typed config section from a validated mapping."""
-    return cls(**values)
+def study(cfg: dict) -> StudyConfig:
+    """The typed study of a validated mapping: every section its dataclass, every method block its method's
+    Params (`forget_sets`, which says where a method runs, is not a hyperparameter and stays in the mapping).
+
+    Snakemake holds the mapping (`config`); each rule passes its stage the named sections it needs, and the
+    stage builds them into its own `Params` the same way (`mudiff.options.build`)."""
+    from mudiff.methods import get
+
+    from mudiff.scores import params_of
+
+    typed = build(StudyConfig, {key: value for key, value in cfg.items() if key not in ("unlearn", "scores")})
+    names = cfg["scores"]["names"]
+    blocks = {name: params_of(name, cfg["scores"]) for name in cfg["scores"] if name != "names"}
+    typed.scores = ScoresConfig(names, blocks)
+    typed.unlearn = {name: build(get(name).Params, method_hyper(block)) for name, block in cfg["unlearn"].items()}
+    return typed
 
 
 def _type_text(prop: dict) -> str:

@@ -71,6 +71,8 @@ def dataclass_schema(cls: type) -> dict:
     hints = typing.get_type_hints(cls)
     props = {}
     for f in dataclasses.fields(cls):
+        if f.metadata.get("derived"):  # filled from other keys, not a key of its own
+            continue
         meta = dict(f.metadata)
         prop = type_schema(hints[f.name])
         prop["description"] = meta.pop("help", "")

@@ -1,6 +1,6 @@
 """The study's typed configuration sections: every default and allowed value, in one leaf module.
 
-A leaf: it imports nothing of the package but the score names, so that a stage, a method or a model
+A leaf: it imports nothing of the package but `mudiff.options`, so that a stage, a method or a model
 that reads its section never depends on the validation code (`mudiff.config`), which knows every
 registry. The JSON schema that validates a config file is derived from these dataclasses there.
 """
@@ -11,10 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mudiff.options import SGD, option
-from mudiff.scores import NAMES as SCORE_NAMES
-
-# SPEC's score table, from the one score registry.
-SCORES_AVAILABLE = SCORE_NAMES
 LEVELS = ("low", "mid", "high", "mix")
 
 
@@ -103,27 +99,13 @@ class ForgetSetsConfig:
 
 
 @dataclass
-class HoldoutKLConfig:
-    lr: float = option(0.1, "Learning rate of the fine-tuning on held-out data (SPEC: 0.1).", exclusiveMinimum=0)
-    max_epochs: int = option(30, "At most this many epochs (SPEC: 30).", minimum=1)
-    patience: int = option(4, "Stop after this many epochs without a training-loss gain (SPEC: 4).", minimum=1)
-    batch_size: int = option(64, "Mini-batch size.", minimum=1)
-    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
-    weight_decay: float = option(5e-4, "SGD weight decay.", minimum=0)
-
-
-@dataclass
-class CurvatureConfig:
-    h: float = option(0.01, "Finite-difference step along sign(grad) (SPEC: 0.01).", exclusiveMinimum=0)
-    batch_size: int = option(1024, "Samples per gradient batch.", minimum=1)
-
-
-@dataclass
 class ScoresConfig:
-    names: list[Literal[SCORES_AVAILABLE]] = option(list(SCORES_AVAILABLE), "Per-sample scores to compute.")
-    holdout_kl: HoldoutKLConfig = option(None, "holdout_kl's fine-tuning on held-out data.")
-    curvature: CurvatureConfig = option(None, "curvature's finite difference.")
-    knn_k: int = option(10, "k of knn_disagreement (SPEC: 10).", minimum=1)
+    """Per-sample scores. Each score with hyperparameters takes its own block `scores.<name>` (its module's
+    `Params`, contributed to the schema by the score registry, like the score names)."""
+
+    names: list[str] = option([], "Per-sample scores to compute (default: every score of the registry).")
+    # score name -> its typed Params (`mudiff.config.study` builds them; not a key of its own)
+    params: dict[str, Any] = field(default_factory=dict, metadata={"derived": True})
 
 
 @dataclass
