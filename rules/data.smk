@@ -3,7 +3,7 @@
 # depend on its record, and Snakemake re-plans them once it has run (see data_inputs).
 rule prepare_data:
     input:
-        sources=sources("prepare", *LOADER_ENTRY.values()),
+        sources=sources("prepare_data", *LOADER_ENTRY.values()),
     output:
         arrays=f"{DATASET_DIR}/arrays.npz",
         manifest=f"{DATASET_DIR}/manifest.json",
@@ -21,14 +21,14 @@ rule prepare_data:
         job=job("prepare_data", {"data": config["data"]}, shared=True),
         registry={"loader": LOADER_ENTRY},
     shell:
-        mudiff("prepare")
+        mudiff("prepare_data")
 
 
 checkpoint track_data:
     input:
         arrays=f"{DATASET_DIR}/arrays.npz",
         manifest=f"{DATASET_DIR}/manifest.json",
-        sources=sources("track"),
+        sources=sources("track_data"),
     output:
         record=DATA_RECORD,
     log:
@@ -42,4 +42,4 @@ checkpoint track_data:
         io=io,
         job=job("track_data", {"dvc_file": DVC_FILE}, shared=True),
     shell:
-        mudiff("track")
+        mudiff("track_data")

@@ -1,7 +1,7 @@
 rule train_target:
     input:
         unpack(data_inputs),
-        sources=sources("train", *MODEL_ENTRY.values()),
+        sources=sources("train_target", *MODEL_ENTRY.values()),
     output:
         model=f"{RUN}/target/model.pt",
         dynamics=f"{RUN}/target/dynamics.parquet",
@@ -24,4 +24,4 @@ rule train_target:
             {k: config[k] for k in ("model", "device", "train")},
         ),
     shell:
-        mudiff("train")
+        mudiff("train_target")

@@ -82,7 +82,7 @@ def test_checkpoints_round_trip_and_load_safely(tmp_path):
 
 
 def test_checkpoint_epochs_are_evenly_spaced_with_the_last():
-    from mudiff.stages.train import checkpoint_epochs
+    from mudiff.stages.train_target import checkpoint_epochs
 
     assert checkpoint_epochs(30, 3) == [10, 20, 30]
     assert checkpoint_epochs(5, 1) == [5]

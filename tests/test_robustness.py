@@ -88,7 +88,7 @@ def test_failed_job_run_is_failed_and_says_why(store):
 
 
 def test_prepare_with_missing_source_writes_nothing(store, tmp_path):
-    from mudiff.stages import prepare
+    from mudiff.stages import prepare_data as prepare
 
     out = {"arrays": str(tmp_path / "data" / "arrays.npz"), "manifest": str(tmp_path / "data" / "manifest.json")}
     job = {"rule": "prepare_data", "study": "s", "wildcards": {}, "input": {}, "output": out,
@@ -195,7 +195,7 @@ def test_ctrl_c_during_the_bank_kills_its_run_and_the_rerun_completes(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_gpu_refusal_is_the_failed_runs_recorded_error(store, tmp_path):
-    from mudiff.stages import train
+    from mudiff.stages import train_target as train
 
     client, exp_id = store
     job = {"rule": "train_target", "study": "s", "wildcards": {}, "input": {"arrays": str(tmp_path / "none.npz")},

@@ -21,9 +21,9 @@ import time
 
 STAGES = {
     "init": "mudiff.tracking",
-    "prepare": "mudiff.stages.prepare",
-    "track": "mudiff.stages.track",
-    "train": "mudiff.stages.train",
+    "prepare_data": "mudiff.stages.prepare_data",
+    "track_data": "mudiff.stages.track_data",
+    "train_target": "mudiff.stages.train_target",
     "bank": "mudiff.stages.bank",
     "scores_target": "mudiff.stages.scores_target",
     "scores_bank": "mudiff.stages.scores_bank",

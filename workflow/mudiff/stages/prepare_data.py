@@ -1,4 +1,4 @@
-"""Stage `prepare`: load a dataset from its source, verify checksums, cut the train set to its
+"""Stage `prepare_data`: load a dataset from its source, verify checksums, cut the train set to its
 `data.train_size` subset (if any), write arrays and a manifest."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stage `train`: the original (target) model on the whole train set, with training dynamics."""
+"""Stage `train_target`: the original (target) model on the whole train set, with training dynamics."""
 
 from __future__ import annotations
 

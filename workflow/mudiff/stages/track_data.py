@@ -1,6 +1,6 @@
-"""Stage `track`: version one prepared dataset with DVC (its own entry of data.dvc) and write its record.
+"""Stage `track_data`: version one prepared dataset with DVC (its own entry of data.dvc) and write its record.
 
-The arrays must still be the ones `prepare` wrote (the md5 in the manifest): tracking a file that
+The arrays must still be the ones `prepare_data` wrote (the md5 in the manifest): tracking a file that
 changed afterwards would bless it.
 """
 
