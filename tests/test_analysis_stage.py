@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from mudiff.io import read_json, read_table, write_arrays, write_json, write_table
-from mudiff.stages.analysis import AnalysisParams, analyse, params_of, run_of
+from mudiff.options import build
+from mudiff.stages.analysis import AnalysisParams, Params, analyse, run_of
 
 N, K, EPOCHS = 240, 64, 4
 
@@ -90,9 +91,10 @@ def test_outputs_and_verdicts(study):
 
 def test_run_of_and_params():
     assert run_of("results/s/unlearn/rum_f:neggrad_plus/memorization_mix/trace.parquet") == ("rum_f:neggrad_plus", "memorization_mix")
-    assert params_of({"params": {"analysis": {"n_boot": 10, "exclude": ["retrain", "finetune"]}}}).exclude == ["retrain", "finetune"]
-    with pytest.raises(ValueError, match="unknown analysis params"):
-        params_of({"params": {"analysis": {"nboot": 10}}})
+    p = build(Params, {"analysis": {"n_boot": 10, "exclude": ["retrain", "finetune"]}})
+    assert p.analysis.exclude == ["retrain", "finetune"] and p.analysis.n_boot == 10 and p.analysis.folds == 5
+    with pytest.raises(TypeError, match=r"AnalysisConfig: unknown key\(s\) \['nboot'\]"):
+        build(Params, {"analysis": {"nboot": 10}})
 
 
 def test_report_section_renders_every_part(study):

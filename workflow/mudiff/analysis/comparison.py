@@ -35,7 +35,8 @@ def arms(inner: str) -> dict[str, str]:
 
 
 def is_rum_rival(method: str) -> bool:
-    """Whether `rum` competes with `method`: every vanilla or shuffle method but retrain, variants included."""
+    """Whether `rum` competes with `method`: every vanilla or shuffle method but retrain, variants
+    included."""
     name = MethodName.read(method)
     return name.meta in (None, "shuffle") and name.inner != "retrain"
 
@@ -58,7 +59,8 @@ def rum_comparison(rows: pd.DataFrame, anchors: tuple[str, ...] = ("rum_f", "shu
             chosen[m] = ("vanilla", m)
     if not chosen:
         return rows.iloc[0:0].assign(arm=pd.Series(dtype=str), inner=pd.Series(dtype=str))
-    return pd.concat([rows[rows["method"] == m].assign(arm=arm, inner=inner) for m, (arm, inner) in chosen.items()])
+    return pd.concat([rows[rows["method"] == m].assign(arm=arm, inner=inner)
+                      for m, (arm, inner) in chosen.items()])
 
 
 def inners(comparison: pd.DataFrame) -> list[str]:

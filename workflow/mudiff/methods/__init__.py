@@ -18,7 +18,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType, SimpleNamespace
 
-from mudiff.methods.name import INNER, VARIANT_PATTERN, WRAPPERS, MethodName, names  # noqa: F401 (re-exported)
+# re-exported: the grammar of names is mudiff.methods.name's
+from mudiff.methods.name import INNER, VARIANT_PATTERN, WRAPPERS, MethodName, names  # noqa: F401
 from mudiff.methods.registry import META, METHODS  # name -> module tables
 
 

@@ -67,7 +67,10 @@ class MethodName:
         return cls(None, name, label)
 
     def __str__(self) -> str:
-        body = self.inner if self.meta is None else self.meta if self.inner is None else f"{self.meta}:{self.inner}"
+        if self.meta is None:
+            body = self.inner
+        else:
+            body = self.meta if self.inner is None else f"{self.meta}:{self.inner}"
         return body if self.label is None else f"{body}@{self.label}"
 
     @property

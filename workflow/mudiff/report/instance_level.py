@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mudiff.report.markdown import markdown_table
+from mudiff.report.markdown import md_table
 
 
 def agreement_summary(agreement: pd.DataFrame) -> pd.DataFrame:
@@ -77,20 +77,21 @@ def render(agreement: pd.DataFrame, verdicts: pd.DataFrame, predictor: dict, fin
              "comparisons across methods (the same algorithm with other hyperparameters).", "",
              f"![per-sample difficulty]({figures['difficulty']})", "",
              "### Do methods agree on which samples are hard?", ""]
-    lines += [markdown_table(agreement_summary(agreement)) if len(agreement) else "Fewer than two methods per forget set.", "",
+    agree = md_table(agreement_summary(agreement)) if len(agreement) else "Fewer than two methods per forget set."
+    lines += [agree, "",
               f"![agreement]({figures['agreement']})", "",
               "### Factors of difficulty", "",
               "Spearman of each score with difficulty per method (95% interval); algorithm-independent = same sign "
               "for every method and interval excluding 0 for most.", ""]
     cols = ["factor", "sign", "sign_consistent", "n_significant", "n_methods", "algorithm_independent", "mean_rho",
             "min_abs_rho", "agrees_with_spec"]
-    lines += [markdown_table(verdicts[cols]), "", f"![factors]({figures['factors']})", "",
+    lines += [md_table(verdicts[cols]), "", f"![factors]({figures['factors']})", "",
               "### Predicting hard samples before unlearning", "",
               f"Hard = censored or in the top {predictor['params']['hard_share']:.0%} of a run's difficulty; features: "
               f"{', '.join(predictor['features'])}; {predictor['params']['folds']}-fold out-of-fold AUC, "
               "folds grouped by sample id.", "", _dropped_note(predictor), ""]
     summary = predictor_summary(predictor)
-    lines += [markdown_table(summary) if len(summary) else "Too few hard or easy samples to cross-validate.", "",
+    lines += [md_table(summary) if len(summary) else "Too few hard or easy samples to cross-validate.", "",
               f"![ROC]({figures['roc']})", "",
               "## SPEC findings", "",
               *([f"Over all {n_seeds} seeds: verdicts compare the means over the seeds; each says in how many seeds it "

@@ -12,7 +12,7 @@ from mudiff.proxies import NO_EXTRA_TRAINING as PROXY_NO_EXTRA_TRAINING, cost_no
 from mudiff.methods.name import MethodName
 
 
-def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+def md_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return df.to_markdown(index=False, floatfmt=floatfmt)
 
 
@@ -85,7 +85,7 @@ def tuning_section(tuning: pd.DataFrame | None) -> list[str]:
              "by ToW, never by looking at the hard sets. `python -m mudiff.tuning` ran every grid point from the "
              "seed-0 target; a point is eligible when it moves F (mean flipped share at least the inert threshold) "
              "without collapsing (test accuracy within `tune.collapse_points` of retrain's). Means over the draws:", "",
-             markdown_table(shown), ""]
+             md_table(shown), ""]
     lines += [f"- {m}: {st}" for m, st in statuses.items()] + [""]
     return lines
 
@@ -113,7 +113,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
         f"Snakemake's report (the DAG, every job's runtime, the code): `snakemake --report results/{study['name']}/"
         f"snakemake-report.html --configfile config/{study['name']}.yaml` writes it as [snakemake-report.html](snakemake-report.html).",
         "",
-        "### Replicates", "", markdown_table(replicates), "",
+        "### Replicates", "", md_table(replicates), "",
     ]
     lines += ["## Unlearning results", "",
               "Accuracies in %, MIA as the share of the forget set predicted non-member; ToW = 1 means the same as retrain "
@@ -125,24 +125,25 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
     rule = f"{100 * inert_flip_share:g}%" if inert_flip_share else "`evaluate.inert_flip_share`"
     lines += [f"`F moved`: the largest share of the forget set whose correctness flipped against the target's, over the "
               f"run's epochs. A run is **inert** when it never reaches {rule}: it left F untouched, is no evidence about "
-              "unlearning, and every cross-method finding below leaves it out.", "", markdown_table(shown), ""]
+              "unlearning, and every cross-method finding below leaves it out.", "", md_table(shown), ""]
     lines += [f"![ToW and ToW-MIA by memorization level]({figures['tow_by_memorization']})", ""]
     if "tow_by_entanglement" in figures:
         lines += [f"![ToW and ToW-MIA by entanglement level]({figures['tow_by_entanglement']})", ""]
     lines += ["Per method, over its forget sets (means of the seed means): ToW and wall time, also as a ratio to retrain's.", "",
-              markdown_table(cost_table(summary)), ""]
+              md_table(cost_table(summary)), ""]
     rum = rum_table(evaluation)
     if rum is not None:
         lines += ["### RUM vs vanilla vs shuffle", "",
                   "ToW on the mix forget sets (a third each of low, mid and high memorization), same total budget.", "",
-                  markdown_table(rum), ""]
+                  md_table(rum), ""]
         if "rum_comparison" in figures:
             lines += [f"![RUM vs vanilla vs shuffle]({figures['rum_comparison']})", ""]
     rsu = rsu_table(evaluation, rsu_orders)
     if rsu is not None:
         lines += ["### RSU by order", "",
                   "ToW of risk-ranked sequential unlearning in each configured order (add orders as variants, e.g. "
-                  "`rsu:finetune@hard_to_easy: {order: hard_to_easy}`) beside the vanilla method.", "", markdown_table(rsu), ""]
+                  "`rsu:finetune@hard_to_easy: {order: hard_to_easy}`) beside the vanilla method.", "",
+                  md_table(rsu), ""]
         if "rsu_by_order" in figures:
             lines += [f"![RSU by order]({figures['rsu_by_order']})", ""]
 
@@ -152,7 +153,8 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
     fs = formatted(forget_sets, ("mean_memorization", "entanglement_score"))
     fs["score"] = fs["score"].fillna("")
     ties = [c for c in ("same_population_as", "mid_cut") if c in fs]  # levels drawn from one tie block; how mid was cut
-    lines += [markdown_table(fs[["name", "rule", "score", "size", "seeds", "mean_memorization", "entanglement_score", *ties]]), ""]
+    columns = ["name", "rule", "score", "size", "seeds", "mean_memorization", "entanglement_score", *ties]
+    lines += [md_table(fs[columns]), ""]
 
     lines += ["## Proxies of memorization", "",
               "Rank (Spearman) and linear (Pearson) correlation with memorization over all train samples and over the "
@@ -163,7 +165,7 @@ def render(study: dict, data_manifest: dict, target: dict, bank: dict, replicate
               f"training, whose cost is paid anyway: {PROXY_NO_EXTRA_TRAINING}; `cost` says what each time covers. " + over, ""]
     proxy_cols = list(PROXY_METRICS)
     shown = formatted(proxies, proxy_cols, ".4g").assign(cost=lambda t: t["score"].map(proxy_cost_note))
-    lines += [markdown_table(shown[["score", "direction", *proxy_cols, "cost"]]), "",
+    lines += [md_table(shown[["score", "direction", *proxy_cols, "cost"]]), "",
               f"![proxies: correlation vs compute (seed {seeds[0]})]({figures['proxies']})", "",
               f"![proxies vs memorization (seed {seeds[0]})]({figures['proxies_vs_memorization']})", ""]
 

@@ -42,7 +42,8 @@ def pooled_difficulty(difficulty: pd.DataFrame, exclude: list[str] | tuple[str, 
     table = difficulty.copy()
     if "seed" not in table:
         table["seed"] = 0
-    keep = ~table["method"].isin(list(exclude)) & table["method"].map(lambda m: not MethodName.read(m).is_variant).astype(bool)
+    plain = table["method"].map(lambda m: not MethodName.read(m).is_variant).astype(bool)
+    keep = ~table["method"].isin(list(exclude)) & plain
     if "inert" in table:
         keep &= ~table["inert"].fillna(False).astype(bool)
     if inert:

@@ -10,13 +10,12 @@ cross-validation dominate).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mudiff.sections import AnalysisConfig
 from mudiff.analysis.agreement import agreement_table
 from mudiff.analysis.difficulty import difficulty_table
 from mudiff.analysis.factors import factor_correlations, factor_names, factor_verdicts
@@ -24,14 +23,23 @@ from mudiff.analysis import findings as findings_mod
 from mudiff.analysis.findings import all_findings
 from mudiff.analysis.predictor import SHARED_SOURCE_REASON, feature_sets, predict_hard
 from mudiff.methods.name import MethodName
+from mudiff.options import build
 from mudiff.report import analysis_figures as figures
 from mudiff.proxies import score_cost
 from mudiff.io import read_arrays, read_json, read_table, write_json, write_table
+from mudiff.sections import AnalysisConfig
 from mudiff.tracking import job_run
 
 
-# The stage's parameters are the study config's `analysis` section (defaults and limits there).
+# What `analyse` reads: the study config's `analysis` section (defaults and limits there).
 AnalysisParams = AnalysisConfig
+
+
+@dataclass
+class Params:
+    """The job's params (rules/analysis.smk): the study config's `analysis` section."""
+
+    analysis: AnalysisConfig
 
 
 def run_of(trace_path: str | Path) -> tuple[str, str]:
@@ -73,7 +81,8 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
     moving = difficulty[~difficulty["inert"]]
     # Across methods, each algorithm counts once: a variant `<method>@<label>` is the same algorithm
     # with other hyperparameters, and would make methods look more alike than they are.
-    exclude = [*params.exclude, *sorted(m for m in difficulty["method"].unique() if MethodName.read(m).is_variant)]
+    variants = sorted(m for m in difficulty["method"].unique() if MethodName.read(m).is_variant)
+    exclude = [*params.exclude, *variants]
     agreement = agreement_table(moving, exclude, params.n_boot, params.seed)
     correlations = factor_correlations(moving, scores, exclude)
     verdicts = factor_verdicts(correlations)
@@ -108,18 +117,8 @@ def analyse(scores: pd.DataFrame, bank: dict, traces: list[str], evaluation: pd.
     return {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
 
-def params_of(job: dict) -> AnalysisParams:
-    given = dict(job.get("params", {}).get("analysis", {}))
-    known = {f.name for f in fields(AnalysisParams)}
-    unknown = set(given) - known
-    if unknown:
-        raise ValueError(f"unknown analysis params {sorted(unknown)}; known: {sorted(known)}")
-    return AnalysisParams(**given)
-
-
 def run(job: dict) -> None:
-    inp, out = job["input"], job["output"]
-    params = params_of(job)
+    p, inp, out = build(Params, job["params"]), job["input"], job["output"]
     with job_run(job) as mlrun:
         evaluation = pd.DataFrame([read_json(f) for f in inp["evaluations"]])
         timings = read_json(inp["timings"]) if inp.get("timings") else None
@@ -127,7 +126,7 @@ def run(job: dict) -> None:
         es = {m["name"]: m["entanglement_score"] for m in manifests if m.get("entanglement_score") is not None}
         populations = {m["name"]: m.get("same_population_as") or [] for m in manifests}
         metrics = analyse(read_table(inp["scores"]), read_arrays(inp["bank"]), list(inp["traces"]), evaluation, out,
-                          params, timings, int(os.environ.get("OMP_NUM_THREADS", "1")), es, populations)
+                          p.analysis, timings, int(os.environ.get("OMP_NUM_THREADS", "1")), es, populations)
         mlrun.set_tags({"mudiff.inert_runs": ", ".join(sorted(f"{r.method}/{r.forget_set}" for r in
                                                               findings_mod.inert_runs(evaluation).itertuples())) or "none"})
         mlrun.log_metrics(metrics)

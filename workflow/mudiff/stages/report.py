@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,35 @@ from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.analysis.seeds import evaluation_summary, seed_of, summarise
 from mudiff.deviations import DEVIATIONS
 from mudiff.proxies import METRICS as PROXY_METRICS
+from mudiff.sections import AnalysisConfig
 from mudiff.methods.name import MethodName
+from mudiff.options import build, plain
 from mudiff.io import RUN_ID_KEY, atomic_path, read_ids, read_json, read_table, write_json, write_table
 from mudiff.report import figures, instance_level, provenance, samples
 from mudiff.report.html import render_html
 from mudiff.report.markdown import render
 from mudiff.tracking import input_runs, job_run, run_commit
+
+
+@dataclass
+class StudyParams:
+    """The study config's keys the report shows."""
+
+    name: str
+    seeds: list[int]
+    model: str
+
+
+@dataclass
+class Params:
+    """The job's params (rules/report.smk): the study, its `analysis` section, the inert threshold
+    (`evaluate.inert_flip_share`), the MLflow UI's address (`tracking.ui`) and each RSU method's order."""
+
+    study: StudyParams
+    analysis: AnalysisConfig
+    tracking_ui: str
+    inert_flip_share: float | None = None
+    rsu_orders: dict[str, str] = field(default_factory=dict)
 
 
 def forget_set_table(manifests: list[str], id_tables: list[str], tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
@@ -65,9 +89,8 @@ def replicate_table(seeds: list[int], targets: list[dict], banks: list[dict], fi
 
 
 def run(job: dict) -> None:
-    p, inp, out = job["params"], job["input"], job["output"]
-    seeds = p["study"]["seeds"]
-    analysis = p["analysis"]
+    p, inp, out = build(Params, job["params"]), job["input"], job["output"]
+    seeds = p.study.seeds
     with job_run(job) as mlrun:
         mlrun.set_tags({"mudiff.deviations": " | ".join(DEVIATIONS)})
         # each row keeps the id of the evaluate run it came from
@@ -88,8 +111,8 @@ def run(job: dict) -> None:
             m = read_json(path)
             populations.setdefault(m["name"], [])
             populations[m["name"]] += [n for n in (m.get("same_population_as") or []) if n not in populations[m["name"]]]
-        findings = across_seeds(evaluation, per_seed_findings, es, analysis["confidence_threshold"], analysis["min_rho"],
-                                populations, p.get("rsu_orders", {}))
+        findings = across_seeds(evaluation, per_seed_findings, es, p.analysis.confidence_threshold,
+                                p.analysis.min_rho, populations, p.rsu_orders)
         tuning = pd.read_csv(inp["tuning"]) if inp.get("tuning") else None
         targets = [read_json(f) for f in inp["target_metrics"]]
         banks = [read_json(f) for f in inp["bank_summary"]]
@@ -109,34 +132,37 @@ def run(job: dict) -> None:
         if rum is not None:
             figs["rum_comparison"] = rum
         if any(MethodName.read(m).meta == "rsu" for m in evaluation["method"].unique()):
-            figs["rsu_by_order"] = figures.rsu_by_order(evaluation, p.get("rsu_orders", {}), fig_dir / "rsu_by_order.png")
+            figs["rsu_by_order"] = figures.rsu_by_order(evaluation, p.rsu_orders,
+                                                        fig_dir / "rsu_by_order.png")
         figs["proxies"] = Path(inp["proxies_figure"][0])
         if inp.get("difficulty") and inp.get("arrays"):  # the forget samples themselves, hardest and easiest
             from mudiff.data import load_prepared
 
             difficulty = pd.concat([read_table(f).assign(seed=seed_of(f)) for f in inp["difficulty"]], ignore_index=True)
             figs |= samples.draw(difficulty, load_prepared(inp["arrays"]), read_json(inp["data_manifest"])["dataset"], fig_dir,
-                                 analysis.get("exclude", ["retrain"]), samples.inert_runs(evaluation))
+                                 p.analysis.exclude, samples.inert_runs(evaluation))
         analysis_dir = Path(inp["analysis_figures"][0])
         analysis_figs = {k: str((analysis_dir / f"{k}.png").relative_to(report_dir)) for k in ("agreement", "factors", "roc", "difficulty")}
-        analysis_md = instance_level.render(read_table(inp["agreement"][0]), read_table(inp["factor_verdicts"][0]),
-                                     predictors[0], findings, analysis_figs, seed=first, n_seeds=len(seeds))
+        analysis_md = instance_level.render(read_table(inp["agreement"][0]),
+                                            read_table(inp["factor_verdicts"][0]), predictors[0], findings,
+                                            analysis_figs, seed=first, n_seeds=len(seeds))
         rel = {k: str(Path(v).relative_to(report_dir)) for k, v in figs.items()}
         own = mlrun.client.get_run(mlrun.run_id)
         provenance_md = provenance.section(
-            inp, input_runs(inp), p["tracking_ui"], own.info.experiment_id,
-            {"run_id": mlrun.run_id, "study": p["study"]["name"], "data_digest": own.data.tags.get("mudiff.data_digest", ""),
+            inp, input_runs(inp), p.tracking_ui, own.info.experiment_id,
+            {"run_id": mlrun.run_id, "study": p.study.name,
+             "data_digest": own.data.tags.get("mudiff.data_digest", ""),
              "commit": run_commit(own.data.tags)})
-        text = render(p["study"], read_json(inp["data_manifest"]), targets[0], banks[0], replicates, forget_sets,
-                      evaluation, summary, rel, DEVIATIONS, proxies, analysis_md, p.get("rsu_orders", {}), tuning,
-                      p.get("inert_flip_share"), provenance_md)
+        text = render(plain(p.study), read_json(inp["data_manifest"]), targets[0], banks[0], replicates,
+                      forget_sets, evaluation, summary, rel, DEVIATIONS, proxies, analysis_md, p.rsu_orders,
+                      tuning, p.inert_flip_share, provenance_md)
         write_table(evaluation, out["evaluation"])
         write_table(summary, out["summary"])
         write_json({"findings": findings}, out["findings"])
         with atomic_path(out["report"]) as tmp:
             tmp.write_text(text)
         with atomic_path(out["html"]) as tmp:
-            tmp.write_text(render_html(text, report_dir, f"mudiff report: {p['study']['name']}"))
+            tmp.write_text(render_html(text, report_dir, f"mudiff report: {p.study.name}"))
         mlrun.log_metrics({f"ToW.{r.method}.{r.forget_set}": r.ToW for r in summary.itertuples()})
         mlrun.log_metrics({"findings_reproduced": sum(f["reproduced"] is True for f in findings),
                            "findings_not_reproduced": sum(f["reproduced"] is False for f in findings),
