@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from mudiff.forget_sets import entanglement_score
 from mudiff.scores import HARDNESS, hardness
-from mudiff.scores.centroid_distance import centroid_distance, entanglement_score
+from mudiff.scores.centroid_distance import centroid_distance
 from mudiff.scores.dynamics import bi_acc, confidence, entropy, forgetting_events, max_conf
 from mudiff.scores.memorization import memorization
 
