@@ -8,9 +8,24 @@ backward pass per batch).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 
+from mudiff.options import option
 from mudiff.scores.grad_norm import SampleLoss, input_gradients
+
+if TYPE_CHECKING:
+    from mudiff.scores.inputs import Inputs
+
+
+@dataclass
+class Params:
+    """The finite difference along the gradient's sign (SPEC: h = 0.01), in batches of samples."""
+
+    h: float = option(0.01, "Finite-difference step along sign(grad) (SPEC: 0.01).", exclusiveMinimum=0)
+    batch_size: int = option(1024, "Samples per gradient batch.", minimum=1)
 
 
 def curvature_one(loss: SampleLoss, x: torch.Tensor, y: torch.Tensor, h: float = 0.01) -> torch.Tensor:
@@ -31,3 +46,7 @@ def curvature(losses: list[SampleLoss], x: torch.Tensor, y: torch.Tensor, h: flo
         for i in range(0, len(x), batch_size):
             total[i : i + batch_size] += curvature_one(loss, x[i : i + batch_size], y[i : i + batch_size], h)
     return total / len(losses)
+
+
+def compute(inputs: Inputs, params: Params) -> torch.Tensor:
+    return curvature(inputs.checkpoints, inputs.x_train, inputs.y_train, params.h, params.batch_size)

@@ -5,7 +5,13 @@ Inputs are (epochs, N) arrays recorded during target training (`mudiff.training.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from mudiff.scores.inputs import Inputs
 
 
 def confidence(p_y: np.ndarray) -> np.ndarray:
@@ -38,3 +44,22 @@ def forgetting_events(correct: np.ndarray) -> np.ndarray:
     c = correct.astype(bool)
     events = (c[:-1] & ~c[1:]).sum(0).astype(np.float64)
     return np.where(c.any(0), events, float(c.shape[0]))
+
+
+@dataclass(frozen=True)
+class FromDynamics:
+    """A registered score that reads one column of the target's training dynamics (`Inputs.dynamics`)."""
+
+    column: str
+    function: Callable[[np.ndarray], np.ndarray]
+
+    def compute(self, inputs: Inputs, params: None = None) -> np.ndarray:
+        return self.function(inputs.dynamics[self.column])
+
+
+# The registry's entries (`mudiff.scores.dynamics:<NAME>`): each score and the column it reads.
+CONFIDENCE = FromDynamics("p_y", confidence)
+MAX_CONF = FromDynamics("max_p", max_conf)
+ENTROPY = FromDynamics("neg_entropy", entropy)
+BI_ACC = FromDynamics("correct", bi_acc)
+FORGETTING_EVENTS = FromDynamics("correct", forgetting_events)

@@ -7,11 +7,17 @@ loss holds each sample's own input gradient, one backward pass per batch.
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from mudiff.options import option
+
+if TYPE_CHECKING:
+    from mudiff.scores.inputs import Inputs
 
 # A per-sample loss: (inputs, labels) -> (B,) losses, each depending on its own input only.
 SampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -39,3 +45,14 @@ def grad_norm(loss: SampleLoss, x: torch.Tensor, y: torch.Tensor, batch_size: in
     """||grad_x loss|| per sample; with the cross-entropy loss this is ||grad_x log p_y(x)||."""
     out = [input_gradients(loss, x[i : i + batch_size], y[i : i + batch_size]).flatten(1).norm(dim=1) for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else x.new_empty(0)
+
+
+@dataclass
+class Params:
+    """The input-gradient pass, in batches of samples."""
+
+    batch_size: int = option(1024, "Samples per gradient batch.", minimum=1)
+
+
+def compute(inputs: Inputs, params: Params) -> torch.Tensor:
+    return grad_norm(cross_entropy_loss(inputs.target), inputs.x_train, inputs.y_train, params.batch_size)

@@ -9,12 +9,29 @@ the training loss (the mean loss of an epoch over the held-out set).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mudiff.training import SGD
+from mudiff import training
+from mudiff.options import SGD, option
+
+if TYPE_CHECKING:
+    from mudiff.scores.inputs import Inputs
+
+
+@dataclass
+class Params(SGD):
+    """The fine-tuning on held-out data (SPEC: SGD at lr 0.1, at most 30 epochs, patience 4)."""
+
+    lr: float = option(
+        0.1, "Learning rate of the fine-tuning on held-out data (SPEC: 0.1).", exclusiveMinimum=0)
+    max_epochs: int = option(30, "At most this many epochs (SPEC: 30).", minimum=1)
+    patience: int = option(
+        4, "Stop after this many epochs without a training-loss gain (SPEC: 4).", minimum=1)
 
 
 def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
@@ -28,7 +45,7 @@ def finetune_on_holdout(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: 
                         seed: int = 0) -> tuple[nn.Module, int]:
     """A fine-tuned copy of `model` on (x, y) (normalised inputs) and the epochs it ran."""
     tuned = copy.deepcopy(model).train()
-    opt = SGD(tuned.parameters(), momentum=momentum, weight_decay=weight_decay)
+    opt = training.SGD(tuned.parameters(), momentum=momentum, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     best, stale, epoch = float("inf"), 0, 0
     for epoch in range(1, max_epochs + 1):
@@ -49,3 +66,14 @@ def finetune_on_holdout(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: 
             if stale >= patience:
                 break
     return tuned.eval(), epoch
+
+
+def compute(inputs: Inputs, params: Params) -> torch.Tensor:
+    """Fine-tunes a copy of the target on the test set (seeded by the job's seed), records its epochs."""
+    x_test, y_test = inputs.test_set
+    tuned, epochs = finetune_on_holdout(
+        inputs.target, x_test, y_test, params.lr, params.max_epochs, params.patience, params.batch_size,
+        params.momentum, params.weight_decay, seed=inputs.seed)
+    inputs.log_metrics({"holdout_kl.epochs": epochs})
+    return symmetric_kl(training.predict(inputs.target, inputs.data, "train"),
+                        training.predict(tuned, inputs.data, "train"))

@@ -3,8 +3,23 @@ whose label differs from its own (high = atypical)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+
+from mudiff.options import option
+
+if TYPE_CHECKING:
+    from mudiff.scores.inputs import Inputs
+
+
+@dataclass
+class Params:
+    """The neighbourhood of each sample's embedding (SPEC: k = 10)."""
+
+    k: int = option(10, "k of knn_disagreement (SPEC: 10).", minimum=1)
 
 
 def knn_disagreement(embeddings: np.ndarray, labels: np.ndarray, k: int = 10, batch_size: int = 2048,
@@ -22,3 +37,7 @@ def knn_disagreement(embeddings: np.ndarray, labels: np.ndarray, k: int = 10, ba
         nn_idx = d.topk(k, dim=1, largest=False).indices
         out.append((y[nn_idx] != y[rows, None]).float().mean(1))
     return torch.cat(out).cpu().numpy().astype(np.float64)
+
+
+def compute(inputs: Inputs, params: Params) -> np.ndarray:
+    return knn_disagreement(inputs.embeddings, inputs.labels, params.k, device=inputs.device)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+
+from mudiff.training import predict
+
+if TYPE_CHECKING:
+    from mudiff.scores.inputs import Inputs
 
 
 def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -10,3 +17,7 @@ def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     p_y = p.gather(1, y[:, None]).squeeze(1)
     others = p.scatter(1, y[:, None], float("-inf"))
     return p_y - others.max(1).values
+
+
+def compute(inputs: Inputs, params: None = None) -> torch.Tensor:
+    return margin(predict(inputs.target, inputs.data, "train"), inputs.y_train)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from mudiff.scores.inputs import Inputs
 
 
 def memorization(mask: np.ndarray, correct: np.ndarray) -> np.ndarray:
@@ -17,3 +22,7 @@ def memorization(mask: np.ndarray, correct: np.ndarray) -> np.ndarray:
         acc_in = np.where(n_in > 0, (c * mask).sum(0) / n_in, np.nan)
         acc_out = np.where(n_out > 0, (c * ~mask).sum(0) / n_out, np.nan)
     return acc_in - acc_out
+
+
+def compute(inputs: Inputs, params: None = None) -> np.ndarray:
+    return memorization(inputs.bank["mask"], inputs.bank["correct_train"])

@@ -7,7 +7,12 @@ models that trained on a sample than under those that did not.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from mudiff.scores.inputs import Inputs
 
 MIN_STD = 1e-2  # phi is in logit units; a floor keeps a degenerate fit (all models agree) finite
 
@@ -56,3 +61,10 @@ def lira_log_ratio(phi_query: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray
 def privacy_risk(phi_target: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray, min_std: float = MIN_STD) -> np.ndarray:
     """SPEC's privacy_risk: the LiRA log-ratio of the target model (high = exposed)."""
     return lira_log_ratio(phi_target, phi_bank, mask, min_std)
+
+
+def compute(inputs: Inputs, params: None = None) -> np.ndarray:
+    from mudiff.training import per_sample, predict
+
+    phi_target = per_sample(predict(inputs.target, inputs.data, "train"), inputs.y_train)["phi"].cpu().numpy()
+    return privacy_risk(phi_target, inputs.bank["phi_train"], inputs.bank["mask"])
