@@ -26,7 +26,7 @@ def save_prepared(prepared: Prepared, path) -> None:
 
 def make_study(root) -> dict:
     """The inputs the score stages read, written as the pipeline writes them."""
-    from mudiff.stages.train import dynamics_table
+    from mudiff.stages.train_target import dynamics_table
 
     cpu()
     prepared = separable(n_train=N_TRAIN, n_test=16, flip=3)
