@@ -99,3 +99,31 @@ def test_bank_does_not_depend_on_group_size(data, result):
     assert halves.group_size == 4
     np.testing.assert_array_equal(halves.mask, result.mask)
     np.testing.assert_allclose(halves.phi_train, result.phi_train, atol=1e-4)
+
+
+def test_batchnorm_bank_trains_each_model_as_fit_alone_on_its_subset():
+    """The one-at-a-time path that every BatchNorm model takes: each model's rows equal that model
+    (initialised from seed * 100_003 + k) trained alone by `fit` on its own subset, in the batch
+    order of seed * 7919 + k (the stream of `order_generator`, as in a vectorised group)."""
+    from mudiff.training import fit, predict
+
+    tiny = separable(n_train=24, n_test=8, seed=1).to(cpu())
+    cfg = BankConfig(models=3, epochs=2, batch_size=8, fraction=0.5)  # batches of 8 and 4 (BatchNorm needs 2+)
+    result = bank.train_bank(tiny, "resnet18", cfg, seed=SEED)
+    assert result.engine == "one_by_one" and result.group_size == 1
+    np.testing.assert_array_equal(result.mask, bank.inclusion_mask(3, 24, 0.5, SEED))
+    recipe = Recipe(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, "cosine")
+    for k in range(cfg.models):
+        order_seed = SEED * 7919 + k
+        assert torch.equal(torch.randperm(12, generator=bank.order_generator(SEED, k)),
+                           torch.randperm(12, generator=torch.Generator().manual_seed(order_seed)))
+        model = build("resnet18", tiny.shape, 2, seed=SEED * 100_003 + k)
+        fit(model, tiny, torch.from_numpy(np.flatnonzero(result.mask[k])), recipe, seed=order_seed)
+        for split, phi, correct in (("train", result.phi_train, result.correct_train),
+                                    ("test", result.phi_test, result.correct_test)):
+            stats = per_sample(predict(model, tiny, split), tiny.split(split)[1])
+            np.testing.assert_array_equal(phi[k], stats["phi"].numpy(), err_msg=f"model {k}, {split}")
+            np.testing.assert_array_equal(correct[k], stats["correct"].numpy(), err_msg=f"model {k}, {split}")
+    # the models differ (their own subsets, seeds and orders), so a swap of any of those would show
+    assert not np.array_equal(result.phi_train[0], result.phi_train[1])
+    assert not np.array_equal(result.phi_train[1], result.phi_train[2])

@@ -13,7 +13,7 @@ from torch import nn
 
 from mudiff import bank
 from mudiff.models import build
-from mudiff.stacked import StackedMLP, VmapEngine, choose_engine, perceptron_layers
+from mudiff.bank.engines import StackedMLP, VmapEngine, choose_engine, perceptron_layers
 
 CPU = torch.device("cpu")
 

@@ -1,6 +1,6 @@
 """The model bank: K models, each trained from scratch on a random share p of the train set.
 
-Models are trained many at a time by an engine of `mudiff.stacked`: their parameters are
+Models are trained many at a time by an engine of `mudiff.bank.engines`: their parameters are
 stacked, and one step updates every model of the group, each on its own mini-batch of its own
 subset. Plain perceptrons take the hand-written batched-matmul path (`StackedMLP`); other
 BatchNorm-free models a `torch.func.vmap` over `functional_call` (`VmapEngine`). Summing the
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from mudiff.sections import BankConfig
 from mudiff.data import DeviceData
 from mudiff.models import build, has_batchnorm
-from mudiff.stacked import ENGINES, choose_engine
+from mudiff.bank.engines import ENGINES, choose_engine
 from mudiff.training import SGD, Recipe, fit, lr_lambda, per_sample, predict
 
 
@@ -58,9 +58,19 @@ def inclusion_mask(models: int, n: int, fraction: float, seed: int) -> np.ndarra
     return mask
 
 
+def init_seed(seed: int, model: int) -> int:
+    """The seed of bank model `model`'s initialisation."""
+    return seed * 100_003 + model
+
+
+def order_seed(seed: int, model: int) -> int:
+    """The seed of bank model `model`'s batch order (its own, whatever group it trains in, or alone)."""
+    return seed * 7919 + model
+
+
 def order_generator(seed: int, model: int) -> torch.Generator:
-    """The generator of bank model `model`'s batch order (its own, whatever group it trains in)."""
-    return torch.Generator().manual_seed(seed * 7919 + model)
+    """The generator of bank model `model`'s batch order."""
+    return torch.Generator().manual_seed(order_seed(seed, model))
 
 
 def per_model_bytes(model: torch.nn.Module, example: torch.Tensor, batch_size: int, act_bytes: int) -> int:
@@ -122,7 +132,8 @@ def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask:
     phi and correctness."""
     device = data.device
     g = len(mask)
-    models = [build(model_name, data.shape, data.num_classes, seed=seed * 100_003 + first + k) for k in range(g)]
+    models = [build(model_name, data.shape, data.num_classes, seed=init_seed(seed, first + k))
+              for k in range(g)]
     engine = ENGINES[engine](models, device)
     del models
     subsets = torch.from_numpy(np.stack([np.flatnonzero(row) for row in mask])).to(device)  # (g, n_in)
@@ -157,11 +168,13 @@ def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask:
 
 
 def _train_one_by_one(model_name: str, data: DeviceData, mask: np.ndarray, cfg: BankConfig, seed: int, bar) -> tuple:
+    """Every model by `fit` on its own subset, seeded as in a group (`init_seed`, `order_seed`): the path of
+    BatchNorm models."""
     outs: list[list[np.ndarray]] = [[], [], [], []]
     for k, row in enumerate(mask):
-        model = build(model_name, data.shape, data.num_classes, seed=seed * 100_003 + k)
+        model = build(model_name, data.shape, data.num_classes, seed=init_seed(seed, k))
         positions = torch.from_numpy(np.flatnonzero(row)).to(data.device)
-        fit(model, data, positions, _recipe(cfg), seed=seed * 7919 + k, desc=f"bank model {k}")
+        fit(model, data, positions, _recipe(cfg), seed=order_seed(seed, k), desc=f"bank model {k}")
         for j, split in enumerate(("train", "test")):
             stats = per_sample(predict(model, data, split), data.split(split)[1])
             outs[2 * j].append(stats["phi"].cpu().numpy())
