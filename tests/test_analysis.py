@@ -388,7 +388,7 @@ def test_confidence_finding():
 def test_confidence_cost_near_zero_time_gives_no_ratio():
     """A training-dynamics score's own time (a mean over recorded arrays) is ~0 s: no ratio, the
     seconds and 'no extra training' instead; a measurable time keeps its ratio."""
-    from mudiff.proxies import MIN_MEASURABLE_SECONDS, NO_EXTRA_TRAINING, score_cost, time_ratio
+    from mudiff.analysis.proxies import MIN_MEASURABLE_SECONDS, NO_EXTRA_TRAINING, score_cost, time_ratio
 
     assert time_ratio(MIN_MEASURABLE_SECONDS / 100, 50.0) is None and time_ratio(None, 50.0) is None
     assert time_ratio(0.5, 50.0) == pytest.approx(0.01) and time_ratio(0.5, 0.0) is None

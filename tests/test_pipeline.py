@@ -19,7 +19,7 @@ import yaml
 
 from mudiff.config import load, unlearn_pairs
 from mudiff.forget_sets import names
-from mudiff.proxies import MIN_MEASURABLE_SECONDS
+from mudiff.analysis.proxies import MIN_MEASURABLE_SECONDS
 from studyrepo import REPO, copy_repo, dry_run_jobs as _dry_run_jobs, env, job_stats, snakemake
 
 # What the default study runs, from its config: the expectations follow the config.

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from mudiff.proxies import proxy_table
+from mudiff.analysis.proxies import proxy_table
 from mudiff.scores.curvature import curvature
 from mudiff.scores.grad_norm import cross_entropy_loss, grad_norm, input_gradients
 from mudiff.scores.holdout_kl import finetune_on_holdout, symmetric_kl
