@@ -31,6 +31,7 @@ from mudiff.data.records import DVC_FILE, record_path
 from mudiff.data.registry import LOADERS as _LOADERS
 from mudiff.models.registry import MODELS as _MODELS
 from mudiff.scores import FROM_BANK as _FROM_BANK
+from mudiff.scores import modules as _score_modules
 from mudiff.sources import module_files, module_of
 from mudiff.tracking import ARTIFACTS_ENV, invocation_env
 
@@ -76,6 +77,9 @@ FORGET_SETS = _forget_sets.names(config["forget_sets"])
 METHOD_NAMES = list(config["unlearn"])
 BANK_SCORES = [s for s in config["scores"]["names"] if s in _FROM_BANK]
 TARGET_SCORES = [s for s in config["scores"]["names"] if s not in _FROM_BANK]
+# The score-registry entries each score job runs (its sources depend on those modules only).
+TARGET_SCORE_ENTRY = _score_modules(TARGET_SCORES)
+BANK_SCORE_ENTRY = _score_modules(BANK_SCORES)
 REPORT = f"{RESULTS}/report.md"
 # The committed table that chose the study's method settings (python -m mudiff.tuning), if any.
 TUNING = config["tune"]["table"] or f"config/tuning/{STUDY}.csv"

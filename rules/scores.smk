@@ -5,7 +5,9 @@ rule scores_target:
         model=f"{RUN}/target/model.pt",
         dynamics=f"{RUN}/target/dynamics.parquet",
         checkpoints=f"{RUN}/target/checkpoints.pt",
-        sources=sources("scores_target", *MODEL_ENTRY.values()),
+        sources=sources(
+            "scores_target", *MODEL_ENTRY.values(), *TARGET_SCORE_ENTRY.values()
+        ),
     output:
         scores=f"{RUN}/scores/target.parquet",
         embeddings=f"{RUN}/scores/embeddings.npz",
@@ -21,7 +23,7 @@ rule scores_target:
         **resources("scores_target"),
     params:
         io=io,
-        registry={"model": MODEL_ENTRY},
+        registry={"model": MODEL_ENTRY, "scores": TARGET_SCORE_ENTRY},
         job=job(
             "scores_target",
             {
@@ -39,7 +41,9 @@ rule scores_bank:
         model=f"{RUN}/target/model.pt",
         bank=f"{RUN}/bank/bank.npz",
         bank_summary=f"{RUN}/bank/summary.json",
-        sources=sources("scores_bank", *MODEL_ENTRY.values()),
+        sources=sources(
+            "scores_bank", *MODEL_ENTRY.values(), *BANK_SCORE_ENTRY.values()
+        ),
     output:
         scores=f"{RUN}/scores/bank.parquet",
         timings=f"{RUN}/scores/bank_timings.json",
@@ -54,7 +58,7 @@ rule scores_bank:
         **resources("scores_bank"),
     params:
         io=io,
-        registry={"model": MODEL_ENTRY},
+        registry={"model": MODEL_ENTRY, "scores": BANK_SCORE_ENTRY},
         job=job(
             "scores_bank",
             {

@@ -254,7 +254,7 @@ def test_the_stages_write_each_score_as_its_function_computes_it(stages):
     from mudiff.scores.inputs import dynamics_arrays
     from mudiff.scores.knn_disagreement import knn_disagreement
     from mudiff.scores.memorization import memorization
-    from mudiff.stages import load_model
+    from mudiff.models import load as load_model
     from mudiff.training import embed, predict
 
     paths, device = stages["paths"], cpu()

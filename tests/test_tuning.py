@@ -100,7 +100,7 @@ def test_tuning_goes_on_past_a_diverging_grid_point(tmp_path, monkeypatch):
     import torch
     from tinydata import cpu, separable
 
-    from mudiff import stages, tuning
+    from mudiff import models, stages, tuning
     from mudiff.models import build
     from mudiff.stages import unlearn as unlearn_stage
     from mudiff.training import Recipe, fit
@@ -114,7 +114,7 @@ def test_tuning_goes_on_past_a_diverging_grid_point(tmp_path, monkeypatch):
         (tmp_path / need).write_bytes(b"")
     monkeypatch.setattr(tuning, "dataset_dir", lambda data_cfg: "tiny")
     monkeypatch.setattr(stages, "load_data", lambda path, device: (prepared, data))
-    monkeypatch.setattr(stages, "load_model", lambda name, p, path, device: target)
+    monkeypatch.setattr(models, "load", lambda name, p, path, device: target)
     calls = []
     real = unlearn_stage.unlearn_one
 

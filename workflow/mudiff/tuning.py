@@ -95,7 +95,8 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
     from mudiff.metrics.movement import forget_movement
     from mudiff import methods
     from mudiff.methods.base import DivergedError
-    from mudiff.stages import load_data, load_model
+    from mudiff import models
+    from mudiff.stages import load_data
     from mudiff.options import build
     from mudiff.sections import TrainConfig
     from mudiff.stages.unlearn import unlearn_one
@@ -110,7 +111,7 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
             raise FileNotFoundError(f"{need} is missing: run `snakemake {target} --cores all --configfile {configfile}` first")
     device = pick(cfg["device"])
     prepared, data = load_data(str(arrays), device)
-    model = load_model(cfg["model"], prepared, str(target), device)
+    model = models.load(cfg["model"], prepared, str(target), device)
     tune_cfg, fs = cfg["tune"], cfg["forget_sets"]
     train = build(TrainConfig, cfg["train"])
     sets = draws_of(prepared.id_train, fs["size"], fs["seed"], tune_cfg["draws"])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from mudiff.models.registry import MODELS
+
+if TYPE_CHECKING:
+    from mudiff.data import Prepared
 
 
 def build(name: str, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None) -> nn.Module:
@@ -21,6 +25,17 @@ def build(name: str, in_shape: tuple[int, int, int], num_classes: int, seed: int
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return factory(in_shape, num_classes)
+
+
+def load(name: str, prepared: Prepared, path: str, device: torch.device) -> nn.Module:
+    """A saved model (a state_dict, read with `weights_only=True`) of the prepared data's shape, on `device`
+    in its memory format."""
+    from mudiff.device import memory_format
+    from mudiff.io import load_state_dict
+
+    model = build(name, prepared.shape, prepared.num_classes)
+    model.load_state_dict(load_state_dict(path))
+    return model.to(device=device, memory_format=memory_format(device))
 
 
 def has_batchnorm(model: nn.Module) -> bool:

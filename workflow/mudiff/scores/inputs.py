@@ -101,7 +101,7 @@ class Inputs:
     @cached_property
     def target(self) -> nn.Module:
         """The target model, on the device, in eval mode."""
-        from mudiff.stages import load_model
+        from mudiff.models import load as load_model
 
         return load_model(self.model_name, self.prepared, self.paths["model"], self.device).eval()
 

@@ -12,7 +12,6 @@ import numpy as np
 
 if TYPE_CHECKING:  # torch is imported by the functions that need it: table-only stages start faster
     import torch
-    from torch import nn
 
     from mudiff.data import Prepared
     from mudiff.sections import TrainConfig
@@ -34,16 +33,6 @@ def load_data(path: str, device: torch.device):
 
     prepared = load_prepared(path)
     return prepared, prepared.to(device)
-
-
-def load_model(model_name: str, prepared: Prepared, path: str, device: torch.device) -> nn.Module:
-    from mudiff.device import memory_format
-    from mudiff.io import load_state_dict
-    from mudiff.models import build
-
-    model = build(model_name, prepared.shape, prepared.num_classes)
-    model.load_state_dict(load_state_dict(path))
-    return model.to(device=device, memory_format=memory_format(device))
 
 
 def target_recipe(train: TrainConfig) -> Recipe:

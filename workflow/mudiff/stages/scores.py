@@ -3,10 +3,13 @@ scores joined, in the config's order), and each score's compute time with the ba
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from mudiff.io import read_json, read_table, write_json, write_table
+from mudiff.options import build
 from mudiff.tracking import job_run
 
 
@@ -21,13 +24,18 @@ def join_scores(target: pd.DataFrame, bank: pd.DataFrame, names: list[str]) -> p
     return table[["id", "label", *names]]
 
 
+@dataclass
+class Params:
+    names: list[str]  # every score of the study, in the config's order
+
+
 def run(job: dict) -> None:
-    p, inp, out = job["params"], job["input"], job["output"]
+    p, inp, out = build(Params, job["params"]), job["input"], job["output"]
     with job_run(job) as mlrun:
-        table = join_scores(read_table(inp["target_scores"]), read_table(inp["bank_scores"]), p["names"])
+        table = join_scores(read_table(inp["target_scores"]), read_table(inp["bank_scores"]), p.names)
         t_target, t_bank = read_json(inp["target_timings"]), read_json(inp["bank_timings"])
         both = {**t_target["seconds"], **t_bank["seconds"]}
-        seconds = {n: both[n] for n in p["names"]}
+        seconds = {n: both[n] for n in p.names}
         write_table(table, out["scores"])
         write_json({"seconds": seconds, "bank_seconds": t_bank["bank_seconds"]}, out["timings"])
         mlrun.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})

@@ -24,7 +24,8 @@ from mudiff.io import read_ids, read_table, save_model, write_json, write_table
 from mudiff.methods.base import UnlearnTask, check_finite
 from mudiff.options import build
 from mudiff.sections import TrainConfig
-from mudiff.stages import device_of, device_tags, load_data, load_model, sample_positions, target_recipe
+from mudiff.models import load as load_model
+from mudiff.stages import device_of, device_tags, load_data, sample_positions, target_recipe
 from mudiff.tracking import job_run
 from mudiff.training import per_sample, predict, prediction_table
 
