@@ -127,3 +127,27 @@ def test_batchnorm_bank_trains_each_model_as_fit_alone_on_its_subset():
     # the models differ (their own subsets, seeds and orders), so a swap of any of those would show
     assert not np.array_equal(result.phi_train[0], result.phi_train[1])
     assert not np.array_equal(result.phi_train[1], result.phi_train[2])
+
+
+def test_the_bank_stage_reads_typed_params_and_writes_the_bank(tmp_path, monkeypatch):
+    from mudiff.io import read_arrays, read_json, write_arrays
+    from mudiff.stages import bank as stage
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    prepared = separable(n_train=40, n_test=16, seed=0)
+    write_arrays(tmp_path / "arrays.npz", **{k: np.asarray(v) for k, v in dataclasses.asdict(prepared).items()})
+    params = {"model": "mlp", "device": "cpu", "bank": dataclasses.asdict(CFG)}
+    job = {"rule": "train_bank", "study": "s", "seed": SEED, "wildcards": {}, "params": params,
+           "input": {"arrays": str(tmp_path / "arrays.npz")},
+           "output": {"bank": str(tmp_path / "bank.npz"), "summary": str(tmp_path / "summary.json")}}
+    p = stage.build(stage.Params, params)
+    assert p.bank == CFG and (p.model, p.device) == ("mlp", "cpu")
+    stage.run(job)
+    saved, summary = read_arrays(tmp_path / "bank.npz"), read_json(tmp_path / "summary.json")
+    direct = bank.train_bank(prepared.to(cpu()), "mlp", CFG, seed=SEED)
+    np.testing.assert_array_equal(saved["mask"], direct.mask)
+    np.testing.assert_array_equal(saved["phi_train"], direct.phi_train)
+    assert summary["models"] == CFG.models and summary["engine"] == direct.engine
+    with pytest.raises(TypeError, match="unknown key"):
+        stage.run({**job, "params": {**params, "bank_size": 3}})

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from mudiff.bank import train_bank
-from mudiff.sections import BankConfig
 from mudiff.io import write_arrays, write_json
+from mudiff.options import build
+from mudiff.sections import BankConfig
 from mudiff.stages import device_of, device_tags, load_data
 from mudiff.tracking import job_run
 
 
+@dataclass
+class Params:
+    """What the rule `train_bank` passes (rules/bank.smk): the study's model, device and bank section."""
+
+    model: str  # a name of the model registry
+    device: Literal["auto", "cpu", "cuda"]
+    bank: BankConfig
+
+
 def run(job: dict) -> None:
-    p = job["params"]
-    cfg = BankConfig(**p["bank"])
+    p = build(Params, job["params"])
+    cfg = p.bank
     with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
         device = device_of(job)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(job["input"]["arrays"], device)
-        bank = train_bank(data, p["model"], cfg, seed=job["seed"])
+        bank = train_bank(data, p.model, cfg, seed=job["seed"])
         write_arrays(
             job["output"]["bank"],
             id_train=prepared.id_train, id_test=prepared.id_test, mask=bank.mask,
