@@ -35,7 +35,7 @@ from mudiff.analysis import comparison
 from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.forget_sets import ForgetSetError, parse_name
 from mudiff.methods.name import MethodName
-from mudiff.proxies import cost_phrase, score_cost
+from mudiff.analysis.proxies import cost_phrase, score_cost
 
 MEMORIZATION_METHODS = ("finetune", "neggrad_plus")
 LEVELS = ("low", "mid", "high")
@@ -242,7 +242,7 @@ def rsu_findings(evaluation: pd.DataFrame, orders: dict[str, str] | None) -> lis
 
 
 def confidence_finding(scores: pd.DataFrame | None, threshold: float = 0.5, cost: dict | None = None) -> dict:
-    """`cost`: confidence's compute against the bank's (`mudiff.proxies.score_cost`), if timed."""
+    """`cost`: confidence's compute against the bank's (`mudiff.analysis.proxies.score_cost`), if timed."""
     finding = CONFIDENCE
     if scores is None or not {"confidence", "memorization"} <= set(scores.columns):
         return _verdict(finding, None, None, {}, "needs confidence and memorization in the scores table")

@@ -7,8 +7,8 @@ import pandas as pd
 
 from mudiff.analysis.comparison import method_order, mix_sets, rum_comparison
 from mudiff.analysis.seeds import EVALUATION_METRICS, formatted, summarise
-from mudiff.proxies import METRICS as PROXY_METRICS, MIN_MEASURABLE_SECONDS as PROXY_MIN_SECONDS
-from mudiff.proxies import NO_EXTRA_TRAINING as PROXY_NO_EXTRA_TRAINING, cost_note as proxy_cost_note
+from mudiff.analysis.proxies import METRICS as PROXY_METRICS, MIN_MEASURABLE_SECONDS as PROXY_MIN_SECONDS
+from mudiff.analysis.proxies import NO_EXTRA_TRAINING as PROXY_NO_EXTRA_TRAINING, cost_note as proxy_cost_note
 from mudiff.methods.name import MethodName
 
 

@@ -25,7 +25,7 @@ from mudiff.analysis.predictor import SHARED_SOURCE_REASON, feature_sets, predic
 from mudiff.methods.name import MethodName
 from mudiff.options import build
 from mudiff.report import analysis_figures as figures
-from mudiff.proxies import score_cost
+from mudiff.analysis.proxies import score_cost
 from mudiff.io import read_arrays, read_json, read_table, write_json, write_table
 from mudiff.sections import AnalysisConfig
 from mudiff.tracking import job_run
@@ -63,7 +63,7 @@ def stacked_difficulty(traces: list[str], bank: dict, scores: pd.DataFrame) -> p
 
 def confidence_cost(timings: dict | None) -> dict | None:
     """Confidence's marginal compute against the bank's training (scores/timings.json): seconds,
-    and a ratio only where confidence's own time is measurable (`mudiff.proxies.score_cost`)."""
+    and a ratio only where confidence's own time is measurable (`mudiff.analysis.proxies.score_cost`)."""
     if not timings:
         return None
     return score_cost("confidence", timings.get("seconds", {}).get("confidence"), timings.get("bank_seconds"))

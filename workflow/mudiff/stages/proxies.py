@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mudiff.io import atomic_path, read_json, read_table, write_table
-from mudiff.analysis.proxies import proxies_figure, proxy_table
+from mudiff.analysis.proxies import proxy_table
+from mudiff.report.figures import proxies_figure
 from mudiff.tracking import job_run
 
 

@@ -12,7 +12,7 @@ from mudiff.analysis.findings import CONFIDENCE, INDEPENDENCE, across_seeds, wit
 from mudiff.analysis.intervals import format_ci, mean_ci
 from mudiff.analysis.seeds import evaluation_summary, seed_of, summarise
 from mudiff.deviations import DEVIATIONS
-from mudiff.proxies import METRICS as PROXY_METRICS
+from mudiff.analysis.proxies import METRICS as PROXY_METRICS
 from mudiff.sections import AnalysisConfig
 from mudiff.methods.name import MethodName
 from mudiff.options import build, plain
