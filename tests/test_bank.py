@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tinydata import cpu, separable
 
 from mudiff import bank
 from mudiff.config import BankConfig
 from mudiff.models import build
 from mudiff.training import Recipe, lr_lambda, per_sample
-from tinydata import cpu, separable
 
 CFG = BankConfig(models=8, epochs=3, batch_size=16)
 SEED = 3

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tinydata import cpu, separable
 from torch import nn
 
 from mudiff.training import SGD, Recipe, fit, lr_lambda
-from tinydata import cpu, separable
 
 ROOT = Path(__file__).resolve().parents[1]
 

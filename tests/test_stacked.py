@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mudiff import bank
-from mudiff.models import build
 from mudiff.bank.engines import StackedMLP, VmapEngine, choose_engine, perceptron_layers
+from mudiff.models import build
 
 CPU = torch.device("cpu")
 
@@ -134,8 +134,9 @@ def test_last_level_cache_reads_sysfs_sizes(tmp_path, monkeypatch):
 
 
 def test_bank_reports_engine_and_how_it_sized_its_groups():
-    from mudiff.config import BankConfig
     from tinydata import separable
+
+    from mudiff.config import BankConfig
 
     data = separable(n_train=30, n_test=10, seed=0).to(CPU)
     auto = bank.train_bank(data, "mlp", BankConfig(models=4, epochs=1, batch_size=8), seed=0)
@@ -154,8 +155,9 @@ def test_auto_group_size_fills_free_gpu_memory(monkeypatch):
 
 
 def test_a_group_that_runs_out_of_memory_is_halved_and_gives_the_same_bank(monkeypatch):
-    from mudiff.config import BankConfig
     from tinydata import separable
+
+    from mudiff.config import BankConfig
 
     data = separable(n_train=30, n_test=10, seed=0).to(CPU)
     cfg = BankConfig(models=6, epochs=2, batch_size=8, group_size=6)

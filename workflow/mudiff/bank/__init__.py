@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mudiff.sections import BankConfig
+from mudiff.bank.engines import ENGINES, choose_engine
 from mudiff.data import DeviceData
 from mudiff.models import build, has_batchnorm
-from mudiff.bank.engines import ENGINES, choose_engine
+from mudiff.sections import BankConfig
 from mudiff.training import SGD, Recipe, fit, lr_lambda, per_sample, predict
 
 

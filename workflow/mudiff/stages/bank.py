@@ -32,15 +32,25 @@ def run(job: dict) -> None:
         bank = train_bank(data, p.model, cfg, seed=job["seed"])
         write_arrays(
             job["output"]["bank"],
-            id_train=prepared.id_train, id_test=prepared.id_test, mask=bank.mask,
-            phi_train=bank.phi_train, correct_train=bank.correct_train,
-            phi_test=bank.phi_test, correct_test=bank.correct_test,
+            id_train=prepared.id_train,
+            id_test=prepared.id_test,
+            mask=bank.mask,
+            phi_train=bank.phi_train,
+            correct_train=bank.correct_train,
+            phi_test=bank.phi_test,
+            correct_test=bank.correct_test,
         )
         n_images = cfg.models * int(round(cfg.fraction * len(prepared.y_train))) * cfg.epochs
         summary = {
-            "models": cfg.models, "fraction": cfg.fraction, "epochs": cfg.epochs, "seconds": bank.seconds,
-            "group_size": bank.group_size, "vectorized": bank.vectorized, "engine": bank.engine,
-            "group_note": bank.group_note, "images_per_second": n_images / bank.seconds,
+            "models": cfg.models,
+            "fraction": cfg.fraction,
+            "epochs": cfg.epochs,
+            "seconds": bank.seconds,
+            "group_size": bank.group_size,
+            "vectorized": bank.vectorized,
+            "engine": bank.engine,
+            "group_note": bank.group_note,
+            "images_per_second": n_images / bank.seconds,
             "test_acc_mean": float(bank.correct_test.mean() * 100),
             "in_acc_mean": float(bank.correct_train[bank.mask].mean() * 100),
             "out_acc_mean": float(bank.correct_train[~bank.mask].mean() * 100),
@@ -48,5 +58,7 @@ def run(job: dict) -> None:
         write_json(summary, job["output"]["summary"])
         mlrun.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         mlrun.set_tags({"mudiff.bank.engine": bank.engine, "mudiff.bank.group": bank.group_note})
-        print(f"bank of {cfg.models}: {bank.seconds:.1f}s, {summary['images_per_second']:.0f} images/s, "
-              f"{bank.engine} engine, groups of {bank.group_size} ({bank.group_note})")
+        print(
+            f"bank of {cfg.models}: {bank.seconds:.1f}s, {summary['images_per_second']:.0f} images/s, "
+            f"{bank.engine} engine, groups of {bank.group_size} ({bank.group_note})"
+        )

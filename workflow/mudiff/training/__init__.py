@@ -22,6 +22,19 @@ from mudiff.training.quantities import per_sample
 from mudiff.training.sampler import Sampler
 
 __all__ = [
-    "SGD", "Dynamics", "Objective", "Recipe", "Sampler", "accuracy", "augment", "cross_entropy", "embed",
-    "fit", "lr_lambda", "per_sample", "predict", "prediction_table", "sgd",
+    "SGD",
+    "Dynamics",
+    "Objective",
+    "Recipe",
+    "Sampler",
+    "accuracy",
+    "augment",
+    "cross_entropy",
+    "embed",
+    "fit",
+    "lr_lambda",
+    "per_sample",
+    "predict",
+    "prediction_table",
+    "sgd",
 ]

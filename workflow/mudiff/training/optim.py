@@ -62,8 +62,15 @@ class SGD:
             return
         buffers = [self.buffers[i] for i in live]  # torch fills in the first step's buffers
         _functional_sgd(
-            [self.params[i] for i in live], [grads[i] for i in live], buffers, foreach=True,
-            weight_decay=self.weight_decay, momentum=self.momentum, lr=lr, dampening=0.0, nesterov=False,
+            [self.params[i] for i in live],
+            [grads[i] for i in live],
+            buffers,
+            foreach=True,
+            weight_decay=self.weight_decay,
+            momentum=self.momentum,
+            lr=lr,
+            dampening=0.0,
+            nesterov=False,
             maximize=False,
         )
         for i, b in zip(live, buffers):

@@ -12,8 +12,13 @@ from mudiff.training.quantities import per_sample
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, data: DeviceData, split: str, positions: torch.Tensor | None = None,
-            batch_size: int = 4096) -> torch.Tensor:
+def predict(
+    model: nn.Module,
+    data: DeviceData,
+    split: str,
+    positions: torch.Tensor | None = None,
+    batch_size: int = 4096,
+) -> torch.Tensor:
     """Logits (float32, on the device) of `split` ('train'/'test') samples, in eval mode."""
     x_all, _ = data.split(split)
     if positions is None:
@@ -41,11 +46,18 @@ def prediction_table(model: nn.Module, data: DeviceData, id_train: np.ndarray, i
     for split, ids in (("train", id_train), ("test", id_test)):
         _, y = data.split(split)
         stats = per_sample(predict(model, data, split), y)
-        frames.append(pd.DataFrame({
-            "split": split, "id": np.asarray(ids), "label": y.cpu().numpy(),
-            "p_y": stats["p_y"].cpu().numpy(), "phi": stats["phi"].cpu().numpy(),
-            "correct": stats["correct"].cpu().numpy(),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "split": split,
+                    "id": np.asarray(ids),
+                    "label": y.cpu().numpy(),
+                    "p_y": stats["p_y"].cpu().numpy(),
+                    "phi": stats["phi"].cpu().numpy(),
+                    "correct": stats["correct"].cpu().numpy(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
