@@ -1,7 +1,7 @@
 rule train_bank:
     input:
         unpack(data_inputs),
-        sources=sources("bank", *MODEL_ENTRY.values()),
+        sources=sources("train_bank", *MODEL_ENTRY.values()),
     output:
         bank=f"{RUN}/bank/bank.npz",
         summary=f"{RUN}/bank/summary.json",
@@ -19,4 +19,4 @@ rule train_bank:
         registry={"model": MODEL_ENTRY},
         job=job("train_bank", {k: config[k] for k in ("model", "device", "bank")}),
     shell:
-        mudiff("bank")
+        mudiff("train_bank")

@@ -29,6 +29,6 @@ rule proxies:
         **resources("proxies"),
     params:
         io=io,
-        job=job("proxies", {"top_share": 0.05}),
+        job=job("proxies"),
     shell:
         mudiff("proxies")

@@ -131,7 +131,7 @@ def test_batchnorm_bank_trains_each_model_as_fit_alone_on_its_subset():
 
 def test_the_bank_stage_reads_typed_params_and_writes_the_bank(tmp_path, monkeypatch):
     from mudiff.io import read_arrays, read_json, write_arrays
-    from mudiff.stages import bank as stage
+    from mudiff.stages import train_bank as stage
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

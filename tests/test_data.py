@@ -335,7 +335,7 @@ def test_prepare_records_the_subset_in_the_manifest(tmp_path, monkeypatch):
     import json
 
     from mudiff.config import validate
-    from mudiff.stages import prepare
+    from mudiff.stages import prepare_data as prepare
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -496,7 +496,7 @@ def test_the_unlearn_stage_refuses_a_forget_set_with_a_nan_id(tmp_path, monkeypa
     ids = _ids_table(tmp_path / "ids.parquet", [1.0, np.nan, 4.0])
     monkeypatch.setattr(unlearn, "load_data", lambda path, device: (prepared, prepared.to(cpu())))
     job = {"rule": "unlearn", "study": "t", "seed": 0, "wildcards": {"method": "finetune", "forget_set": "random"},
-           "params": {"hyper": {}, "model": "mlp", "device": "cpu"},
+           "params": {"hyper": {}, "model": "mlp", "device": "cpu", "train": {}},
            "input": {"arrays": str(tmp_path / "arrays.npz"), "forget_set": str(ids), "model": str(tmp_path / "m.pt")},
            "output": {"model": str(tmp_path / "out.pt")}}
     monkeypatch.setattr(unlearn, "job_run", _no_tracking)

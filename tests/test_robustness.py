@@ -199,7 +199,7 @@ def test_gpu_refusal_is_the_failed_runs_recorded_error(store, tmp_path):
 
     client, exp_id = store
     job = {"rule": "train_target", "study": "s", "wildcards": {}, "input": {"arrays": str(tmp_path / "none.npz")},
-           "output": {}, "params": {"device": "cuda", "seed": 0, "model": "mlp", "train": {}}}
+           "seed": 0, "output": {}, "params": {"device": "cuda", "model": "mlp", "train": {}}}
     with pytest.raises(DeviceError):
         train.run(job)
     (run,) = client.search_runs([exp_id])

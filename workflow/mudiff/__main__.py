@@ -24,7 +24,7 @@ STAGES = {
     "prepare_data": "mudiff.stages.prepare_data",
     "track_data": "mudiff.stages.track_data",
     "train_target": "mudiff.stages.train_target",
-    "bank": "mudiff.stages.bank",
+    "train_bank": "mudiff.stages.train_bank",
     "scores_target": "mudiff.stages.scores_target",
     "scores_bank": "mudiff.stages.scores_bank",
     "scores": "mudiff.stages.scores",

@@ -115,6 +115,11 @@ def build(cls: type[T], values: dict) -> T:
     unknown = sorted(set(values) - known)
     if unknown:
         raise TypeError(f"{cls.__name__}: unknown key(s) {unknown}; fields: {sorted(known)}")
+    required = dataclasses.MISSING
+    missing = sorted(f.name for f in dataclasses.fields(cls)
+                     if f.init and f.default is required and f.default_factory is required and f.name not in values)
+    if missing:
+        raise TypeError(f"{cls.__name__}: missing key(s) {missing}")
     return cls(**{key: _typed(hints[key], value) for key, value in values.items()})
 
 

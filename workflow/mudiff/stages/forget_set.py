@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -26,14 +26,14 @@ class Params:
 
 def run(job: dict) -> None:
     inp, out = job["input"], job["output"]
-    p = {k: v for k, v in asdict(build(Params, job["params"])).items() if k in job["params"]}
+    p = build(Params, job["params"])
     name = job["wildcards"]["forget_set"]
     with job_run(job) as mlrun:
         scores = read_table(inp["scores"])
         check_ids(scores["id"], inp["scores"], "id")  # a null or non-integer id is refused naming the file and rows
-        if "seed" in p:  # each replicate draws its own random sets and tie orders
-            p = {**p, "seed": forget_sets.replicate_seed(p["seed"], job["seed"])}
-        ids, manifest = forget_sets.build(name, scores, **p)
+        if p.seed is not None:  # each replicate draws its own random sets and tie orders
+            p = replace(p, seed=forget_sets.replicate_seed(p.seed, job["seed"]))
+        ids, manifest = forget_sets.build(name, scores, **{k: v for k, v in asdict(p).items() if v is not None})
         forget_sets.validate_ids(ids, scores["id"].to_numpy(), name)
         emb = read_arrays(inp["embeddings"])
         forget = np.isin(emb["id_train"], ids)

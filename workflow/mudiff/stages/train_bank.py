@@ -1,4 +1,4 @@
-"""Stage `bank`: K subset models, trained many at a time; mask, phi and correctness saved."""
+"""Stage `train_bank`: K subset models, trained many at a time; mask, phi and correctness saved."""
 
 from __future__ import annotations
 
