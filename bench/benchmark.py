@@ -60,7 +60,9 @@ def timed(device: torch.device, fn) -> float:
     return time.perf_counter() - start
 
 
-def in_rounds(device: torch.device, contenders: dict[str, tuple[int, callable]], rounds: int) -> dict[str, list[float]]:
+def in_rounds(
+    device: torch.device, contenders: dict[str, tuple[int, callable]], rounds: int
+) -> dict[str, list[float]]:
     """Images per second of each contender (images, work), timed one after another in each round.
 
     This VM's speed drifts by 20% or more over a minute; ratios of neighbouring runs mostly cancel
@@ -76,8 +78,12 @@ def ratio_row(what: str, ours: list[float], base: list[float]) -> dict:
     ratios = [a / b for a, b in zip(ours, base)]
     return {
         "what": what + f"; median of {len(ratios)} rounds",
-        "ours_images_per_s": float(np.median(ours)), "baseline_images_per_s": float(np.median(base)),
-        "ratio": float(np.median(ratios)), "ratio_low": min(ratios), "ratio_high": max(ratios), "rounds": len(ratios),
+        "ours_images_per_s": float(np.median(ours)),
+        "baseline_images_per_s": float(np.median(base)),
+        "ratio": float(np.median(ratios)),
+        "ratio_low": min(ratios),
+        "ratio_high": max(ratios),
+        "rounds": len(ratios),
     }
 
 
@@ -85,8 +91,16 @@ def prepared_from(x: np.ndarray, y: np.ndarray, num_classes: int, scale: float) 
     xf = x.astype(np.float64) / scale
     ids = np.arange(len(y), dtype=np.int64)
     return Prepared(
-        x_train=x, y_train=y, id_train=ids, x_test=x[:256], y_test=y[:256], id_test=ids[:256],
-        num_classes=num_classes, scale=scale, mean=xf.mean(axis=(0, 2, 3)), std=xf.std(axis=(0, 2, 3)),
+        x_train=x,
+        y_train=y,
+        id_train=ids,
+        x_test=x[:256],
+        y_test=y[:256],
+        id_test=ids[:256],
+        num_classes=num_classes,
+        scale=scale,
+        mean=xf.mean(axis=(0, 2, 3)),
+        std=xf.std(axis=(0, 2, 3)),
     )
 
 
@@ -97,7 +111,12 @@ def digits() -> Prepared:
 
 def random_images(n: int, shape: tuple[int, int, int], seed: int = 0) -> Prepared:
     rng = np.random.default_rng(seed)
-    return prepared_from(rng.integers(0, 256, size=(n, *shape), dtype=np.uint8), rng.integers(0, 10, size=n).astype(np.int64), 10, 255.0)
+    return prepared_from(
+        rng.integers(0, 256, size=(n, *shape), dtype=np.uint8),
+        rng.integers(0, 10, size=n).astype(np.int64),
+        10,
+        255.0,
+    )
 
 
 # ---------------------------------------------------------------------------------------- 1. bank
@@ -109,7 +128,9 @@ def _score(model: torch.nn.Module, x_eval: torch.Tensor, y_eval: torch.Tensor) -
         return per_sample(model.eval()(x_eval), y_eval)["phi"].cpu().numpy()
 
 
-def bank_one_at_a_time(prepared: Prepared, device: torch.device, model_name: str, cfg: BankConfig, seed: int) -> None:
+def bank_one_at_a_time(
+    prepared: Prepared, device: torch.device, model_name: str, cfg: BankConfig, seed: int
+) -> None:
     """The baseline: each subset model on its own, a plain SGD loop over its subset on the device, then scored."""
     data = prepared.to(device)
     x, y = data.normalize(data.x_train), data.y_train
@@ -117,7 +138,9 @@ def bank_one_at_a_time(prepared: Prepared, device: torch.device, model_name: str
     mask = inclusion_mask(cfg.models, len(y), cfg.fraction, seed)
     for k in range(cfg.models):
         model = build(model_name, prepared.shape, prepared.num_classes, seed=k).to(device)
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        opt = torch.optim.SGD(
+            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
         subset = torch.from_numpy(np.flatnonzero(mask[k])).to(device)
         for _ in range(cfg.epochs):
             order = subset[torch.randperm(len(subset), device=device)]
@@ -130,7 +153,9 @@ def bank_one_at_a_time(prepared: Prepared, device: torch.device, model_name: str
         _score(model, x_eval, y_eval)
 
 
-def bank_dataloader_loop(prepared: Prepared, device: torch.device, model_name: str, cfg: BankConfig, seed: int) -> None:
+def bank_dataloader_loop(
+    prepared: Prepared, device: torch.device, model_name: str, cfg: BankConfig, seed: int
+) -> None:
     """The published-code baseline: per model, a DataLoader over its subset, fp32 eager, a copy per batch."""
     from torch.utils.data import DataLoader, Subset, TensorDataset
 
@@ -142,8 +167,12 @@ def bank_dataloader_loop(prepared: Prepared, device: torch.device, model_name: s
     mask = inclusion_mask(cfg.models, len(prepared.y_train), cfg.fraction, seed)
     for k in range(cfg.models):
         model = build(model_name, prepared.shape, prepared.num_classes, seed=k).to(device)
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        loader = DataLoader(Subset(full, np.flatnonzero(mask[k]).tolist()), batch_size=cfg.batch_size, shuffle=True)
+        opt = torch.optim.SGD(
+            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+        loader = DataLoader(
+            Subset(full, np.flatnonzero(mask[k]).tolist()), batch_size=cfg.batch_size, shuffle=True
+        )
         for _ in range(cfg.epochs):
             for xb, yb in loader:
                 loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
@@ -171,35 +200,58 @@ def bench_bank(device: torch.device, models: int, baseline_models: int, epochs: 
     contenders = {
         "ours": (models * images, lambda: ours(True)),
         "vmap": (models * images, lambda: ours(False)),
-        "tight": (baseline_models * images, lambda: bank_one_at_a_time(prepared, device, "mlp", base_cfg, seed=0)),
-        "loader": (baseline_models * images, lambda: bank_dataloader_loop(prepared, device, "mlp", base_cfg, seed=0)),
+        "tight": (
+            baseline_models * images,
+            lambda: bank_one_at_a_time(prepared, device, "mlp", base_cfg, seed=0),
+        ),
+        "loader": (
+            baseline_models * images,
+            lambda: bank_dataloader_loop(prepared, device, "mlp", base_cfg, seed=0),
+        ),
     }
-    bank_one_at_a_time(prepared, device, "mlp", dataclasses.replace(cfg, models=2, epochs=1), seed=0)  # warm-up
+    bank_one_at_a_time(
+        prepared, device, "mlp", dataclasses.replace(cfg, models=2, epochs=1), seed=0
+    )  # warm-up
     ips = in_rounds(device, contenders, rounds)
     where = f"{models} digits MLPs at once ({info[True].engine}, {info[True].group_note})"
     return {
         "bank_mlp_digits_vs_dataloader_loop": ratio_row(
             f"bank: {where} vs one after another with a DataLoader loop; {epochs} epochs, baselines on {baseline_models} models",
-            ips["ours"], ips["loader"]),
+            ips["ours"],
+            ips["loader"],
+        ),
         "bank_mlp_digits_vs_tight_loop": ratio_row(
             f"bank: the same vs one after another with data on the device; {epochs} epochs, baselines on {baseline_models} models",
-            ips["ours"], ips["tight"]),
+            ips["ours"],
+            ips["tight"],
+        ),
         "bank_mlp_digits_stacked_vs_vmap": ratio_row(
             f"bank: the hand-written perceptron path vs vmap over functional_call ({info[False].group_note}); {epochs} epochs",
-            ips["ours"], ips["vmap"]),
+            ips["ours"],
+            ips["vmap"],
+        ),
     }
 
 
 # ------------------------------------------------------------------------------ 2. target training
 
 
-def plain_loop(prepared: Prepared, device: torch.device, model_name: str, epochs: int, batch_size: int) -> None:
+def plain_loop(
+    prepared: Prepared, device: torch.device, model_name: str, epochs: int, batch_size: int
+) -> None:
     """The baseline: float tensors on the host, a DataLoader, fp32 eager, a copy to the device per batch."""
     from torch.utils.data import DataLoader, TensorDataset
 
     x = torch.from_numpy(prepared.x_train).float() / prepared.scale
-    x = (x - torch.tensor(prepared.mean, dtype=torch.float32).view(1, -1, 1, 1)) / torch.tensor(prepared.std, dtype=torch.float32).view(1, -1, 1, 1)
-    loader = DataLoader(TensorDataset(x, torch.from_numpy(prepared.y_train)), batch_size=batch_size, shuffle=True, drop_last=False)
+    x = (x - torch.tensor(prepared.mean, dtype=torch.float32).view(1, -1, 1, 1)) / torch.tensor(
+        prepared.std, dtype=torch.float32
+    ).view(1, -1, 1, 1)
+    loader = DataLoader(
+        TensorDataset(x, torch.from_numpy(prepared.y_train)),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=False,
+    )
     model = build(model_name, prepared.shape, prepared.num_classes, seed=0).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     for _ in range(epochs):
@@ -210,20 +262,43 @@ def plain_loop(prepared: Prepared, device: torch.device, model_name: str, epochs
             opt.step()
 
 
-def bench_target(device: torch.device, model_name: str, shape: tuple[int, int, int], n: int, epochs: int, batch_size: int,
-                 rounds: int = 3) -> dict:
+def bench_target(
+    device: torch.device,
+    model_name: str,
+    shape: tuple[int, int, int],
+    n: int,
+    epochs: int,
+    batch_size: int,
+    rounds: int = 3,
+) -> dict:
     prepared = random_images(n, shape)
     data = prepared.to(device)
     recipe = Recipe(epochs, batch_size, 0.05, schedule="cosine")
     warm = Recipe(1, batch_size, 0.05)
     # warm-up both (kernel selection, allocator) on a slice, outside the timing
-    fit(build(model_name, shape, 10, seed=0), data, torch.arange(min(n, 2 * batch_size), device=device), warm, seed=0, desc="warm-up")
+    fit(
+        build(model_name, shape, 10, seed=0),
+        data,
+        torch.arange(min(n, 2 * batch_size), device=device),
+        warm,
+        seed=0,
+        desc="warm-up",
+    )
     plain_loop(random_images(min(n, 2 * batch_size), shape), device, model_name, 1, batch_size)
     everything = torch.arange(n, device=device)
-    ips = in_rounds(device, {
-        "ours": (n * epochs, lambda: fit(build(model_name, shape, 10, seed=0), data, everything, recipe, seed=0, desc=model_name)),
-        "plain": (n * epochs, lambda: plain_loop(prepared, device, model_name, epochs, batch_size)),
-    }, rounds)
+    ips = in_rounds(
+        device,
+        {
+            "ours": (
+                n * epochs,
+                lambda: fit(
+                    build(model_name, shape, 10, seed=0), data, everything, recipe, seed=0, desc=model_name
+                ),
+            ),
+            "plain": (n * epochs, lambda: plain_loop(prepared, device, model_name, epochs, batch_size)),
+        },
+        rounds,
+    )
     what = f"target training: {model_name} on {'x'.join(map(str, shape))}, {n} images x {epochs} epochs, batch {batch_size}"
     return ratio_row(what, ips["ours"], ips["plain"])
 
@@ -236,7 +311,9 @@ def stage_times(study: str, root: Path = Path(".")) -> dict[str, dict]:
     folder = root / "benchmarks" / study
     totals: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "seconds": 0.0})
     for tsv in sorted(folder.rglob("*.tsv")):
-        parts = [p for p in tsv.relative_to(folder).parts if not re.fullmatch(r"seed_\d+", p)]  # replicates pooled
+        parts = [
+            p for p in tsv.relative_to(folder).parts if not re.fullmatch(r"seed_\d+", p)
+        ]  # replicates pooled
         rule = parts[0].removesuffix(".tsv")
         with open(tsv) as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
@@ -252,7 +329,11 @@ def log_to_mlflow(result: dict, path: Path) -> str | None:
         return None
     try:
         client = _client()
-        run = client.create_run(init_store("benchmark"), run_name=f"benchmark[{result['device']}]", tags={"mudiff.rule": "benchmark", "mudiff.device": result["device"]})
+        run = client.create_run(
+            init_store("benchmark"),
+            run_name=f"benchmark[{result['device']}]",
+            tags={"mudiff.rule": "benchmark", "mudiff.device": result["device"]},
+        )
     except Exception as err:  # no MLflow installed, or no store reachable: the JSON is the record
         print(f"MLflow: not logged ({type(err).__name__}: {err})")
         return None
@@ -269,7 +350,9 @@ def log_to_mlflow(result: dict, path: Path) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--study", action="append", default=[], help="tabulate benchmarks/<study>/ (repeatable)")
+    parser.add_argument(
+        "--study", action="append", default=[], help="tabulate benchmarks/<study>/ (repeatable)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench_out/benchmark.json"))
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     args = parser.parse_args(argv)
@@ -281,18 +364,38 @@ def main(argv: list[str] | None = None) -> None:
     rounds = 1 if args.quick else 3
     ratios = {
         **bench_bank(device, models=256 // q, baseline_models=32 // q, epochs=max(1, 10 // q), rounds=rounds),
-        "target_smallcnn_28": bench_target(device, "smallcnn", (1, 28, 28), n=(60_000 if gpu else 4096) // q, epochs=2 if gpu else 1,
-                                           batch_size=128, rounds=rounds),
-        "target_resnet18_32": bench_target(device, "resnet18", (3, 32, 32), n=(50_000 if gpu else 256) // q, epochs=2 if gpu else 1,
-                                           batch_size=128 if gpu else 64, rounds=rounds),
+        "target_smallcnn_28": bench_target(
+            device,
+            "smallcnn",
+            (1, 28, 28),
+            n=(60_000 if gpu else 4096) // q,
+            epochs=2 if gpu else 1,
+            batch_size=128,
+            rounds=rounds,
+        ),
+        "target_resnet18_32": bench_target(
+            device,
+            "resnet18",
+            (3, 32, 32),
+            n=(50_000 if gpu else 256) // q,
+            epochs=2 if gpu else 1,
+            batch_size=128 if gpu else 64,
+            rounds=rounds,
+        ),
     }
-    result = {"device": describe(device), "torch": torch.__version__, "ratios": ratios,
-              "stages": {s: stage_times(s) for s in args.study}}
+    result = {
+        "device": describe(device),
+        "torch": torch.__version__,
+        "ratios": ratios,
+        "stages": {s: stage_times(s) for s in args.study},
+    }
     print(f"\ndevice: {result['device']}, torch {torch.__version__}\n")
     print(f"{'benchmark':<36} {'ours img/s':>12} {'baseline img/s':>15} {'ratio':>7}  what")
     for key, r in ratios.items():
-        print(f"{key:<36} {r['ours_images_per_s']:>12.0f} {r['baseline_images_per_s']:>15.0f} {r['ratio']:>6.2f}x "
-              f"({r['ratio_low']:.2f}-{r['ratio_high']:.2f})  {r['what']}")
+        print(
+            f"{key:<36} {r['ours_images_per_s']:>12.0f} {r['baseline_images_per_s']:>15.0f} {r['ratio']:>6.2f}x "
+            f"({r['ratio_low']:.2f}-{r['ratio_high']:.2f})  {r['what']}"
+        )
     for study, stages in result["stages"].items():
         if not stages:
             print(f"\nstudy {study}: no benchmarks/{study}/ (run `snakemake --cores all` first)")

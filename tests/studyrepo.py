@@ -19,8 +19,19 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 # Outputs and local state at the top of a checkout, not copied.
 TOP_LEVEL_STATE = {
-    "results", "logs", "benchmarks", "data", "downloads", ".snakemake", "mlflow.db", "mlartifacts",
-    ".pytest_cache", "build", ".whl", ".fmnist", "bench_out",
+    "results",
+    "logs",
+    "benchmarks",
+    "data",
+    "downloads",
+    ".snakemake",
+    "mlflow.db",
+    "mlartifacts",
+    ".pytest_cache",
+    "build",
+    ".whl",
+    ".fmnist",
+    "bench_out",
 }
 
 # A study of seconds: every stage runs, on the embedded digits, with the smallest sizes. It is the
@@ -61,9 +72,13 @@ def env() -> dict[str, str]:
 
 
 def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env(), capture_output=True, text=True
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -80,13 +95,21 @@ def job_stats(output: str) -> dict[str, int]:
     if "Nothing to be done" in output:
         return {}
     table = output.split("Job stats:")[1].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+        if m.group(1) != "total"
+    }
 
 
 def dry_run_jobs(output: str) -> list[tuple[str, dict]]:
     """(rule, wildcards) of every job a dry run lists."""
     jobs = []
-    for block in [b for kind in ("rule", "localrule", "checkpoint", "localcheckpoint") for b in output.split(f"\n{kind} ")[1:]]:
+    for block in [
+        b
+        for kind in ("rule", "localrule", "checkpoint", "localcheckpoint")
+        for b in output.split(f"\n{kind} ")[1:]
+    ]:
         rule = block.split(":")[0]
         wc = re.search(r"wildcards: (.*)", block)
         wildcards = dict(kv.split("=") for kv in wc.group(1).split(", ")) if wc else {}

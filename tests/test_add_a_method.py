@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
-
 from studyrepo import REPO, copy_repo, snakemake
 
 DOC = REPO / "docs" / "add_a_method.md"
@@ -22,7 +20,11 @@ def blocks() -> list[tuple[str, str | None, str]]:
 
 def test_the_doc_has_the_method_its_registration_and_a_config():
     found = blocks()
-    assert [p for p, _, _ in found] == ["workflow/mudiff/methods/reset_head.py", "workflow/mudiff/methods/registry.py", "config/try_reset_head.yaml"]
+    assert [p for p, _, _ in found] == [
+        "workflow/mudiff/methods/reset_head.py",
+        "workflow/mudiff/methods/registry.py",
+        "config/try_reset_head.yaml",
+    ]
     assert found[1][1] == "METHODS = {" and found[1][2].count("\n") == 1  # one registration line
 
 
@@ -45,7 +47,9 @@ def test_the_docs_example_method_runs_through_the_pipeline(tmp_path):
     results = work / "results" / study
     metrics = json.loads((results / "seed_0" / "evaluate" / "reset_head" / "random.json").read_text())
     assert metrics["method"] == "reset_head" and 0.0 <= metrics["ToW"] <= 1.0 and metrics["cost_ratio"] > 0
-    record = json.loads((results / "seed_0" / "unlearn" / "reset_head" / "random" / "record.json").read_text())
+    record = json.loads(
+        (results / "seed_0" / "unlearn" / "reset_head" / "random" / "record.json").read_text()
+    )
     assert record["params"]["epochs"] == 2 and record["params"]["init_std"] == 0.01
     assert "reset_head" in (results / "report.md").read_text()
 

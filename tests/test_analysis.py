@@ -10,15 +10,27 @@ import pytest
 from scipy import stats
 
 from mudiff.analysis.agreement import agreement, agreement_table, bootstrap, kendalls_w, spearman_matrix
-from mudiff.analysis.difficulty import difficulty_rank, difficulty_table, out_median, residual, steps_to_forget
+from mudiff.analysis.difficulty import (
+    difficulty_rank,
+    difficulty_table,
+    out_median,
+    residual,
+    steps_to_forget,
+)
 from mudiff.analysis.factors import factor_correlations, factor_verdicts, spearman_ci
-from mudiff.analysis.findings import (all_findings, confidence_finding, entanglement_findings, independence_finding,
-                                      memorization_findings, rum_findings)
+from mudiff.analysis.findings import (
+    all_findings,
+    confidence_finding,
+    entanglement_findings,
+    independence_finding,
+    memorization_findings,
+    rum_findings,
+)
 from mudiff.analysis.intervals import mean_ci, over_seeds
 from mudiff.analysis.predictor import auc_bootstrap, hard_labels, predict_hard
 
-
 # ---------- difficulty ----------
+
 
 def test_residual_is_lira_by_hand_on_gaussians():
     rng = np.random.default_rng(0)
@@ -30,8 +42,9 @@ def test_residual_is_lira_by_hand_on_gaussians():
     for i in range(n):
         pin, pout = phi[mask[:, i], i], phi[~mask[:, i], i]
         # LiRA's code: centre = median, spread = std (ddof 0)
-        want = (stats.norm.logpdf(query[i], np.median(pin), pin.std())
-                - stats.norm.logpdf(query[i], np.median(pout), pout.std()))
+        want = stats.norm.logpdf(query[i], np.median(pin), pin.std()) - stats.norm.logpdf(
+            query[i], np.median(pout), pout.std()
+        )
         assert got[i] == pytest.approx(want, rel=1e-9)
     assert got[0] > 0 > got[1]  # IN-like query looks IN, OUT-like looks OUT
 
@@ -44,7 +57,13 @@ IDS = np.array([10, 20, 30, 40])
 
 
 def _trace(rows: dict[int, list[float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"epoch": e, "id": i, "phi": v, "correct": True} for i, vals in rows.items() for e, v in enumerate(vals)])
+    return pd.DataFrame(
+        [
+            {"epoch": e, "id": i, "phi": v, "correct": True}
+            for i, vals in rows.items()
+            for e, v in enumerate(vals)
+        ]
+    )
 
 
 def test_out_median_by_hand():
@@ -53,12 +72,14 @@ def test_out_median_by_hand():
 
 
 def test_steps_to_forget_hand_made_trace():
-    trace = _trace({
-        10: [3.0, 2.0, 0.5, 2.0],   # first below 1 at epoch 2 (rises again later: first crossing counts)
-        20: [0.0, 0.0, 0.0, 0.0],   # already below before unlearning: 0
-        30: [9.0, 8.0, 7.0, 6.0],   # never below 5: censored
-        40: [0.0, 0.0, 0.0, 0.0],   # no OUT model: unmeasured, not censored
-    })
+    trace = _trace(
+        {
+            10: [3.0, 2.0, 0.5, 2.0],  # first below 1 at epoch 2 (rises again later: first crossing counts)
+            20: [0.0, 0.0, 0.0, 0.0],  # already below before unlearning: 0
+            30: [9.0, 8.0, 7.0, 6.0],  # never below 5: censored
+            40: [0.0, 0.0, 0.0, 0.0],  # no OUT model: unmeasured, not censored
+        }
+    )
     got = steps_to_forget(trace, PHI, MASK, IDS).set_index("id")
     assert got.loc[10, "steps_to_forget"] == 2
     assert got.loc[20, "steps_to_forget"] == 0
@@ -101,6 +122,7 @@ def test_difficulty_rank_censored_last_ties_by_residual_and_shared():
 
 
 # ---------- agreement ----------
+
 
 def test_kendalls_w_identical_and_opposite():
     x = np.arange(10.0)
@@ -155,19 +177,31 @@ def test_agreement_table_uses_shared_samples_and_excludes_retrain():
 
 # ---------- factors ----------
 
+
 def _planted_difficulty(n=400, seed=0):
     rng = np.random.default_rng(seed)
     ids = np.arange(n)
     mem = rng.normal(size=n)
     margin = rng.normal(size=n)
-    scores = pd.DataFrame({"id": ids, "label": ids % 3, "memorization": mem, "margin": margin,
-                           "noise": rng.normal(size=n)})
+    scores = pd.DataFrame(
+        {"id": ids, "label": ids % 3, "memorization": mem, "margin": margin, "noise": rng.normal(size=n)}
+    )
     rows = []
     for method, sign in [("finetune", 1), ("neggrad_plus", -1), ("scrub", 1)]:
         latent = mem + sign * 0.8 * margin + 0.5 * rng.normal(size=n)
-        for fs, part in [("a", ids[: n // 2]), ("b", ids[n // 2:])]:
-            rows.append(pd.DataFrame({"method": method, "forget_set": fs, "id": part, "steps_to_forget": 0.0,
-                                      "censored": False, "residual": latent[part]}))
+        for fs, part in [("a", ids[: n // 2]), ("b", ids[n // 2 :])]:
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "method": method,
+                        "forget_set": fs,
+                        "id": part,
+                        "steps_to_forget": 0.0,
+                        "censored": False,
+                        "residual": latent[part],
+                    }
+                )
+            )
     df = pd.concat(rows, ignore_index=True)
     df["difficulty"] = df.groupby(["method", "forget_set"])["residual"].rank(pct=True)
     return df, scores
@@ -179,7 +213,9 @@ def test_factor_verdict_on_planted_data():
     verdicts = factor_verdicts(corr).set_index("factor")
     assert verdicts.loc["memorization", "algorithm_independent"]
     assert verdicts.loc["memorization", "agrees_with_spec"]  # high memorization = hard (+)
-    assert not verdicts.loc["margin", "sign_consistent"] and not verdicts.loc["margin", "algorithm_independent"]
+    assert (
+        not verdicts.loc["margin", "sign_consistent"] and not verdicts.loc["margin", "algorithm_independent"]
+    )
     assert not verdicts.loc["noise", "algorithm_independent"]
     assert "label" not in set(corr["factor"])
 
@@ -195,10 +231,13 @@ def test_spearman_ci_covers_and_excludes():
 
 # ---------- predictor ----------
 
+
 def test_predictor_auc_planted_signal_and_shuffled_labels():
     df, scores = _planted_difficulty(n=300, seed=1)
     df = df[df["method"] == "finetune"]
-    planted = predict_hard(df, scores, ["memorization", "margin", "noise"], folds=4, n_boot=200)["finetune"]["all_features"]
+    planted = predict_hard(df, scores, ["memorization", "margin", "noise"], folds=4, n_boot=200)["finetune"][
+        "all_features"
+    ]
     for kind in ("logistic_regression", "gradient_boosting"):
         assert planted[kind]["auc"] > 0.85
         assert planted[kind]["auc_ci_low"] < planted[kind]["auc"] < planted[kind]["auc_ci_high"]
@@ -209,7 +248,9 @@ def test_predictor_auc_planted_signal_and_shuffled_labels():
     shuffled = df.copy()
     shuffled["residual"] = np.random.default_rng(5).permutation(shuffled["residual"].to_numpy())
     shuffled["difficulty"] = shuffled.groupby("forget_set")["residual"].rank(pct=True)
-    null = predict_hard(shuffled, scores, ["memorization", "margin", "noise"], folds=4, n_boot=200)["finetune"]
+    null = predict_hard(shuffled, scores, ["memorization", "margin", "noise"], folds=4, n_boot=200)[
+        "finetune"
+    ]
     for fs in ("all_features", "without_bank_features"):
         for kind in ("logistic_regression", "gradient_boosting"):
             assert abs(null[fs][kind]["auc"] - 0.5) < 0.12
@@ -220,15 +261,38 @@ def test_predictor_without_bank_features_known_answer():
     rng = np.random.default_rng(3)
     n = 300
     ids = np.arange(n)
-    scores = pd.DataFrame({"id": ids, "label": ids % 3, "privacy_risk": rng.normal(size=n),
-                           "margin": rng.normal(size=n), "noise": rng.normal(size=n)})
+    scores = pd.DataFrame(
+        {
+            "id": ids,
+            "label": ids % 3,
+            "privacy_risk": rng.normal(size=n),
+            "margin": rng.normal(size=n),
+            "noise": rng.normal(size=n),
+        }
+    )
     latent = scores["privacy_risk"].to_numpy() + 0.3 * rng.normal(size=n)
-    df = pd.concat([pd.DataFrame({"method": "finetune", "forget_set": fs, "id": part, "steps_to_forget": 0.0,
-                                  "censored": False, "residual": latent[part]})
-                    for fs, part in [("a", ids[: n // 2]), ("b", ids[n // 2:])]], ignore_index=True)
+    df = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "method": "finetune",
+                    "forget_set": fs,
+                    "id": part,
+                    "steps_to_forget": 0.0,
+                    "censored": False,
+                    "residual": latent[part],
+                }
+            )
+            for fs, part in [("a", ids[: n // 2]), ("b", ids[n // 2 :])]
+        ],
+        ignore_index=True,
+    )
     df["difficulty"] = df.groupby("forget_set")["residual"].rank(pct=True)
     r = predict_hard(df, scores, ["privacy_risk", "margin", "noise"], folds=4, n_boot=200)["finetune"]
-    assert r["all_features"]["features"] == ["privacy_risk", "margin", "noise"] and r["all_features"]["dropped"] == []
+    assert (
+        r["all_features"]["features"] == ["privacy_risk", "margin", "noise"]
+        and r["all_features"]["dropped"] == []
+    )
     assert r["without_bank_features"]["features"] == ["margin", "noise"]
     assert r["without_bank_features"]["dropped"] == ["privacy_risk"]
     for kind in ("logistic_regression", "gradient_boosting"):
@@ -248,12 +312,20 @@ def test_predictor_refuses_outcome_features_and_excludes_retrain():
     with pytest.raises(ValueError, match="pre-unlearning"):
         predict_hard(df, scores, ["memorization", "residual"], folds=3, n_boot=10)
     retrain = df.assign(method="retrain")
-    assert "retrain" not in predict_hard(pd.concat([df, retrain]), scores, ["memorization"], folds=3, n_boot=10)
+    assert "retrain" not in predict_hard(
+        pd.concat([df, retrain]), scores, ["memorization"], folds=3, n_boot=10
+    )
 
 
 def test_hard_labels_top_third_or_censored():
-    df = pd.DataFrame({"method": "m", "forget_set": "f", "difficulty": np.arange(1, 10) / 9,
-                       "censored": [True] + [False] * 8})
+    df = pd.DataFrame(
+        {
+            "method": "m",
+            "forget_set": "f",
+            "difficulty": np.arange(1, 10) / 9,
+            "censored": [True] + [False] * 8,
+        }
+    )
     np.testing.assert_array_equal(hard_labels(df).to_numpy(), [True] + [False] * 5 + [True] * 3)
 
 
@@ -269,10 +341,15 @@ def test_auc_bootstrap_brackets_sklearn_auc():
 
 # ---------- intervals ----------
 
+
 def test_mean_ci_t_interval_by_hand():
     got = mean_ci([1.0, 2.0, 3.0])
     half = stats.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)
-    assert got["mean"] == 2.0 and got["ci_low"] == pytest.approx(2 - half) and got["ci_high"] == pytest.approx(2 + half)
+    assert (
+        got["mean"] == 2.0
+        and got["ci_low"] == pytest.approx(2 - half)
+        and got["ci_high"] == pytest.approx(2 + half)
+    )
     one = mean_ci([0.7, np.nan])
     assert one["mean"] == 0.7 and one["n"] == 1 and np.isnan(one["ci_low"])
     table = over_seeds(pd.DataFrame({"method": ["a", "a", "b"], "ToW": [0.8, 1.0, 0.5]}), ["method"], "ToW")
@@ -281,10 +358,16 @@ def test_mean_ci_t_interval_by_hand():
 
 # ---------- findings ----------
 
+
 def _evaluation(tow_by_level: dict[str, float], methods=("finetune", "neggrad_plus"), score="memorization"):
     names = {lv: (f"es_{lv}" if score == "entanglement" else f"{score}_{lv}") for lv in tow_by_level}
-    return pd.DataFrame([{"method": m, "forget_set": names[lv], "ToW": t, "ToW_MIA": t}
-                         for m in methods for lv, t in tow_by_level.items()])
+    return pd.DataFrame(
+        [
+            {"method": m, "forget_set": names[lv], "ToW": t, "ToW_MIA": t}
+            for m in methods
+            for lv, t in tow_by_level.items()
+        ]
+    )
 
 
 def test_memorization_finding_reproduced_when_tow_falls_not_when_it_rises():
@@ -310,10 +393,21 @@ def test_inert_runs_make_a_finding_not_testable_and_are_named():
     ev.loc[(ev["method"] == "finetune") & (ev["forget_set"] == "memorization_high"), "inert"] = True
     got = {f["method"]: f for f in memorization_findings(ev)}
     assert got["finetune"]["reproduced"] is None
-    assert "not testable here" in got["finetune"]["text"] and "finetune on memorization_high" in got["finetune"]["text"]
+    assert (
+        "not testable here" in got["finetune"]["text"]
+        and "finetune on memorization_high" in got["finetune"]["text"]
+    )
     assert got["neggrad_plus"]["reproduced"] is True
-    mix = pd.DataFrame([{"method": m, "forget_set": "memorization_mix", "ToW": t, "inert": i} for m, t, i in
-                        (("rum_f:finetune", 0.9, False), ("finetune", 0.8, True), ("shuffle:finetune", 0.7, False))])
+    mix = pd.DataFrame(
+        [
+            {"method": m, "forget_set": "memorization_mix", "ToW": t, "inert": i}
+            for m, t, i in (
+                ("rum_f:finetune", 0.9, False),
+                ("finetune", 0.8, True),
+                ("shuffle:finetune", 0.7, False),
+            )
+        ]
+    )
     (rum,) = rum_findings(mix)
     assert rum["reproduced"] is None and "finetune" in rum["text"]
 
@@ -321,8 +415,10 @@ def test_inert_runs_make_a_finding_not_testable_and_are_named():
 def test_levels_of_one_population_are_not_testable():
     ev = _evaluation({"low": 0.95, "mid": 0.9, "high": 0.8})
     one = {"memorization_high": ["memorization_low"], "memorization_low": ["memorization_high"]}
-    assert all(f["reproduced"] is None and "one population" in f["text"]
-               for f in memorization_findings(ev, populations=one))
+    assert all(
+        f["reproduced"] is None and "one population" in f["text"]
+        for f in memorization_findings(ev, populations=one)
+    )
     mid_only = {"memorization_mid": ["memorization_low"], "memorization_low": ["memorization_mid"]}
     found = memorization_findings(ev, populations=mid_only)
     assert all(f["reproduced"] is True and "mid left out" in f["text"] for f in found)
@@ -331,8 +427,20 @@ def test_levels_of_one_population_are_not_testable():
 def test_independence_needs_three_non_inert_methods():
     from mudiff.analysis.findings import independence_finding
 
-    rows = [{"forget_set": "memorization_mix", "stat": s, "method_a": None, "method_b": None, "value": 0.9,
-             "ci_low": 0.8, "ci_high": 0.95, "n_samples": 43, "n_methods": 2} for s in ("mean_spearman", "kendall_w")]
+    rows = [
+        {
+            "forget_set": "memorization_mix",
+            "stat": s,
+            "method_a": None,
+            "method_b": None,
+            "value": 0.9,
+            "ci_low": 0.8,
+            "ci_high": 0.95,
+            "n_samples": 43,
+            "n_methods": 2,
+        }
+        for s in ("mean_spearman", "kendall_w")
+    ]
     two = independence_finding(pd.DataFrame(rows), left_out="; left out 5 inert run(s): x")
     assert two["reproduced"] is None and "at least 3 non-inert" in two["text"] and "left out 5" in two["text"]
     three = independence_finding(pd.DataFrame([{**r, "n_methods": 3} for r in rows]))
@@ -343,8 +451,12 @@ def test_rsu_finding_by_order_and_inert_orders():
     from mudiff.analysis.findings import rsu_findings
 
     orders = {"rsu:finetune": "easy_to_hard", "rsu:finetune@h": "hard_to_easy", "rsu:finetune@r": "random"}
-    ev = pd.DataFrame([{"method": m, "forget_set": "risk_ranked", "ToW": t, "inert": False}
-                       for m, t in zip(orders, (0.9, 0.8, 0.85))])
+    ev = pd.DataFrame(
+        [
+            {"method": m, "forget_set": "risk_ranked", "ToW": t, "inert": False}
+            for m, t in zip(orders, (0.9, 0.8, 0.85))
+        ]
+    )
     (f,) = rsu_findings(ev, orders)
     assert f["reproduced"] is True and f["method"] == "finetune"
     ev.loc[1, "inert"] = True
@@ -360,15 +472,24 @@ def test_entanglement_finding_per_method():
 
 
 def test_findings_average_over_seeds_with_intervals():
-    ev = pd.concat([_evaluation({"low": 0.9, "high": 0.8}, methods=("finetune",)).assign(seed=s) for s in range(3)])
+    ev = pd.concat(
+        [_evaluation({"low": 0.9, "high": 0.8}, methods=("finetune",)).assign(seed=s) for s in range(3)]
+    )
     ev["ToW"] += np.tile([0.0, 0.01, 0.02], 2).repeat(1)[: len(ev)]
     f = memorization_findings(ev, methods=("finetune",))[0]
     assert f["numbers"]["ToW"]["low"]["n"] == 3 and np.isfinite(f["numbers"]["ToW"]["low"]["ci_low"])
 
 
 def test_rum_finding():
-    rows = [("neggrad_plus", 0.80), ("rum_f:neggrad_plus", 0.90), ("shuffle:neggrad_plus", 0.85), ("rum", 0.7)]
-    ev = pd.DataFrame([{"method": m, "forget_set": "memorization_mix", "ToW": t, "ToW_MIA": t} for m, t in rows])
+    rows = [
+        ("neggrad_plus", 0.80),
+        ("rum_f:neggrad_plus", 0.90),
+        ("shuffle:neggrad_plus", 0.85),
+        ("rum", 0.7),
+    ]
+    ev = pd.DataFrame(
+        [{"method": m, "forget_set": "memorization_mix", "ToW": t, "ToW_MIA": t} for m, t in rows]
+    )
     got = {f["method"]: f["reproduced"] for f in rum_findings(ev)}
     assert got == {"neggrad_plus": True, "rum": False}
     ev.loc[ev["method"] == "shuffle:neggrad_plus", "ToW"] = 0.95
@@ -378,7 +499,9 @@ def test_rum_finding():
 def test_confidence_finding():
     rng = np.random.default_rng(0)
     mem = rng.normal(size=200)
-    close = confidence_finding(pd.DataFrame({"memorization": mem, "confidence": -mem + 0.3 * rng.normal(size=200)}))
+    close = confidence_finding(
+        pd.DataFrame({"memorization": mem, "confidence": -mem + 0.3 * rng.normal(size=200)})
+    )
     far = confidence_finding(pd.DataFrame({"memorization": mem, "confidence": rng.normal(size=200)}))
     assert close["reproduced"] is True and close["numbers"]["spearman"] < -0.8
     assert far["reproduced"] is False
@@ -397,9 +520,16 @@ def test_confidence_cost_near_zero_time_gives_no_ratio():
     tiny = confidence_finding(scores, cost=score_cost("confidence", 1.3e-4, 50.0))
     assert tiny["numbers"]["speedup_vs_bank"] is None and tiny["numbers"]["seconds"] == pytest.approx(1.3e-4)
     assert tiny["numbers"]["no_extra_training"] is True
-    assert "x less compute" not in tiny["text"] and NO_EXTRA_TRAINING in tiny["text"] and "0.00013 s" in tiny["text"]
+    assert (
+        "x less compute" not in tiny["text"]
+        and NO_EXTRA_TRAINING in tiny["text"]
+        and "0.00013 s" in tiny["text"]
+    )
     timed = confidence_finding(scores, cost=score_cost("confidence", 0.5, 50.0))
-    assert timed["numbers"]["speedup_vs_bank"] == pytest.approx(100) and "100x less compute than the bank" in timed["text"]
+    assert (
+        timed["numbers"]["speedup_vs_bank"] == pytest.approx(100)
+        and "100x less compute than the bank" in timed["text"]
+    )
     assert confidence_finding(scores)["numbers"]["speedup_vs_bank"] is None
     assert score_cost("grad_norm", 2.0, 50.0)["no_extra_training"] is False
 
@@ -407,7 +537,9 @@ def test_confidence_cost_near_zero_time_gives_no_ratio():
 def test_independence_finding_from_agreement():
     rng = np.random.default_rng(0)
     latent = rng.normal(size=200)
-    agree = agreement(latent[:, None] + 0.3 * rng.normal(size=(200, 3)), ["a", "b", "c"], n_boot=100).assign(forget_set="x")
+    agree = agreement(latent[:, None] + 0.3 * rng.normal(size=(200, 3)), ["a", "b", "c"], n_boot=100).assign(
+        forget_set="x"
+    )
     disagree = agreement(rng.normal(size=(200, 3)), ["a", "b", "c"], n_boot=100).assign(forget_set="x")
     assert independence_finding(agree)["reproduced"] is True
     assert independence_finding(disagree)["reproduced"] is False
@@ -436,9 +568,13 @@ def test_permutation_auc_drop_matches_sklearn_and_ignores_unused_features():
     rng = np.random.default_rng(0)
     x = pd.DataFrame({"signal": rng.normal(size=300), "noise": rng.normal(size=300)})
     y = (x["signal"] + 0.5 * rng.normal(size=300)) > 0
-    model = LogisticRegression().fit(x[["signal"]].assign(noise=0.0), y)  # ignores `noise` (coefficient fit on zeros)
+    model = LogisticRegression().fit(
+        x[["signal"]].assign(noise=0.0), y
+    )  # ignores `noise` (coefficient fit on zeros)
     ours = permutation_auc_drop(model, x, y.to_numpy(), n_repeats=30, seed=1)
-    theirs = permutation_importance(model, x, y, scoring="roc_auc", n_repeats=30, random_state=1).importances_mean
+    theirs = permutation_importance(
+        model, x, y, scoring="roc_auc", n_repeats=30, random_state=1
+    ).importances_mean
     assert ours[1] == pytest.approx(0.0, abs=1e-12) and ours[0] > 0.3
     assert ours[0] == pytest.approx(theirs[0], abs=0.02)
 
@@ -452,6 +588,11 @@ def test_analysis_never_imports_the_report():
 
     for path in Path(mudiff.analysis.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [f"{node.module}.{a.name}" for a in node.names]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not any(n == "mudiff.report" or n.startswith("mudiff.report.") for n in names), path.name

@@ -71,7 +71,9 @@ def test_vectorized_bank_equals_separate_training(data, result):
         gen = bank.order_generator(SEED, k)
         orders = [subsets[k][torch.randperm(n_in, generator=gen)] for _ in range(CFG.epochs)]
         model = build("mlp", data.shape, 2, seed=SEED * 100_003 + k)
-        opt = torch.optim.SGD(model.parameters(), lr=CFG.lr, momentum=CFG.momentum, weight_decay=CFG.weight_decay)
+        opt = torch.optim.SGD(
+            model.parameters(), lr=CFG.lr, momentum=CFG.momentum, weight_decay=CFG.weight_decay
+        )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, CFG.epochs * steps))
         for order in orders:
             for i in range(0, n_in, CFG.batch_size):
@@ -95,7 +97,9 @@ def test_train_bank_is_deterministic(data, result):
 
 
 def test_bank_does_not_depend_on_group_size(data, result):
-    halves = bank.train_bank(data, "mlp", dataclasses.replace(CFG, group_size=4), seed=SEED, fast=result.engine == "stacked_mlp")
+    halves = bank.train_bank(
+        data, "mlp", dataclasses.replace(CFG, group_size=4), seed=SEED, fast=result.engine == "stacked_mlp"
+    )
     assert halves.group_size == 4
     np.testing.assert_array_equal(halves.mask, result.mask)
     np.testing.assert_allclose(halves.phi_train, result.phi_train, atol=1e-4)
@@ -108,19 +112,25 @@ def test_batchnorm_bank_trains_each_model_as_fit_alone_on_its_subset():
     from mudiff.training import fit, predict
 
     tiny = separable(n_train=24, n_test=8, seed=1).to(cpu())
-    cfg = BankConfig(models=3, epochs=2, batch_size=8, fraction=0.5)  # batches of 8 and 4 (BatchNorm needs 2+)
+    cfg = BankConfig(
+        models=3, epochs=2, batch_size=8, fraction=0.5
+    )  # batches of 8 and 4 (BatchNorm needs 2+)
     result = bank.train_bank(tiny, "resnet18", cfg, seed=SEED)
     assert result.engine == "one_by_one" and result.group_size == 1
     np.testing.assert_array_equal(result.mask, bank.inclusion_mask(3, 24, 0.5, SEED))
     recipe = Recipe(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, "cosine")
     for k in range(cfg.models):
         order_seed = SEED * 7919 + k
-        assert torch.equal(torch.randperm(12, generator=bank.order_generator(SEED, k)),
-                           torch.randperm(12, generator=torch.Generator().manual_seed(order_seed)))
+        assert torch.equal(
+            torch.randperm(12, generator=bank.order_generator(SEED, k)),
+            torch.randperm(12, generator=torch.Generator().manual_seed(order_seed)),
+        )
         model = build("resnet18", tiny.shape, 2, seed=SEED * 100_003 + k)
         fit(model, tiny, torch.from_numpy(np.flatnonzero(result.mask[k])), recipe, seed=order_seed)
-        for split, phi, correct in (("train", result.phi_train, result.correct_train),
-                                    ("test", result.phi_test, result.correct_test)):
+        for split, phi, correct in (
+            ("train", result.phi_train, result.correct_train),
+            ("test", result.phi_test, result.correct_test),
+        ):
             stats = per_sample(predict(model, tiny, split), tiny.split(split)[1])
             np.testing.assert_array_equal(phi[k], stats["phi"].numpy(), err_msg=f"model {k}, {split}")
             np.testing.assert_array_equal(correct[k], stats["correct"].numpy(), err_msg=f"model {k}, {split}")
@@ -136,11 +146,19 @@ def test_the_bank_stage_reads_typed_params_and_writes_the_bank(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     prepared = separable(n_train=40, n_test=16, seed=0)
-    write_arrays(tmp_path / "arrays.npz", **{k: np.asarray(v) for k, v in dataclasses.asdict(prepared).items()})
+    write_arrays(
+        tmp_path / "arrays.npz", **{k: np.asarray(v) for k, v in dataclasses.asdict(prepared).items()}
+    )
     params = {"model": "mlp", "device": "cpu", "bank": dataclasses.asdict(CFG)}
-    job = {"rule": "train_bank", "study": "s", "seed": SEED, "wildcards": {}, "params": params,
-           "input": {"arrays": str(tmp_path / "arrays.npz")},
-           "output": {"bank": str(tmp_path / "bank.npz"), "summary": str(tmp_path / "summary.json")}}
+    job = {
+        "rule": "train_bank",
+        "study": "s",
+        "seed": SEED,
+        "wildcards": {},
+        "params": params,
+        "input": {"arrays": str(tmp_path / "arrays.npz")},
+        "output": {"bank": str(tmp_path / "bank.npz"), "summary": str(tmp_path / "summary.json")},
+    }
     p = stage.build(stage.Params, params)
     assert p.bank == CFG and (p.model, p.device) == ("mlp", "cpu")
     stage.run(job)

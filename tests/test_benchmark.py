@@ -50,12 +50,18 @@ def test_quick_run_writes_every_ratio(bench_module, tmp_path, monkeypatch):
     result = json.loads(out.read_text())
     assert result["device"].startswith("cpu")
     assert set(result["ratios"]) == {
-        "bank_mlp_digits_vs_dataloader_loop", "bank_mlp_digits_vs_tight_loop", "bank_mlp_digits_stacked_vs_vmap",
-        "target_smallcnn_28", "target_resnet18_32",
+        "bank_mlp_digits_vs_dataloader_loop",
+        "bank_mlp_digits_vs_tight_loop",
+        "bank_mlp_digits_stacked_vs_vmap",
+        "target_smallcnn_28",
+        "target_resnet18_32",
     }
     for row in result["ratios"].values():
         assert row["ours_images_per_s"] > 0 and row["baseline_images_per_s"] > 0 and row["ratio"] > 0
     bank_row = result["ratios"]["bank_mlp_digits_vs_tight_loop"]
     assert bank_row["ratio_low"] <= bank_row["ratio"] <= bank_row["ratio_high"]
-    assert "stacked_mlp" in bank_row["what"] or "stacked_mlp" in result["ratios"]["bank_mlp_digits_vs_dataloader_loop"]["what"]
+    assert (
+        "stacked_mlp" in bank_row["what"]
+        or "stacked_mlp" in result["ratios"]["bank_mlp_digits_vs_dataloader_loop"]["what"]
+    )
     assert result["stages"] == {"missing": {}}

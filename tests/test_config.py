@@ -27,14 +27,38 @@ def test_empty_config_gives_defaults():
     cfg = validate({"name": "default"})
     assert cfg["name"] == "default" and cfg["seeds"] == [0] and cfg["model"] == "mlp"
     assert cfg["data"]["dataset"] == "digits" and cfg["data"]["test_fraction"] == 0.2
-    assert cfg["bank"] == {"models": 256, "fraction": 0.7, "epochs": 20, "batch_size": 128, "lr": 0.1,
-                           "momentum": 0.9, "weight_decay": 0.0005, "group_size": 0}
+    assert cfg["bank"] == {
+        "models": 256,
+        "fraction": 0.7,
+        "epochs": 20,
+        "batch_size": 128,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 0.0005,
+        "group_size": 0,
+    }
     assert cfg["forget_sets"]["by_score"] == {"memorization": ["low", "mid", "high", "mix"]}
-    assert set(cfg["unlearn"]) == {"retrain", "finetune", "neggrad", "neggrad_plus", "l1_sparse", "random_label", "salun",
-                                    "scrub", "rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus", "rsu:finetune",
-                                    "rsu:finetune@hard_to_easy", "rsu:finetune@random"}
+    assert set(cfg["unlearn"]) == {
+        "retrain",
+        "finetune",
+        "neggrad",
+        "neggrad_plus",
+        "l1_sparse",
+        "random_label",
+        "salun",
+        "scrub",
+        "rum_f:neggrad_plus",
+        "rum",
+        "shuffle:neggrad_plus",
+        "rsu:finetune",
+        "rsu:finetune@hard_to_easy",
+        "rsu:finetune@random",
+    }
     # a variant takes its base method's defaults under its own hyperparameters
-    assert cfg["unlearn"]["rsu:finetune@random"]["order"] == "random" and cfg["unlearn"]["rsu:finetune@random"]["chunks"] == 3
+    assert (
+        cfg["unlearn"]["rsu:finetune@random"]["order"] == "random"
+        and cfg["unlearn"]["rsu:finetune@random"]["chunks"] == 3
+    )
     # method defaults come from each method's Params
     assert cfg["unlearn"]["finetune"]["epochs"] == 10 and cfg["unlearn"]["neggrad"]["epochs"] == 5
     # the default study's tuned settings (config/tuning/default.csv) override SPEC's
@@ -46,7 +70,13 @@ def test_partial_section_keeps_other_defaults():
     cfg = validate_named({"bank": {"models": 8}, "unlearn": {"retrain": {}, "finetune": {"lr": 0.1}}})
     assert cfg["bank"]["models"] == 8 and cfg["bank"]["epochs"] == 20
     assert cfg["unlearn"]["retrain"] == {}
-    assert cfg["unlearn"]["finetune"] == {"lr": 0.1, "epochs": 10, "batch_size": 64, "momentum": 0.9, "weight_decay": 0.0005}
+    assert cfg["unlearn"]["finetune"] == {
+        "lr": 0.1,
+        "epochs": 10,
+        "batch_size": 64,
+        "momentum": 0.9,
+        "weight_decay": 0.0005,
+    }
 
 
 def test_unlearn_runs_only_the_methods_asked_for():
@@ -67,13 +97,19 @@ def _error(raw) -> str:
 def test_unknown_top_level_key():
     msg = _error({"foo": 1})
     assert "'<top level>'" in msg and "['foo']" in msg
-    assert "allowed: ['analysis', 'bank', 'data', 'device', 'evaluate', 'forget_sets', 'model', 'name', 'scores', 'seeds', 'tracking', 'train', 'tune', 'unlearn']" in msg
+    assert (
+        "allowed: ['analysis', 'bank', 'data', 'device', 'evaluate', 'forget_sets', 'model', 'name', 'scores', 'seeds', 'tracking', 'train', 'tune', 'unlearn']"
+        in msg
+    )
 
 
 def test_unknown_nested_key():
     msg = _error({"bank": {"foo": 1}})
     assert "'bank'" in msg and "['foo']" in msg
-    assert "allowed: ['batch_size', 'epochs', 'fraction', 'group_size', 'lr', 'models', 'momentum', 'weight_decay']" in msg
+    assert (
+        "allowed: ['batch_size', 'epochs', 'fraction', 'group_size', 'lr', 'models', 'momentum', 'weight_decay']"
+        in msg
+    )
 
 
 def test_wrong_type():
@@ -81,12 +117,15 @@ def test_wrong_type():
     assert "'bank.models'" in msg and "'x' is not of type 'integer'" in msg
 
 
-@pytest.mark.parametrize("raw, key, text", [
-    ({"bank": {"models": -1}}, "bank.models", "minimum of 2"),
-    ({"bank": {"fraction": 1.5}}, "bank.fraction", "maximum of 1"),
-    ({"bank": {"fraction": 0}}, "bank.fraction", "minimum of 0"),
-    ({"train": {"lr": 0}}, "train.lr", "minimum of 0"),
-])
+@pytest.mark.parametrize(
+    "raw, key, text",
+    [
+        ({"bank": {"models": -1}}, "bank.models", "minimum of 2"),
+        ({"bank": {"fraction": 1.5}}, "bank.fraction", "maximum of 1"),
+        ({"bank": {"fraction": 0}}, "bank.fraction", "minimum of 0"),
+        ({"train": {"lr": 0}}, "train.lr", "minimum of 0"),
+    ],
+)
 def test_out_of_range(raw, key, text):
     msg = _error(raw)
     assert f"'{key}'" in msg and text in msg
@@ -100,7 +139,11 @@ def test_unknown_dataset_lists_datasets():
 
 def test_unknown_method_lists_methods():
     msg = _error({"unlearn": {"retrain": {}, "nope": {}}})
-    assert "'unlearn'" in msg and "['nope']" in msg and "allowed: ['finetune', 'l1_sparse', 'neggrad', 'neggrad_plus', 'random_label', " in msg
+    assert (
+        "'unlearn'" in msg
+        and "['nope']" in msg
+        and "allowed: ['finetune', 'l1_sparse', 'neggrad', 'neggrad_plus', 'random_label', " in msg
+    )
 
 
 def test_unknown_meta_combination_lists_the_valid_ones():
@@ -112,11 +155,20 @@ def test_unknown_meta_combination_lists_the_valid_ones():
 
 def test_meta_inner_hyperparameters_are_the_wrapped_methods():
     cfg = validate_named({"unlearn": {"retrain": {}, "rum_f:neggrad_plus": {"inner": {"lr": 0.1}}}})
-    assert cfg["unlearn"]["rum_f:neggrad_plus"]["inner"]["alpha"] == 0.99 and cfg["unlearn"]["rum_f:neggrad_plus"]["inner"]["lr"] == 0.1
-    assert "'unlearn.rsu:finetune.inner'" in _error({"unlearn": {"retrain": {}, "rsu:finetune": {"inner": {"alpha": 0.5}}}})
-    assert "'unlearn.rsu:finetune.order'" in _error({"unlearn": {"retrain": {}, "rsu:finetune": {"order": "sideways"}}})
+    assert (
+        cfg["unlearn"]["rum_f:neggrad_plus"]["inner"]["alpha"] == 0.99
+        and cfg["unlearn"]["rum_f:neggrad_plus"]["inner"]["lr"] == 0.1
+    )
+    assert "'unlearn.rsu:finetune.inner'" in _error(
+        {"unlearn": {"retrain": {}, "rsu:finetune": {"inner": {"alpha": 0.5}}}}
+    )
+    assert "'unlearn.rsu:finetune.order'" in _error(
+        {"unlearn": {"retrain": {}, "rsu:finetune": {"order": "sideways"}}}
+    )
     assert "'unlearn.rum.steps'" in _error({"unlearn": {"retrain": {}, "rum": {"steps": {"top": "salun"}}}})
-    assert "'unlearn.rum.steps.mid'" in _error({"unlearn": {"retrain": {}, "rum": {"steps": {"mid": "retrain"}}}})
+    assert "'unlearn.rum.steps.mid'" in _error(
+        {"unlearn": {"retrain": {}, "rum": {"steps": {"mid": "retrain"}}}}
+    )
 
 
 def test_unknown_method_parameter():
@@ -137,7 +189,9 @@ def test_unknown_level():
 
 def test_model_must_fit_dataset():
     msg = _error({"model": "resnet18"})
-    assert "'model'" in msg and "'resnet18' does not fit dataset 'digits'" in msg and "allowed: ['mlp']" in msg
+    assert (
+        "'model'" in msg and "'resnet18' does not fit dataset 'digits'" in msg and "allowed: ['mlp']" in msg
+    )
     msg = _error({"data": {"dataset": "cifar10"}})  # default model mlp on CIFAR
     assert "'mlp' does not fit dataset 'cifar10'" in msg and "['resnet18', 'resnet50']" in msg
     assert validate_named({"data": {"dataset": "mnist"}, "model": "smallcnn"})["model"] == "smallcnn"
@@ -146,7 +200,8 @@ def test_model_must_fit_dataset():
 def test_semantic_checks():
     assert "forget_sets.size" in _error({"forget_sets": {"size": 2.5}})
     assert "'rum' applies to memorization only" in _error(
-        {"forget_sets": {"mid_rule": "rum", "by_score": {"confidence": ["mid"]}}})
+        {"forget_sets": {"mid_rule": "rum", "by_score": {"confidence": ["mid"]}}}
+    )
 
 
 def test_forget_set_larger_than_train_is_refused_before_any_job():
@@ -155,7 +210,9 @@ def test_forget_set_larger_than_train_is_refused_before_any_job():
     msg = _error({"model": "smallcnn", "data": {"dataset": "fashion_mnist"}, "forget_sets": {"size": 60001}})
     assert "60000 training samples" in msg
     # the whole train set is refused (nothing left to retain): test_forget_set_size_must_leave_a_retain_set
-    assert validate_named({"forget_sets": {"size": 1436, "entanglement": False}})["forget_sets"]["size"] == 1436
+    assert (
+        validate_named({"forget_sets": {"size": 1436, "entanglement": False}})["forget_sets"]["size"] == 1436
+    )
 
 
 def test_train_size_matches_the_digits_split():
@@ -163,7 +220,9 @@ def test_train_size_matches_the_digits_split():
     from mudiff.data.digits import load
 
     for fraction in (0.2, 0.25, 0.5):
-        assert train_size({"dataset": "digits", "test_fraction": fraction}) == len(load("digits", test_fraction=fraction).y_train)
+        assert train_size({"dataset": "digits", "test_fraction": fraction}) == len(
+            load("digits", test_fraction=fraction).y_train
+        )
 
 
 def test_train_size_subset_is_checked_at_config_time():
@@ -173,7 +232,10 @@ def test_train_size_subset_is_checked_at_config_time():
     cfg = validate_named(fm)
     assert cfg["data"]["train_size"] == 10000 and cfg["data"]["subset_seed"] == 0
     assert train_size(cfg["data"]) == 10000 and dataset_dir(cfg["data"]) == "fashion_mnist-n10000-seed0"
-    assert validate_named({})["data"]["train_size"] is None and dataset_dir(validate_named({})["data"]) == "digits"
+    assert (
+        validate_named({})["data"]["train_size"] is None
+        and dataset_dir(validate_named({})["data"]) == "digits"
+    )
     assert train_size({"dataset": "digits", "test_fraction": 0.2, "train_size": 0.5}) == round(0.5 * 1437)
     assert train_size({"dataset": "cifar100", "train_size": 0}) == 50_000  # 0 = the whole train set
     # larger than the official train set, fewer than the classes, or not a whole count: refused, naming the key
@@ -181,7 +243,9 @@ def test_train_size_subset_is_checked_at_config_time():
     assert "'data.train_size'" in msg and "60001" in msg and "60000 training samples" in msg
     msg = _error({"data": {"train_size": 9}})
     assert "'data.train_size'" in msg and "10 classes" in msg
-    assert "'data.train_size'" in _error({"model": "resnet18", "data": {"dataset": "cifar100", "train_size": 99}})
+    assert "'data.train_size'" in _error(
+        {"model": "resnet18", "data": {"dataset": "cifar100", "train_size": 99}}
+    )
     assert "'data.train_size'" in _error({"data": {"train_size": 0.001}})  # 1 of 1437 digits
     assert "'data.train_size'" in _error({"data": {"train_size": 100.5}})
     assert "'data.train_size'" in _error({"data": {"train_size": -1}})
@@ -193,18 +257,27 @@ def test_train_size_subset_is_checked_at_config_time():
 
 
 def test_forget_sets_need_their_scores():
-    assert "'forget_sets.risk_ranked': needs score 'privacy_risk'" in _error({"scores": {"names": ["memorization", "centroid_distance"]}})
+    assert "'forget_sets.risk_ranked': needs score 'privacy_risk'" in _error(
+        {"scores": {"names": ["memorization", "centroid_distance"]}}
+    )
     assert "'forget_sets.entanglement': needs score 'centroid_distance'" in _error(
-        {"scores": {"names": ["memorization", "privacy_risk"]}})
-    assert "'forget_sets.by_score.margin': needs score 'margin'" in _error({"forget_sets": {"by_score": {"margin": ["low"]}},
-                                                                            "scores": {"names": ["memorization", "privacy_risk", "centroid_distance"]}})
+        {"scores": {"names": ["memorization", "privacy_risk"]}}
+    )
+    assert "'forget_sets.by_score.margin': needs score 'margin'" in _error(
+        {
+            "forget_sets": {"by_score": {"margin": ["low"]}},
+            "scores": {"names": ["memorization", "privacy_risk", "centroid_distance"]},
+        }
+    )
 
 
 def test_allowed_scores_come_from_the_registry():
     from mudiff.config import SCORES_AVAILABLE
     from mudiff.scores import REGISTRY
 
-    assert list(SCORES_AVAILABLE) == list(REGISTRY) and validate_named({})["scores"]["names"] == list(REGISTRY)
+    assert list(SCORES_AVAILABLE) == list(REGISTRY) and validate_named({})["scores"]["names"] == list(
+        REGISTRY
+    )
 
 
 def test_non_mapping_refused():
@@ -212,7 +285,9 @@ def test_non_mapping_refused():
         validate(["a"])
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml"))
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "schema.yaml")
+)
 def test_shipped_configs_load(name):
     cfg = load(REPO / "config" / name)
     assert cfg["name"] == name.removesuffix(".yaml")
@@ -227,7 +302,9 @@ def test_schema_file_is_up_to_date(tmp_path):
     out = tmp_path / "schema.yaml"
     # this checkout's package, not whichever one is installed
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
-    subprocess.run([sys.executable, "-m", "mudiff.config", "--write-schema", str(out)], check=True, cwd=tmp_path, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "mudiff.config", "--write-schema", str(out)], check=True, cwd=tmp_path, env=env
+    )
     assert out.read_text() == (REPO / "config" / "schema.yaml").read_text()
 
 
@@ -259,18 +336,32 @@ def test_method_hyper_leaves_out_where_a_method_runs():
 
 
 def test_a_method_on_a_forget_set_the_study_does_not_build_is_refused():
-    msg = _error({"unlearn": {"retrain": {}, "finetune": {"forget_sets": ["es_high", "memorization_typo"]}},
-                  "forget_sets": {"entanglement": False}})
+    msg = _error(
+        {
+            "unlearn": {"retrain": {}, "finetune": {"forget_sets": ["es_high", "memorization_typo"]}},
+            "forget_sets": {"entanglement": False},
+        }
+    )
     assert "'unlearn.finetune.forget_sets'" in msg and "['es_high', 'memorization_typo']" in msg
     assert "this study builds ['random', 'memorization_low'" in msg
 
 
 def test_method_variants_are_validated_against_their_base_method():
-    cfg = validate_named({"unlearn": {"retrain": {}, "finetune": {}, "finetune@fast": {"lr": 0.1, "forget_sets": ["random"]}}})
-    assert cfg["unlearn"]["finetune@fast"] == {"lr": 0.1, "epochs": 10, "batch_size": 64, "momentum": 0.9,
-                                               "weight_decay": 0.0005, "forget_sets": ["random"]}
+    cfg = validate_named(
+        {"unlearn": {"retrain": {}, "finetune": {}, "finetune@fast": {"lr": 0.1, "forget_sets": ["random"]}}}
+    )
+    assert cfg["unlearn"]["finetune@fast"] == {
+        "lr": 0.1,
+        "epochs": 10,
+        "batch_size": 64,
+        "momentum": 0.9,
+        "weight_decay": 0.0005,
+        "forget_sets": ["random"],
+    }
     assert "unknown key(s) ['alpha']" in _error({"unlearn": {"retrain": {}, "finetune@fast": {"alpha": 0.5}}})
-    assert "'unlearn.rsu:finetune@r.order': 'sideways'" in _error({"unlearn": {"retrain": {}, "rsu:finetune@r": {"order": "sideways"}}})
+    assert "'unlearn.rsu:finetune@r.order': 'sideways'" in _error(
+        {"unlearn": {"retrain": {}, "rsu:finetune@r": {"order": "sideways"}}}
+    )
     for bad in ("nomethod@x", "retrain@again", "finetune@two words", "finetune@"):
         message = _error({"unlearn": {"retrain": {}, bad: {}}})
         assert repr(bad)[1:-1] in message and "variant" in message, bad
@@ -287,17 +378,27 @@ def test_seeds_are_a_nonempty_list_of_distinct_non_negative_ints():
 
 def test_meta_steps_inherit_the_studys_settings_unless_inner_overrides():
     # RUM's scripts run each step at the settings of that method on its own; `inner` overrides.
-    raw = {"unlearn": {"retrain": {}, "finetune": {"lr": 0.1, "epochs": 7}, "salun": {"lr": 0.2},
-                       "rum": {"inner": {"salun": {"epochs": 3}}},
-                       "rsu:finetune": {}, "rsu:finetune@random": {"order": "random", "inner": {"lr": 0.5}},
-                       "rum_f:neggrad": {}}}
+    raw = {
+        "unlearn": {
+            "retrain": {},
+            "finetune": {"lr": 0.1, "epochs": 7},
+            "salun": {"lr": 0.2},
+            "rum": {"inner": {"salun": {"epochs": 3}}},
+            "rsu:finetune": {},
+            "rsu:finetune@random": {"order": "random", "inner": {"lr": 0.5}},
+            "rum_f:neggrad": {},
+        }
+    }
     cfg = validate_named(raw)
     assert cfg["unlearn"]["rsu:finetune"]["inner"]["lr"] == 0.1
     assert cfg["unlearn"]["rsu:finetune"]["inner"]["epochs"] == 7
     assert cfg["unlearn"]["rsu:finetune@random"]["inner"]["lr"] == 0.5
     assert cfg["unlearn"]["rsu:finetune@random"]["inner"]["epochs"] == 7
     assert cfg["unlearn"]["rum"]["inner"]["finetune"]["lr"] == 0.1
-    assert (cfg["unlearn"]["rum"]["inner"]["salun"]["lr"], cfg["unlearn"]["rum"]["inner"]["salun"]["epochs"]) == (0.2, 3)
+    assert (
+        cfg["unlearn"]["rum"]["inner"]["salun"]["lr"],
+        cfg["unlearn"]["rum"]["inner"]["salun"]["epochs"],
+    ) == (0.2, 3)
     assert cfg["unlearn"]["rum_f:neggrad"]["inner"]["lr"] == 1e-4  # not in the study: the method's default
     assert "forget_sets" not in cfg["unlearn"]["rsu:finetune"]["inner"]
     assert validate_named(cfg) == cfg  # idempotent
@@ -306,16 +407,34 @@ def test_meta_steps_inherit_the_studys_settings_unless_inner_overrides():
 # ----------------------------------------------------------------------------- issue 14: refused at config time
 
 
-@pytest.mark.parametrize("raw, key", [
-    ({"unlearn": {"retrain": {}, "finetune": {"lr": float("nan")}}}, "unlearn.finetune.lr"),
-    ({"bank": {"weight_decay": float("inf")}}, "bank.weight_decay"),
-    ({"analysis": {"hard_share": float("nan")}}, "analysis.hard_share"),  # NaN passes every JSON-schema limit
-    ({"scores": {"curvature": {"h": float("-inf")}}}, "scores.curvature.h"),
-    ({"unlearn": {"retrain": {}, "rsu:finetune": {"inner": {"momentum": float("nan")}}}}, "unlearn.rsu:finetune.inner.momentum"),
-    ({"unlearn": {"retrain": {}, "rum": {"inner": {"salun": {"share": float("nan")}}}}}, "unlearn.rum.inner.salun.share"),
-    ({"unlearn": {"retrain": {}, "finetune@x": {"weight_decay": float("nan")}}}, "unlearn.finetune@x.weight_decay"),
-    ({"tune": {"grid": {"neggrad_plus": {"alpha": [0.9, float("nan")]}}}}, "tune.grid.neggrad_plus.alpha.1"),
-])
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        ({"unlearn": {"retrain": {}, "finetune": {"lr": float("nan")}}}, "unlearn.finetune.lr"),
+        ({"bank": {"weight_decay": float("inf")}}, "bank.weight_decay"),
+        (
+            {"analysis": {"hard_share": float("nan")}},
+            "analysis.hard_share",
+        ),  # NaN passes every JSON-schema limit
+        ({"scores": {"curvature": {"h": float("-inf")}}}, "scores.curvature.h"),
+        (
+            {"unlearn": {"retrain": {}, "rsu:finetune": {"inner": {"momentum": float("nan")}}}},
+            "unlearn.rsu:finetune.inner.momentum",
+        ),
+        (
+            {"unlearn": {"retrain": {}, "rum": {"inner": {"salun": {"share": float("nan")}}}}},
+            "unlearn.rum.inner.salun.share",
+        ),
+        (
+            {"unlearn": {"retrain": {}, "finetune@x": {"weight_decay": float("nan")}}},
+            "unlearn.finetune@x.weight_decay",
+        ),
+        (
+            {"tune": {"grid": {"neggrad_plus": {"alpha": [0.9, float("nan")]}}}},
+            "tune.grid.neggrad_plus.alpha.1",
+        ),
+    ],
+)
 def test_non_finite_numbers_are_refused_anywhere(raw, key):
     msg = _error(raw)
     assert f"config key '{key}'" in msg and "not a finite number" in msg
@@ -328,17 +447,26 @@ def test_non_finite_yaml_values_are_refused(tmp_path):
         load(path)
 
 
-@pytest.mark.parametrize("raw, key", [
-    ({"unlearn": {"retrain": {}, "finetune": {"lr": 1e30}}}, "unlearn.finetune.lr"),
-    ({"train": {"lr": 11.0}}, "train.lr"),
-    ({"bank": {"lr": 1e3}}, "bank.lr"),
-    ({"scores": {"holdout_kl": {"lr": 100.0}}}, "scores.holdout_kl.lr"),
-    ({"unlearn": {"retrain": {}, "rum_f:neggrad": {"inner": {"lr": 50.0}}}}, "unlearn.rum_f:neggrad.inner.lr"),
-    ({"unlearn": {"retrain": {}, "rum": {"inner": {"salun": {"lr": 20.0}}}}}, "unlearn.rum.inner.salun.lr"),
-    ({"unlearn": {"retrain": {}, "scrub@big": {"lr": 12.0}}}, "unlearn.scrub@big.lr"),
-    ({"tune": {"grid": {"finetune": {"lr": [0.1, 1e3]}}}}, "tune.grid.finetune.lr.1"),
-    ({"unlearn": {"retrain": {}, "neggrad": {"lr": 0}}}, "unlearn.neggrad.lr"),
-])
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        ({"unlearn": {"retrain": {}, "finetune": {"lr": 1e30}}}, "unlearn.finetune.lr"),
+        ({"train": {"lr": 11.0}}, "train.lr"),
+        ({"bank": {"lr": 1e3}}, "bank.lr"),
+        ({"scores": {"holdout_kl": {"lr": 100.0}}}, "scores.holdout_kl.lr"),
+        (
+            {"unlearn": {"retrain": {}, "rum_f:neggrad": {"inner": {"lr": 50.0}}}},
+            "unlearn.rum_f:neggrad.inner.lr",
+        ),
+        (
+            {"unlearn": {"retrain": {}, "rum": {"inner": {"salun": {"lr": 20.0}}}}},
+            "unlearn.rum.inner.salun.lr",
+        ),
+        ({"unlearn": {"retrain": {}, "scrub@big": {"lr": 12.0}}}, "unlearn.scrub@big.lr"),
+        ({"tune": {"grid": {"finetune": {"lr": [0.1, 1e3]}}}}, "tune.grid.finetune.lr.1"),
+        ({"unlearn": {"retrain": {}, "neggrad": {"lr": 0}}}, "unlearn.neggrad.lr"),
+    ],
+)
 def test_learning_rates_must_be_above_0_and_at_most_10(raw, key):
     msg = _error(raw)
     assert f"config key '{key}'" in msg and "a learning rate must be above 0 and at most 10" in msg
@@ -350,8 +478,16 @@ def test_learning_rate_bound_is_in_the_schema_of_every_lr():
     methods = schema()["properties"]["unlearn"]["properties"]
     for name, method in methods.items():
         if "lr" in method["properties"]:
-            assert (method["properties"]["lr"]["exclusiveMinimum"], method["properties"]["lr"]["maximum"]) == (0, 10), name
-    assert validate_named({"train": {"lr": 10}, "unlearn": {"retrain": {}, "finetune": {"lr": 10.0}}})["train"]["lr"] == 10
+            assert (
+                method["properties"]["lr"]["exclusiveMinimum"],
+                method["properties"]["lr"]["maximum"],
+            ) == (0, 10), name
+    assert (
+        validate_named({"train": {"lr": 10}, "unlearn": {"retrain": {}, "finetune": {"lr": 10.0}}})["train"][
+            "lr"
+        ]
+        == 10
+    )
 
 
 def test_a_config_must_name_its_study(tmp_path):
@@ -369,7 +505,11 @@ def test_a_config_must_name_its_study(tmp_path):
 
 def test_class_id_must_be_a_class_of_the_dataset():
     msg = _error({"forget_sets": {"class_id": 10}})
-    assert "config key 'forget_sets.class_id'" in msg and "10 is not a class of digits" in msg and "0 to 9" in msg
+    assert (
+        "config key 'forget_sets.class_id'" in msg
+        and "10 is not a class of digits" in msg
+        and "0 to 9" in msg
+    )
     assert validate_named({"forget_sets": {"class_id": 9}})["forget_sets"]["class_id"] == 9
     cifar100 = {"model": "resnet18", "data": {"dataset": "cifar100"}}
     assert validate_named({**cifar100, "forget_sets": {"class_id": 99}})["forget_sets"]["class_id"] == 99
@@ -378,16 +518,34 @@ def test_class_id_must_be_a_class_of_the_dataset():
 
 def test_forget_set_size_must_leave_a_retain_set_and_hold_a_sample():
     msg = _error({"forget_sets": {"size": 1437, "entanglement": False}})
-    assert "config key 'forget_sets.size'" in msg and "gives 1437 of the 1437 training samples of digits" in msg
+    assert (
+        "config key 'forget_sets.size'" in msg and "gives 1437 of the 1437 training samples of digits" in msg
+    )
     assert "nothing would be left to retain" in msg
-    msg = _error({"forget_sets": {"size": 0.9999, "entanglement": False}})  # a share that rounds to the whole set
+    msg = _error(
+        {"forget_sets": {"size": 0.9999, "entanglement": False}}
+    )  # a share that rounds to the whole set
     assert "gives 1437 of the 1437" in msg
     msg = _error({"forget_sets": {"size": 0.0001}})
-    assert "config key 'forget_sets.size'" in msg and "0.0001 gives 0 of the 1437 training samples" in msg and "empty" in msg
+    assert (
+        "config key 'forget_sets.size'" in msg
+        and "0.0001 gives 0 of the 1437 training samples" in msg
+        and "empty" in msg
+    )
     assert validate_named({"forget_sets": {"size": 0.001}})["forget_sets"]["size"] == 0.001  # 1 sample
     # a study that builds only the class set (whose size is its class's) takes any size
-    only_class = {"random": False, "by_score": {}, "entanglement": False, "risk_ranked": False, "class_id": 3, "size": 0.0001}
-    assert validate_named({"forget_sets": only_class, "unlearn": {"retrain": {}}})["forget_sets"]["class_id"] == 3
+    only_class = {
+        "random": False,
+        "by_score": {},
+        "entanglement": False,
+        "risk_ranked": False,
+        "class_id": 3,
+        "size": 0.0001,
+    }
+    assert (
+        validate_named({"forget_sets": only_class, "unlearn": {"retrain": {}}})["forget_sets"]["class_id"]
+        == 3
+    )
 
 
 def test_entanglement_sets_need_a_size_their_slice_holds():
@@ -403,26 +561,62 @@ def test_entanglement_sets_need_a_size_their_slice_holds():
         entanglement_set(table, "high", 96)
 
 
-@pytest.mark.parametrize("raw, key, text", [
-    ({"unlearn": {"retrain": {}, "rum": {"score": "margin"}}}, "unlearn.rum.score", "RUM refines F by 'margin'"),
-    ({"unlearn": {"retrain": {}, "rum_f:salun@m": {"score": "grad_norm"}}}, "unlearn.rum_f:salun@m.score", "'grad_norm'"),
-    ({"unlearn": {"retrain": {}, "rsu:finetune": {}}}, "unlearn.rsu:finetune.score", "RSU ranks F by 'privacy_risk'"),
-    ({"unlearn": {"retrain": {}, "rum_f:finetune": {"score": "label"}}}, "unlearn.rum_f:finetune.score", "'label' is not a score"),
-])
+@pytest.mark.parametrize(
+    "raw, key, text",
+    [
+        (
+            {"unlearn": {"retrain": {}, "rum": {"score": "margin"}}},
+            "unlearn.rum.score",
+            "RUM refines F by 'margin'",
+        ),
+        (
+            {"unlearn": {"retrain": {}, "rum_f:salun@m": {"score": "grad_norm"}}},
+            "unlearn.rum_f:salun@m.score",
+            "'grad_norm'",
+        ),
+        (
+            {"unlearn": {"retrain": {}, "rsu:finetune": {}}},
+            "unlearn.rsu:finetune.score",
+            "RSU ranks F by 'privacy_risk'",
+        ),
+        (
+            {"unlearn": {"retrain": {}, "rum_f:finetune": {"score": "label"}}},
+            "unlearn.rum_f:finetune.score",
+            "'label' is not a score",
+        ),
+    ],
+)
 def test_meta_algorithms_need_the_score_they_order_by(raw, key, text):
-    computed = {"scores": {"names": ["memorization", "centroid_distance"]}, "forget_sets": {"risk_ranked": False}}
+    computed = {
+        "scores": {"names": ["memorization", "centroid_distance"]},
+        "forget_sets": {"risk_ranked": False},
+    }
     msg = _error({**computed, **raw})
     assert f"config key '{key}'" in msg and text in msg
 
 
 def test_meta_algorithms_without_a_score_to_order_by_pass():
-    computed = {"scores": {"names": ["memorization", "centroid_distance"]}, "forget_sets": {"risk_ranked": False}}
-    cfg = validate_named({**computed, "unlearn": {"retrain": {}, "shuffle:finetune": {}, "rum": {},
-                                                  "rsu:finetune@random": {"order": "random"}}})
+    computed = {
+        "scores": {"names": ["memorization", "centroid_distance"]},
+        "forget_sets": {"risk_ranked": False},
+    }
+    cfg = validate_named(
+        {
+            **computed,
+            "unlearn": {
+                "retrain": {},
+                "shuffle:finetune": {},
+                "rum": {},
+                "rsu:finetune@random": {"order": "random"},
+            },
+        }
+    )
     assert cfg["unlearn"]["rum"]["score"] == "memorization"
 
 
-@pytest.mark.parametrize("fraction", [0.001, 9 / 1797, 9.5 / 1797, 10 / 1797, 0.5, 1787 / 1797, 1787.5 / 1797, 0.999])
+@pytest.mark.parametrize(
+    "fraction", [0.001, 9 / 1797, 9.5 / 1797, 10 / 1797, 0.5, 1787 / 1797, 1787.5 / 1797, 0.999]
+)
 def test_digits_test_fraction_is_refused_exactly_where_the_split_fails(fraction):
     from mudiff.data import digits
 
@@ -431,9 +625,15 @@ def test_digits_test_fraction_is_refused_exactly_where_the_split_fails(fraction)
         splits = True
     except ValueError:
         splits = False
-    small = {"forget_sets": {"size": 1, "entanglement": False}, "scores": {"knn_disagreement": {"k": 1}}}  # fits a train set of 10
+    small = {
+        "forget_sets": {"size": 1, "entanglement": False},
+        "scores": {"knn_disagreement": {"k": 1}},
+    }  # fits a train set of 10
     if splits:
-        assert validate_named({**small, "data": {"test_fraction": fraction}})["data"]["test_fraction"] == fraction
+        assert (
+            validate_named({**small, "data": {"test_fraction": fraction}})["data"]["test_fraction"]
+            == fraction
+        )
     else:
         msg = _error({**small, "data": {"test_fraction": fraction}})
         assert "config key 'data.test_fraction'" in msg and "fewer than its 10 classes" in msg
@@ -446,7 +646,12 @@ def test_digits_source_must_be_the_default():
 
 
 def test_scores_the_whole_study_needs():
-    msg = _error({"scores": {"names": ["confidence", "centroid_distance", "privacy_risk"]}, "forget_sets": {"by_score": {}}})
+    msg = _error(
+        {
+            "scores": {"names": ["confidence", "centroid_distance", "privacy_risk"]},
+            "forget_sets": {"by_score": {}},
+        }
+    )
     assert "config key 'scores.names'" in msg and "'memorization'" in msg and "proxies" in msg
     msg = _error({"scores": {"knn_disagreement": {"k": 1437}}})
     assert "config key 'scores.knn_disagreement.k'" in msg and "1437 training samples" in msg
@@ -459,8 +664,16 @@ def test_tune_grid_values_take_the_methods_limits():
     assert "config key 'tune.grid.neggrad_plus.alpha.1'" in msg and "maximum of 1" in msg
 
 
-@pytest.mark.parametrize("text, why", [("", "empty"), ("\n# only a comment\n", "empty"), ("- name: a\n", "is a list, not a mapping"),
-                                       ("just words\n", "is a str, not a mapping"), ("name: [unclosed\n", "not valid YAML")])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("", "empty"),
+        ("\n# only a comment\n", "empty"),
+        ("- name: a\n", "is a list, not a mapping"),
+        ("just words\n", "is a str, not a mapping"),
+        ("name: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_check_refuses_an_empty_or_non_mapping_file(tmp_path, text, why):
     from mudiff.config import main
 

@@ -19,12 +19,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from studyrepo import TINY, copy_repo, job_stats, runs, snakemake, write_config
 
 from mudiff.data.records import DataMismatch, dir_md5, folder_files, verify
 from mudiff.sources import PACKAGE_ROOT, module_files
-from studyrepo import TINY, copy_repo, job_stats, runs, snakemake, write_config
 
-PER_SEED = {"train_target", "train_bank", "scores_target", "scores_bank", "scores", "proxies", "forget_set", "analysis"}
+PER_SEED = {
+    "train_target",
+    "train_bank",
+    "scores_target",
+    "scores_bank",
+    "scores",
+    "proxies",
+    "forget_set",
+    "analysis",
+}
 
 
 # --------------------------------------------------------------------------- unit
@@ -80,7 +89,9 @@ def test_the_folder_digest_is_dvcs_and_each_dataset_gets_its_own_entry(tmp_path,
     assert [o["path"] for o in outs] == ["data/ds", "data/other"]
     assert outs[0]["md5"] == record["md5"] == dir_md5(folder_files("data/ds"))  # what `dvc add` computed
     assert json.loads(Path("data/ds.record.json").read_text()) == record
-    status = subprocess.run([sys.executable, "-m", "dvc", "status"], capture_output=True, text=True, check=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status"], capture_output=True, text=True, check=True
+    )
     assert "up to date" in status.stdout
     # a new version of one dataset changes its entry only
     (repo / "data" / "other" / "arrays.npz").write_bytes(b"changed")
@@ -122,7 +133,11 @@ def test_a_job_refuses_data_that_is_not_the_recorded_data(tmp_path, monkeypatch)
     Path("data.dvc").write_text(text.replace(record["md5"], "0" * 32 + ".dir"))
     with pytest.raises(DataMismatch) as err:
         verify("data/ds.record.json")
-    assert "data.dvc" in str(err.value) and "0" * 32 + ".dir" in str(err.value) and record["md5"] in str(err.value)
+    assert (
+        "data.dvc" in str(err.value)
+        and "0" * 32 + ".dir" in str(err.value)
+        and record["md5"] in str(err.value)
+    )
 
 
 # --------------------------------------------------------------------------- a tiny study, probed
@@ -183,8 +198,14 @@ def test_snakemake_report_offline_holds_the_flagged_outputs_and_links_to_mudiffs
     page = tiny / "results" / "tiny" / "snakemake-report.html"
     offline = {k: v for k, v in env().items() if k.lower() != "no_proxy"}
     offline |= {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", "config/tiny.yaml", "--report", str(page)],
-                          cwd=tiny, env=offline, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", "config/tiny.yaml", "--report", str(page)],
+        cwd=tiny,
+        env=offline,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     try:
         assert proc.returncode == 0, proc.stderr[-4000:]
         assert "downloading" not in proc.stderr.lower()  # every asset of the page ships with Snakemake
@@ -192,30 +213,52 @@ def test_snakemake_report_offline_holds_the_flagged_outputs_and_links_to_mudiffs
         results = json.loads(re.search(r"var results = (\{.*?\});\n", html, re.S).group(1))
         categories = json.loads(re.search(r"var categories = (\{.*?\});\n", html, re.S).group(1))
         flagged = {
-            "results/tiny/report.html", "results/tiny/summary.parquet", "results/tiny/evaluation.parquet",
-            "results/tiny/findings.json", "results/tiny/figures/tow_by_memorization.png",
-            "results/tiny/figures/proxies_vs_memorization.png", "results/tiny/seed_0/proxies/proxies.csv",
-            "results/tiny/seed_0/proxies/proxies_vs_memorization.png", "results/tiny/seed_0/analysis/findings.json",
-            *(f"results/tiny/seed_0/analysis/figures/{name}.png" for name in ("agreement", "factors", "roc", "difficulty")),
+            "results/tiny/report.html",
+            "results/tiny/summary.parquet",
+            "results/tiny/evaluation.parquet",
+            "results/tiny/findings.json",
+            "results/tiny/figures/tow_by_memorization.png",
+            "results/tiny/figures/proxies_vs_memorization.png",
+            "results/tiny/seed_0/proxies/proxies.csv",
+            "results/tiny/seed_0/proxies/proxies_vs_memorization.png",
+            "results/tiny/seed_0/analysis/findings.json",
+            *(
+                f"results/tiny/seed_0/analysis/figures/{name}.png"
+                for name in ("agreement", "factors", "roc", "difficulty")
+            ),
         }
         assert flagged <= set(results), flagged - set(results)
-        assert {"mudiff report", "Report", "Analysis", "Proxies"} <= set(categories) and "seed 0" in categories["Analysis"]
+        assert {"mudiff report", "Report", "Analysis", "Proxies"} <= set(
+            categories
+        ) and "seed 0" in categories["Analysis"]
         assert all(r["caption"].strip() for r in results.values())  # every flagged output has its caption
         assert "system-message" not in html  # the captions and the description render cleanly
         # the description names mudiff's report as the science, and links to it next to the page
-        assert "results/tiny/report.md" in html and r'href=\"report.html\"' in html
+        assert "results/tiny/report.md" in html and r"href=\"report.html\"" in html
         # mudiff's report is inside, and links back to this page, where it was written
-        inside = base64.b64decode(results["results/tiny/report.html"]["data_uri"].split("base64,", 1)[1]).decode()
+        inside = base64.b64decode(
+            results["results/tiny/report.html"]["data_uri"].split("base64,", 1)[1]
+        ).decode()
         assert "mudiff report: study" in inside and 'href="snakemake-report.html"' in inside
         report_md = (tiny / "results" / "tiny" / "report.md").read_text()
-        assert "snakemake --report results/tiny/snakemake-report.html --configfile config/tiny.yaml" in report_md
+        assert (
+            "snakemake --report results/tiny/snakemake-report.html --configfile config/tiny.yaml" in report_md
+        )
         assert "](snakemake-report.html)" in report_md
-        audit = subprocess.run([sys.executable, "-m", "mudiff", "audit", "results/tiny"], cwd=tiny,
-                               env={**env(), "PYTHONPATH": str(tiny / "workflow")},
-                               capture_output=True, text=True)
-        assert audit.returncode == 0, audit.stdout[-3000:]  # Snakemake's page beside the outputs is not one of them
+        audit = subprocess.run(
+            [sys.executable, "-m", "mudiff", "audit", "results/tiny"],
+            cwd=tiny,
+            env={**env(), "PYTHONPATH": str(tiny / "workflow")},
+            capture_output=True,
+            text=True,
+        )
+        assert audit.returncode == 0, audit.stdout[
+            -3000:
+        ]  # Snakemake's page beside the outputs is not one of them
     finally:
-        page.unlink(missing_ok=True)  # not a pipeline output: the later probes (and the audit) see the study as it was
+        page.unlink(
+            missing_ok=True
+        )  # not a pipeline output: the later probes (and the audit) see the study as it was
 
 
 @e2e
@@ -234,8 +277,12 @@ def test_an_edit_to_the_mlp_reruns_every_job_that_trains_or_loads_it_and_what_fo
 def test_a_new_method_registered_reruns_nothing_and_named_in_the_study_only_its_jobs_and_the_report(tiny):
     registry, text = edited(tiny, "methods/registry.py")
     method = tiny / "workflow" / "mudiff" / "methods" / "finetune_again.py"
-    method.write_text('"""Fine-tuning again, under another name."""\n\nfrom mudiff.methods.finetune import Params, unlearn  # noqa: F401\n')
-    registry.write_text(text.replace("METHODS = {\n", 'METHODS = {\n    "finetune_again": "mudiff.methods.finetune_again",\n'))
+    method.write_text(
+        '"""Fine-tuning again, under another name."""\n\nfrom mudiff.methods.finetune import Params, unlearn  # noqa: F401\n'
+    )
+    registry.write_text(
+        text.replace("METHODS = {\n", 'METHODS = {\n    "finetune_again": "mudiff.methods.finetune_again",\n')
+    )
     config = yaml.safe_load((tiny / "config" / "tiny.yaml").read_text())
     config["unlearn"]["finetune_again"] = {"epochs": 1}
     (tiny / "config" / "with_method.yaml").write_text(yaml.safe_dump(config))
@@ -253,8 +300,10 @@ def test_a_new_method_registered_reruns_nothing_and_named_in_the_study_only_its_
 def test_edits_to_the_method_registry_code_and_the_validation_code(tiny):
     """methods/__init__.py (name grammar, lookup) is code every unlearn job runs; config.py only
     validates (a changed default reaches the jobs as a changed param)."""
-    for module, expected in (("methods/__init__.py", {"unlearn": 2, "evaluate": 2, "analysis": 1, "report": 1, "all": 1}),
-                             ("config.py", {})):
+    for module, expected in (
+        ("methods/__init__.py", {"unlearn": 2, "evaluate": 2, "analysis": 1, "report": 1, "all": 1}),
+        ("config.py", {}),
+    ):
         path, text = edited(tiny, module)
         path.write_text(text + "\n# a change\n")
         try:
@@ -294,8 +343,15 @@ def test_a_changed_split_runs_a_whole_study_in_one_pass_and_leaves_the_first_as_
     config = {**TINY, "name": "tiny_split", "data": {"split_seed": 1}}
     write_config(tiny, config, "split.yaml")
     stats = job_stats(snakemake(tiny, "-n", "--configfile", "config/split.yaml").stdout)
-    assert stats == {"prepare_data": 1, "track_data": 1, **{r: 1 for r in PER_SEED}, "unlearn": 2, "evaluate": 2,
-                     "report": 1, "all": 1}
+    assert stats == {
+        "prepare_data": 1,
+        "track_data": 1,
+        **{r: 1 for r in PER_SEED},
+        "unlearn": 2,
+        "evaluate": 2,
+        "report": 1,
+        "all": 1,
+    }
     snakemake(tiny, "--cores", "2", "--configfile", "config/split.yaml")
     assert job_stats(snakemake(tiny, "-n", "--configfile", "config/split.yaml").stdout) == {}  # one pass
     assert dry(tiny) == {} and (tiny / "data" / "digits.record.json").read_text() == record
@@ -305,12 +361,24 @@ def test_a_changed_split_runs_a_whole_study_in_one_pass_and_leaves_the_first_as_
     assert ids == {"test_fraction": 0.2, "seed": 1}
     for run in runs(tiny, "tiny_split"):
         if run.data.tags["mudiff.rule"] != "prepare_data":
-            assert run.data.tags["mudiff.data_digest"] == outs["data/digits-split1-test0.2"], run.info.run_name
+            assert run.data.tags["mudiff.data_digest"] == outs["data/digits-split1-test0.2"], (
+                run.info.run_name
+            )
 
 
 def _force_train(repo: Path) -> subprocess.CompletedProcess:
-    return snakemake(repo, "--cores", "1", "--configfile", "config/tiny.yaml", "--forcerun", "train_target",
-                     "--until", "train_target", check=False)
+    return snakemake(
+        repo,
+        "--cores",
+        "1",
+        "--configfile",
+        "config/tiny.yaml",
+        "--forcerun",
+        "train_target",
+        "--until",
+        "train_target",
+        check=False,
+    )
 
 
 @e2e
@@ -352,7 +420,9 @@ def test_data_changed_behind_the_pipelines_back_is_refused(tiny):
     with open(arrays, "wb") as fh:
         np.savez(fh, **tampered)
     try:
-        proc = snakemake(tiny, "--cores", "1", "--configfile", "config/tiny.yaml", "--until", "track_data", check=False)
+        proc = snakemake(
+            tiny, "--cores", "1", "--configfile", "config/tiny.yaml", "--until", "track_data", check=False
+        )
         log = (tiny / "logs" / "data" / "digits" / "track_data.log").read_text()
         assert proc.returncode != 0 and "changed after it was prepared" in log
     finally:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import pickle
-import struct
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +89,9 @@ def test_parse_batches_refuses_bad_shapes(tmp_path):
 
 
 def _snapshot(root: Path) -> dict:
-    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))
+    }
 
 
 def test_cifar_load_refuses_fake_files_and_writes_nothing(tmp_path, monkeypatch):
@@ -122,7 +124,11 @@ def test_cifar_load_missing_local_folder(tmp_path):
 
 
 def _idx(array: np.ndarray) -> bytes:
-    return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape) + array.astype(np.uint8).tobytes()
+    return (
+        bytes([0, 0, 0x08, array.ndim])
+        + struct.pack(f">{array.ndim}i", *array.shape)
+        + array.astype(np.uint8).tobytes()
+    )
 
 
 def test_parse_idx_round_trip():
@@ -253,8 +259,17 @@ def _imbalanced(n_per_class=(500, 300, 120, 50, 30, 20), seed=0):
     n = len(y)
     x = (np.arange(n) % 256).astype(np.uint8).reshape(n, 1, 1, 1)
     ids = np.arange(n, dtype=np.int64) * 3 + 5  # source ids that are not row positions
-    return Dataset(name="toy", x_train=x, y_train=y, id_train=ids, x_test=x[:4], y_test=y[:4], id_test=ids[:4],
-                   num_classes=len(n_per_class), scale=255.0)
+    return Dataset(
+        name="toy",
+        x_train=x,
+        y_train=y,
+        id_train=ids,
+        x_test=x[:4],
+        y_test=y[:4],
+        id_test=ids[:4],
+        num_classes=len(n_per_class),
+        scale=255.0,
+    )
 
 
 @pytest.mark.parametrize("size", [51, 97, 0.25, 0.5, 1019, 1020])  # from 51 on, every share is at least one
@@ -291,7 +306,10 @@ def test_train_subset_keeps_source_ids_and_their_samples():
     assert set(sub.id_train) <= set(full.id_train) and np.all(np.diff(sub.id_train) > 0)
     row = {int(i): k for k, i in enumerate(full.id_train)}
     for k, i in enumerate(sub.id_train):
-        assert sub.y_train[k] == full.y_train[row[int(i)]] and sub.x_train[k, 0, 0, 0] == full.x_train[row[int(i)], 0, 0, 0]
+        assert (
+            sub.y_train[k] == full.y_train[row[int(i)]]
+            and sub.x_train[k, 0, 0, 0] == full.x_train[row[int(i)], 0, 0, 0]
+        )
 
 
 def test_train_subset_is_reproducible_per_seed():
@@ -302,7 +320,9 @@ def test_train_subset_is_reproducible_per_seed():
     np.testing.assert_array_equal(a.id_train, b.id_train)
     other = stratified_subset(full, 200, seed=1)
     assert set(other.id_train) != set(a.id_train)
-    np.testing.assert_array_equal(np.bincount(other.y_train), np.bincount(a.y_train))  # same counts, other samples
+    np.testing.assert_array_equal(
+        np.bincount(other.y_train), np.bincount(a.y_train)
+    )  # same counts, other samples
 
 
 def test_train_subset_refuses_fewer_samples_than_classes_or_more_than_train():
@@ -320,7 +340,9 @@ def test_load_source_applies_the_subset_to_digits_train_only(digits_ds):
 
     from mudiff.data import load_source
 
-    sub = load_source("digits", "default", "unused", train_size=300, subset_seed=0, test_fraction=0.2, split_seed=0)
+    sub = load_source(
+        "digits", "default", "unused", train_size=300, subset_seed=0, test_fraction=0.2, split_seed=0
+    )
     assert len(sub.y_train) == 300 and set(sub.id_train) <= set(digits_ds.id_train)
     np.testing.assert_array_equal(sub.id_test, digits_ds.id_test)  # the test split stays the same
     bunch = load_digits()
@@ -341,8 +363,21 @@ def test_prepare_records_the_subset_in_the_manifest(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     data = validate({"name": "test", "data": {"train_size": 0.25, "subset_seed": 7}})["data"]
     out = {"arrays": str(tmp_path / "arrays.npz"), "manifest": str(tmp_path / "manifest.json")}
-    prepare.run({"rule": "prepare_data", "study": "test", "wildcards": {}, "params": {"data": data}, "output": out, "input": {}})
+    prepare.run(
+        {
+            "rule": "prepare_data",
+            "study": "test",
+            "wildcards": {},
+            "params": {"data": data},
+            "output": out,
+            "input": {},
+        }
+    )
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     sub = manifest["train_subset"]
-    assert sub["train_size"] == 0.25 and sub["seed"] == 7 and sub["n"] == manifest["n_train"] == round(0.25 * 1437)
+    assert (
+        sub["train_size"] == 0.25
+        and sub["seed"] == 7
+        and sub["n"] == manifest["n_train"] == round(0.25 * 1437)
+    )
     assert sum(sub["per_class"]) == sub["n"] and len(sub["per_class"]) == 10

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tinydata import cpu, separable
 
 from mudiff import io as mio
 from mudiff.data import cifar, idx
 from mudiff.data.checksums import ChecksumError, digest
-from tinydata import cpu, separable
 
 WORKFLOW = str(Path(__file__).resolve().parents[1] / "workflow")
 
@@ -135,7 +135,9 @@ def _readline(proc: subprocess.Popen, seconds: float = 30) -> str:
     t.join(seconds)
     if not box or not box[0]:
         proc.kill()
-        pytest.fail(f"no line from the process tree in {seconds}s; stderr: {proc.stderr.read() if proc.stderr else ''}")
+        pytest.fail(
+            f"no line from the process tree in {seconds}s; stderr: {proc.stderr.read() if proc.stderr else ''}"
+        )
     return box[0].strip()
 
 
@@ -160,8 +162,13 @@ JOB = textwrap.dedent(f"""
 
 def _tree(tmp_path: Path, argv: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": WORKFLOW + os.pathsep + str(tmp_path)}
-    return subprocess.Popen([sys.executable, "-c", PARENT, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", PARENT, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _kill_and_reap(proc: subprocess.Popen) -> None:
@@ -195,8 +202,9 @@ def test_a_job_in_a_shell_wrapper_dies_when_snakemake_is_killed(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_killing_the_shell_wrapper_kills_the_job_started_by_main(tmp_path):
     # The real entry point: `python -m mudiff <stage>` arms the death signal in main().
-    (tmp_path / "slowstage.py").write_text("import os, time\n\ndef run(job):\n"
-                                           "    print('ready', os.getpid(), flush=True)\n    time.sleep(60)\n")
+    (tmp_path / "slowstage.py").write_text(
+        "import os, time\n\ndef run(job):\n    print('ready', os.getpid(), flush=True)\n    time.sleep(60)\n"
+    )
     main = "import mudiff.__main__ as m; m.STAGES['slow'] = 'slowstage'; m.main(['slow', '--job', '{}'])"
     parent = _tree(tmp_path, ["bash", "-c", f"{sys.executable} -c {_quote(main)}; true"])
     wrapper = int(_readline(parent))
@@ -248,7 +256,11 @@ def _quote(code: str) -> str:
 def _idx_bytes(array: np.ndarray) -> bytes:
     import struct
 
-    return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape) + array.astype(np.uint8).tobytes()
+    return (
+        bytes([0, 0, 0x08, array.ndim])
+        + struct.pack(f">{array.ndim}i", *array.shape)
+        + array.astype(np.uint8).tobytes()
+    )
 
 
 def _corrupt_body(gz: bytes) -> bytes:
@@ -314,7 +326,9 @@ def _cifar_archive(tmp_path: Path) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, _ in cifar.SPECS["cifar10"]["train"] + cifar.SPECS["cifar10"]["test"]:
-            entry = pickle.dumps({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1]}, protocol=2)
+            entry = pickle.dumps(
+                {b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1]}, protocol=2
+            )
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(entry)
             tar.addfile(info, io.BytesIO(entry))
@@ -332,7 +346,11 @@ def test_a_damaged_cifar_archive_names_the_file_and_digests(tmp_path, damage):
     with pytest.raises(ChecksumError) as err:
         cifar.load("cifar10", source=str(src), download_dir=str(tmp_path / "dl"))
     msg = str(err.value)
-    assert "cifar-10-python.tar.gz" in msg and "c58f30108f718f92721af3b95e74349a" in msg and digest(archive) in msg
+    assert (
+        "cifar-10-python.tar.gz" in msg
+        and "c58f30108f718f92721af3b95e74349a" in msg
+        and digest(archive) in msg
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupt body"])
@@ -343,7 +361,10 @@ def test_a_damaged_cifar_archive_whose_md5_matches_is_a_checksum_error(tmp_path,
     raw = raw[: len(raw) // 2] if damage == "truncated" else _corrupt_body(raw)
     archive = src / "cifar-10-python.tar.gz"
     archive.write_bytes(raw)
-    spec = {**cifar.SPECS["cifar10"], "archive": ("cifar-10-python.tar.gz", digest(archive))}  # a mislisted md5
+    spec = {
+        **cifar.SPECS["cifar10"],
+        "archive": ("cifar-10-python.tar.gz", digest(archive)),
+    }  # a mislisted md5
     monkeypatch.setitem(cifar.SPECS, "cifar10", spec)
     with pytest.raises(ChecksumError) as err:
         cifar.load("cifar10", source=str(src), download_dir=str(tmp_path / "dl"))
@@ -357,9 +378,13 @@ def test_an_unreadable_cifar_batch_names_the_file(tmp_path, content):
 
     path = tmp_path / "data_batch_1"
     if content is None:  # a truncated pickle
-        content = pickle.dumps({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1]}, protocol=2)[:100]
+        content = pickle.dumps({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1]}, protocol=2)[
+            :100
+        ]
     path.write_bytes(content)
-    with pytest.raises(ValueError, match=re.escape(str(path)) + r": not a readable CIFAR batch .*md5 " + digest(path)):
+    with pytest.raises(
+        ValueError, match=re.escape(str(path)) + r": not a readable CIFAR batch .*md5 " + digest(path)
+    ):
         cifar.parse_batches([path], b"labels")
 
 
@@ -367,7 +392,9 @@ def test_a_cifar_batch_without_its_label_key_names_the_file(tmp_path):
     import pickle
 
     path = tmp_path / "train"
-    path.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1]}, protocol=2))
+    path.write_bytes(
+        pickle.dumps({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 1]}, protocol=2)
+    )
     with pytest.raises(ValueError, match=re.escape(str(path)) + r": not a readable CIFAR batch \(KeyError"):
         cifar.parse_batches([path], b"fine_labels")
 
@@ -380,7 +407,9 @@ def _good_npz(path: Path) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "cut short", "flipped byte", "npy", "object array"])
+@pytest.mark.parametrize(
+    "damage", ["garbage", "empty", "truncated", "cut short", "flipped byte", "npy", "object array"]
+)
 def test_an_unreadable_prepared_array_file_is_named(tmp_path, damage):
     path = tmp_path / "digits" / "arrays.npz"
     good = _good_npz(path)
@@ -410,7 +439,9 @@ def test_an_unreadable_prepared_array_file_is_named(tmp_path, damage):
 def test_an_unreadable_other_array_file_is_named_with_a_generic_fix(tmp_path):
     path = tmp_path / "bank.npz"
     path.write_bytes(_good_npz(tmp_path / "x.npz")[:300])
-    with pytest.raises(mio.ArrayFileError, match=re.escape(f"{path}: not a readable array file") + ".*--forcerun"):
+    with pytest.raises(
+        mio.ArrayFileError, match=re.escape(f"{path}: not a readable array file") + ".*--forcerun"
+    ):
         mio.read_arrays(path)
 
 
@@ -441,17 +472,22 @@ def test_read_ids_refuses_nan_naming_the_file_and_rows(tmp_path):
     with pytest.raises(mio.IdError) as err:
         mio.read_ids(path)
     msg = str(err.value)
-    assert msg.startswith(str(path)) and "2 of 4 rows hold null ids" in msg and "row 1" in msg and "row 3" in msg
+    assert (
+        msg.startswith(str(path)) and "2 of 4 rows hold null ids" in msg and "row 1" in msg and "row 3" in msg
+    )
     assert "-9223372036854775808" not in msg
 
 
-@pytest.mark.parametrize("values, what", [
-    ([1.0, 2.5], "non-integer ids: row 1 = 2.5"),
-    ([1.0, np.inf], "non-integer ids: row 1 = inf"),
-    (pd.array([1, None], dtype="Int64"), "null ids"),
-    (["1", "2"], "values that are not integers"),
-    ([True, False], "booleans"),
-])
+@pytest.mark.parametrize(
+    "values, what",
+    [
+        ([1.0, 2.5], "non-integer ids: row 1 = 2.5"),
+        ([1.0, np.inf], "non-integer ids: row 1 = inf"),
+        (pd.array([1, None], dtype="Int64"), "null ids"),
+        (["1", "2"], "values that are not integers"),
+        ([True, False], "booleans"),
+    ],
+)
 def test_read_ids_refuses_non_integer_ids(tmp_path, values, what):
     path = _ids_table(tmp_path / "ids.parquet", values)
     with pytest.raises(mio.IdError, match=re.escape(str(path)) + ".*" + re.escape(what)):
@@ -462,7 +498,10 @@ def test_read_ids_accepts_integers_and_integral_floats(tmp_path):
     assert mio.read_ids(_ids_table(tmp_path / "a.parquet", np.array([4, 2, 9]))).tolist() == [4, 2, 9]
     out = mio.read_ids(_ids_table(tmp_path / "b.parquet", [4.0, 2.0]))
     assert out.dtype == np.int64 and out.tolist() == [4, 2]
-    assert mio.read_ids(_ids_table(tmp_path / "c.parquet", pd.array([7, 8], dtype="Int64"))).tolist() == [7, 8]
+    assert mio.read_ids(_ids_table(tmp_path / "c.parquet", pd.array([7, 8], dtype="Int64"))).tolist() == [
+        7,
+        8,
+    ]
 
 
 def test_read_ids_without_the_column(tmp_path):
@@ -475,7 +514,9 @@ def test_read_ids_without_the_column(tmp_path):
 def test_validate_ids_refuses_nan_before_any_cast():
     from mudiff.forget_sets import ForgetSetError, validate_ids
 
-    with pytest.raises(ForgetSetError, match=r"results/x/ids\.parquet: column 'id': 1 of 3 rows hold null ids: row 2 = nan"):
+    with pytest.raises(
+        ForgetSetError, match=r"results/x/ids\.parquet: column 'id': 1 of 3 rows hold null ids: row 2 = nan"
+    ):
         validate_ids(np.array([1.0, 2.0, np.nan]), np.arange(5), "results/x/ids.parquet")
 
 
@@ -483,8 +524,12 @@ def test_building_from_a_scores_table_with_a_null_id_says_so():
     from mudiff import forget_sets
     from mudiff.forget_sets import ForgetSetError
 
-    scores = pd.DataFrame({"id": [0.0, 1.0, np.nan, 3.0], "label": [0, 1, 0, 1], "memorization": [0.1, 0.2, 0.3, 0.4]})
-    with pytest.raises(ForgetSetError, match="scores table: column 'id': 1 of 4 rows hold null ids: row 2") as err:
+    scores = pd.DataFrame(
+        {"id": [0.0, 1.0, np.nan, 3.0], "label": [0, 1, 0, 1], "memorization": [0.1, 0.2, 0.3, 0.4]}
+    )
+    with pytest.raises(
+        ForgetSetError, match="scores table: column 'id': 1 of 4 rows hold null ids: row 2"
+    ) as err:
         forget_sets.build("memorization_high", scores, size=2)
     assert "-9223372036854775808" not in str(err.value)
 
@@ -495,12 +540,23 @@ def test_the_unlearn_stage_refuses_a_forget_set_with_a_nan_id(tmp_path, monkeypa
     prepared = separable(n_train=20, n_test=8)
     ids = _ids_table(tmp_path / "ids.parquet", [1.0, np.nan, 4.0])
     monkeypatch.setattr(unlearn, "load_data", lambda path, device: (prepared, prepared.to(cpu())))
-    job = {"rule": "unlearn", "study": "t", "seed": 0, "wildcards": {"method": "finetune", "forget_set": "random"},
-           "params": {"hyper": {}, "model": "mlp", "device": "cpu", "train": {}},
-           "input": {"arrays": str(tmp_path / "arrays.npz"), "forget_set": str(ids), "model": str(tmp_path / "m.pt")},
-           "output": {"model": str(tmp_path / "out.pt")}}
+    job = {
+        "rule": "unlearn",
+        "study": "t",
+        "seed": 0,
+        "wildcards": {"method": "finetune", "forget_set": "random"},
+        "params": {"hyper": {}, "model": "mlp", "device": "cpu", "train": {}},
+        "input": {
+            "arrays": str(tmp_path / "arrays.npz"),
+            "forget_set": str(ids),
+            "model": str(tmp_path / "m.pt"),
+        },
+        "output": {"model": str(tmp_path / "out.pt")},
+    }
     monkeypatch.setattr(unlearn, "job_run", _no_tracking)
-    with pytest.raises(mio.IdError, match=re.escape(str(ids)) + ": column 'id': 1 of 3 rows hold null ids: row 1 = nan"):
+    with pytest.raises(
+        mio.IdError, match=re.escape(str(ids)) + ": column 'id': 1 of 3 rows hold null ids: row 1 = nan"
+    ):
         unlearn.run(job)
     assert not (tmp_path / "out.pt").exists()
 
@@ -533,12 +589,25 @@ def tiny():
 
     prepared = separable(n_train=40, n_test=16, seed=0, flip=4)
     data = prepared.to(cpu())
-    target = fit(build("mlp", data.shape, 2, seed=0), data, torch.arange(40), Recipe(epochs=5, batch_size=16, lr=0.05), seed=0)
+    target = fit(
+        build("mlp", data.shape, 2, seed=0),
+        data,
+        torch.arange(40),
+        Recipe(epochs=5, batch_size=16, lr=0.05),
+        seed=0,
+    )
     return prepared, data, target
 
 
-TRAIN = {"epochs": 2, "batch_size": 16, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "constant",
-         "augment": False}
+TRAIN = {
+    "epochs": 2,
+    "batch_size": 16,
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "schedule": "constant",
+    "augment": False,
+}
 
 
 def _unlearn(tiny, method, hyper, train=TRAIN):
@@ -549,14 +618,19 @@ def _unlearn(tiny, method, hyper, train=TRAIN):
     params = methods.get(method).Params(**hyper)
     from mudiff.sections import TrainConfig
 
-    return unlearn_one(method, params, copy.deepcopy(target), prepared, data, np.arange(4), "mlp", TrainConfig(**train), 0)
+    return unlearn_one(
+        method, params, copy.deepcopy(target), prepared, data, np.arange(4), "mlp", TrainConfig(**train), 0
+    )
 
 
-@pytest.mark.parametrize("method, hyper", [
-    ("finetune", {"lr": 1e30, "epochs": 2, "batch_size": 16}),
-    ("neggrad", {"lr": 1e30, "epochs": 2, "batch_size": 16}),
-    ("finetune", {"lr": float("nan"), "epochs": 1, "batch_size": 16}),
-])
+@pytest.mark.parametrize(
+    "method, hyper",
+    [
+        ("finetune", {"lr": 1e30, "epochs": 2, "batch_size": 16}),
+        ("neggrad", {"lr": 1e30, "epochs": 2, "batch_size": 16}),
+        ("finetune", {"lr": float("nan"), "epochs": 1, "batch_size": 16}),
+    ],
+)
 def test_a_diverged_method_fails_naming_itself_its_settings_and_the_tensor(tiny, method, hyper):
     from mudiff.methods.base import DivergedError
 
@@ -588,7 +662,9 @@ def test_finite_weights_with_overflowing_logits_are_refused(tiny):
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(3e38)  # finite, but the products overflow to inf
-    with pytest.raises(DivergedError, match="parameters are finite but its logits are not, on 40 of 40 train samples"):
+    with pytest.raises(
+        DivergedError, match="parameters are finite but its logits are not, on 40 of 40 train samples"
+    ):
         check_finite(model, data, "finetune", {"lr": 0.01})
 
 
@@ -598,7 +674,9 @@ def test_a_non_finite_buffer_is_named(tiny):
     _, data, target = tiny
     model = copy.deepcopy(target)
     model.register_buffer("running_thing", torch.tensor([1.0, float("inf")]))
-    with pytest.raises(DivergedError, match=r"buffer 'running_thing' holds 1 non-finite values \(NaN or inf\) of 2"):
+    with pytest.raises(
+        DivergedError, match=r"buffer 'running_thing' holds 1 non-finite values \(NaN or inf\) of 2"
+    ):
         check_finite(model, data, "salun", {"lr": 0.01})
 
 
@@ -610,13 +688,25 @@ def test_the_evaluate_stage_refuses_a_forget_set_with_a_nan_id(tmp_path, monkeyp
 
     ids = _ids_table(tmp_path / "ids.parquet", [1.0, np.nan, 4.0])
     monkeypatch.setattr(evaluate, "job_run", _no_tracking)
-    job = {"rule": "evaluate", "study": "t", "seed": 0, "wildcards": {"method": "finetune", "forget_set": "random"},
-           "params": {"evaluate": {"mia_seed": 0, "inert_flip_share": 0.02}},
-           "input": {"forget_set": str(ids), "predictions": str(tmp_path / "p.parquet"),
-                     "retrain_predictions": str(tmp_path / "r.parquet"), "record": str(tmp_path / "rec.json"),
-                     "retrain_record": str(tmp_path / "rrec.json"), "trace": str(tmp_path / "trace.parquet")},
-           "output": {"metrics": str(tmp_path / "metrics.json")}}
-    with pytest.raises(mio.IdError, match=re.escape(str(ids)) + ": column 'id': 1 of 3 rows hold null ids: row 1 = nan"):
+    job = {
+        "rule": "evaluate",
+        "study": "t",
+        "seed": 0,
+        "wildcards": {"method": "finetune", "forget_set": "random"},
+        "params": {"evaluate": {"mia_seed": 0, "inert_flip_share": 0.02}},
+        "input": {
+            "forget_set": str(ids),
+            "predictions": str(tmp_path / "p.parquet"),
+            "retrain_predictions": str(tmp_path / "r.parquet"),
+            "record": str(tmp_path / "rec.json"),
+            "retrain_record": str(tmp_path / "rrec.json"),
+            "trace": str(tmp_path / "trace.parquet"),
+        },
+        "output": {"metrics": str(tmp_path / "metrics.json")},
+    }
+    with pytest.raises(
+        mio.IdError, match=re.escape(str(ids)) + ": column 'id': 1 of 3 rows hold null ids: row 1 = nan"
+    ):
         evaluate.run(job)
     assert not (tmp_path / "metrics.json").exists()
 
@@ -627,10 +717,21 @@ def test_the_report_refuses_a_forget_set_with_a_non_integer_id(tmp_path):
     folder = tmp_path / "results" / "t" / "seed_0" / "forget_sets" / "memorization_high"
     folder.mkdir(parents=True)
     ids = _ids_table(folder / "ids.parquet", [1.0, 2.5])
-    mio.write_json({"name": "memorization_high", "rule": "top", "score": "memorization", "size": 2,
-                    "entanglement_score": 0.1}, folder / "manifest.json")
+    mio.write_json(
+        {
+            "name": "memorization_high",
+            "rule": "top",
+            "score": "memorization",
+            "size": 2,
+            "entanglement_score": 0.1,
+        },
+        folder / "manifest.json",
+    )
     scores = pd.DataFrame({"id": np.arange(5), "memorization": np.linspace(0, 1, 5)})
-    with pytest.raises(mio.IdError, match=re.escape(str(ids)) + ": column 'id': 1 of 2 rows hold non-integer ids: row 1 = 2.5"):
+    with pytest.raises(
+        mio.IdError,
+        match=re.escape(str(ids)) + ": column 'id': 1 of 2 rows hold non-integer ids: row 1 = 2.5",
+    ):
         forget_set_table([str(folder / "manifest.json")], [str(ids)], {0: scores})
 
 
@@ -638,12 +739,21 @@ def test_the_forget_set_stage_names_a_scores_table_with_a_null_id(tmp_path, monk
     from mudiff.stages import forget_set
 
     scores = tmp_path / "scores.parquet"
-    pd.DataFrame({"id": [0.0, 1.0, np.nan, 3.0], "label": [0, 1, 0, 1],
-                  "memorization": [0.1, 0.2, 0.3, 0.4]}).to_parquet(scores, index=False)
+    pd.DataFrame(
+        {"id": [0.0, 1.0, np.nan, 3.0], "label": [0, 1, 0, 1], "memorization": [0.1, 0.2, 0.3, 0.4]}
+    ).to_parquet(scores, index=False)
     monkeypatch.setattr(forget_set, "job_run", _no_tracking)
-    job = {"rule": "forget_set", "study": "t", "seed": 0, "wildcards": {"forget_set": "memorization_high"},
-           "params": {"size": 2}, "input": {"scores": str(scores), "embeddings": str(tmp_path / "emb.npz")},
-           "output": {"ids": str(tmp_path / "ids.parquet"), "manifest": str(tmp_path / "manifest.json")}}
-    with pytest.raises(mio.IdError, match=re.escape(str(scores)) + ": column 'id': 1 of 4 rows hold null ids: row 2 = nan"):
+    job = {
+        "rule": "forget_set",
+        "study": "t",
+        "seed": 0,
+        "wildcards": {"forget_set": "memorization_high"},
+        "params": {"size": 2},
+        "input": {"scores": str(scores), "embeddings": str(tmp_path / "emb.npz")},
+        "output": {"ids": str(tmp_path / "ids.parquet"), "manifest": str(tmp_path / "manifest.json")},
+    }
+    with pytest.raises(
+        mio.IdError, match=re.escape(str(scores)) + ": column 'id': 1 of 4 rows hold null ids: row 2 = nan"
+    ):
         forget_set.run(job)
     assert not (tmp_path / "ids.parquet").exists()

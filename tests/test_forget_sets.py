@@ -13,22 +13,50 @@ from mudiff.scores import HARDNESS
 # id -> memorization. Sorted ascending (rank: id):
 # 0:15(0.00) 1:11(0.05) 2:21(0.10) 3:17(0.20) 4:13(0.30) 5:19(0.45)
 # 6:10(0.50) 7:18(0.60) 8:14(0.70) 9:20(0.80) 10:12(0.90) 11:16(1.00)
-MEM = {10: 0.50, 11: 0.05, 12: 0.90, 13: 0.30, 14: 0.70, 15: 0.00, 16: 1.00, 17: 0.20, 18: 0.60, 19: 0.45, 20: 0.80, 21: 0.10}
+MEM = {
+    10: 0.50,
+    11: 0.05,
+    12: 0.90,
+    13: 0.30,
+    14: 0.70,
+    15: 0.00,
+    16: 1.00,
+    17: 0.20,
+    18: 0.60,
+    19: 0.45,
+    20: 0.80,
+    21: 0.10,
+}
 # id -> confidence (high confidence = easy). Sorted ascending (rank: id):
 # 0:13(0.05) 1:20(0.10) 2:10(0.15) 3:16(0.30) 4:11(0.35) 5:18(0.40)
 # 6:21(0.50) 7:14(0.55) 8:12(0.60) 9:19(0.75) 10:17(0.85) 11:15(0.95)
-CONF = {10: 0.15, 11: 0.35, 12: 0.60, 13: 0.05, 14: 0.55, 15: 0.95, 16: 0.30, 17: 0.85, 18: 0.40, 19: 0.75, 20: 0.10, 21: 0.50}
+CONF = {
+    10: 0.15,
+    11: 0.35,
+    12: 0.60,
+    13: 0.05,
+    14: 0.55,
+    15: 0.95,
+    16: 0.30,
+    17: 0.85,
+    18: 0.40,
+    19: 0.75,
+    20: 0.10,
+    21: 0.50,
+}
 
 
 @pytest.fixture
 def scores() -> pd.DataFrame:
     ids = [14, 20, 11, 17, 10, 21, 13, 16, 19, 12, 18, 15]  # rows deliberately not in id order
-    return pd.DataFrame({
-        "id": np.array(ids, dtype=np.int64),
-        "label": np.array([i % 3 for i in ids], dtype=np.int64),
-        "memorization": [MEM[i] for i in ids],
-        "confidence": [CONF[i] for i in ids],
-    })
+    return pd.DataFrame(
+        {
+            "id": np.array(ids, dtype=np.int64),
+            "label": np.array([i % 3 for i in ids], dtype=np.int64),
+            "memorization": [MEM[i] for i in ids],
+            "confidence": [CONF[i] for i in ids],
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- resolve_size
@@ -66,8 +94,17 @@ def test_random_set_size_membership_determinism():
     np.testing.assert_array_equal(ids, again)
     other, _ = fs.build("random", table, 0.1, seed=4)
     assert set(other) != set(ids)
-    assert manifest == {"name": "random", "rule": "random", "score": None, "level": None, "size": 10, "seed": 3, "mid_rule": None,
-                        "ordered_by": None, "size_rule": "forget_sets.size = 0.1"}
+    assert manifest == {
+        "name": "random",
+        "rule": "random",
+        "score": None,
+        "level": None,
+        "size": 10,
+        "seed": 3,
+        "mid_rule": None,
+        "ordered_by": None,
+        "size_rule": "forget_sets.size = 0.1",
+    }
 
 
 # ----------------------------------------------------------------------------- levels
@@ -80,10 +117,22 @@ def test_memorization_levels_by_hand(scores):
     assert low.tolist() == [11, 15, 21]  # ranks 0-2: the least memorized (easy)
     assert mid.tolist() == [10, 18, 19]  # start = 12//2 - 3//2 = 5: ranks 5, 6, 7
     assert high.tolist() == [12, 16, 20]  # ranks 9-11: the most memorized (hard)
-    assert man == {"name": "memorization_high", "rule": "level", "score": "memorization", "level": "high",
-                   "size": 3, "seed": 0, "ties": "seeded random order", "mid_rule": None, "ordered_by": None,
-                   "size_rule": "forget_sets.size = 3", "score_range": [0.8, 1.0], "tie_block": None, "mid_cut": None,
-                   "same_population_as": []}
+    assert man == {
+        "name": "memorization_high",
+        "rule": "level",
+        "score": "memorization",
+        "level": "high",
+        "size": 3,
+        "seed": 0,
+        "ties": "seeded random order",
+        "mid_rule": None,
+        "ordered_by": None,
+        "size_rule": "forget_sets.size = 3",
+        "score_range": [0.8, 1.0],
+        "tie_block": None,
+        "mid_cut": None,
+        "same_population_as": [],
+    }
 
 
 def test_confidence_high_is_least_confident(scores):
@@ -149,7 +198,9 @@ def test_ties_broken_by_id_without_a_seed():
 
 
 def test_ties_broken_in_a_seeded_random_order_not_by_id():
-    table = pd.DataFrame({"id": np.arange(200), "label": 0, "memorization": np.r_[np.zeros(190), np.linspace(0.5, 1, 10)]})
+    table = pd.DataFrame(
+        {"id": np.arange(200), "label": 0, "memorization": np.r_[np.zeros(190), np.linspace(0.5, 1, 10)]}
+    )
     low = [fs.build("memorization_low", table, 20, seed=s)[0] for s in (0, 0, 1)]
     np.testing.assert_array_equal(low[0], low[1])  # the same seed, the same set
     assert not np.array_equal(low[0], low[2])  # another seed, another draw from the tie
@@ -172,8 +223,9 @@ def test_mid_is_cut_above_a_tie_block_that_holds_low():
     # 180 of 200 tied at 0 (90%), then 0.05, 0.10, ..., 1.00; N = 5
     table = _tied_table(180, np.round(np.arange(1, 21) * 0.05, 2))
     value_of = dict(zip(table["id"], table["memorization"]))
-    (low, man_low), (mid, man_mid), (high, man_high) = (fs.build(f"memorization_{lvl}", table, 5, seed=3)
-                                                         for lvl in ("low", "mid", "high"))
+    (low, man_low), (mid, man_mid), (high, man_high) = (
+        fs.build(f"memorization_{lvl}", table, 5, seed=3) for lvl in ("low", "mid", "high")
+    )
     assert all(value_of[i] == 0 for i in low)
     # the untied remainder is ranks 180..194 (15 samples); its 5 around the median: ranks 180 + 7 - 2 = 185..189
     assert sorted(value_of[i] for i in mid) == [0.30, 0.35, 0.40, 0.45, 0.50]
@@ -212,17 +264,22 @@ def test_levels_without_ties_keep_the_quantile_windows(scores):
         assert man["mid_cut"] == ("quantile" if level == "mid" else None)
     mix, man = fs.build("memorization_mix", scores, 6)
     assert mix.tolist() == [10, 11, 12, 15, 16, 19]
-    assert man["mid_cut"] == "quantile" and man["same_population_as"] == [] and man["score_range"] == [0.0, 1.0]
+    assert (
+        man["mid_cut"] == "quantile" and man["same_population_as"] == [] and man["score_range"] == [0.0, 1.0]
+    )
     assert fs.build("memorization_mid", scores, 3, mid_rule="rum")[1]["mid_cut"] == "rum"
 
 
 def test_mid_keeps_the_quantile_window_and_says_so_when_the_remainder_is_too_small():
     # 190 tied at 0, 10 above; N = 8: between the block (ranks 0..189) and high (192..199) lie only ranks 190, 191
     table = _tied_table(190, np.linspace(0.5, 1.0, 10))
-    (low, man_low), (mid, man_mid), (high, man_high) = (fs.build(f"memorization_{lvl}", table, 8, seed=1)
-                                                         for lvl in ("low", "mid", "high"))
+    (low, man_low), (mid, man_mid), (high, man_high) = (
+        fs.build(f"memorization_{lvl}", table, 8, seed=1) for lvl in ("low", "mid", "high")
+    )
     ranked = fs.rank_by_hardness(table, "memorization", tie_seed=1)
-    np.testing.assert_array_equal(mid, np.sort(ranked["id"].to_numpy()[96:104]))  # 100 - 4: the quantile window
+    np.testing.assert_array_equal(
+        mid, np.sort(ranked["id"].to_numpy()[96:104])
+    )  # 100 - 4: the quantile window
     assert man_mid["mid_cut"] == "quantile" and man_mid["tie_block"] == {"value": 0.0, "size": 190}
     assert man_mid["same_population_as"] == ["memorization_low"]
     assert man_low["same_population_as"] == ["memorization_mid"]
@@ -262,7 +319,10 @@ def test_report_forget_set_table_shows_same_population_and_mid_cut(tmp_path):
     shown = forget_set_table(manifests, id_tables, {0: table, 1: table}).set_index("name")
     assert shown.loc["memorization_mid", "same_population_as"] == "memorization_low"
     assert shown.loc["memorization_low", "same_population_as"] == "memorization_mid"
-    assert shown.loc["memorization_mid", "mid_cut"] == "quantile" and shown.loc["memorization_low", "mid_cut"] == ""
+    assert (
+        shown.loc["memorization_mid", "mid_cut"] == "quantile"
+        and shown.loc["memorization_low", "mid_cut"] == ""
+    )
     assert shown.loc["random", "same_population_as"] == "" and shown.loc["random", "seeds"] == 2
 
 
@@ -275,7 +335,10 @@ def test_nan_scores_are_skipped_and_can_make_a_level_too_large():
 
 
 def test_unknown_score_column_is_refused(scores):
-    with pytest.raises(ForgetSetError, match=r"score 'entropy' is not in the scores table; it has \['confidence', 'memorization'\]"):
+    with pytest.raises(
+        ForgetSetError,
+        match=r"score 'entropy' is not in the scores table; it has \['confidence', 'memorization'\]",
+    ):
         fs.build("entropy_high", scores, 3)
 
 
@@ -294,12 +357,23 @@ def test_parse_name_refuses_bad_names(bad):
         fs.parse_name(bad)
 
 
-CFG = {"size": 0.03, "seed": 5, "random": True, "mid_rule": "quantile",
-       "by_score": {"memorization": ["low", "high"], "confidence": ["mid", "mix"]}}
+CFG = {
+    "size": 0.03,
+    "seed": 5,
+    "random": True,
+    "mid_rule": "quantile",
+    "by_score": {"memorization": ["low", "high"], "confidence": ["mid", "mix"]},
+}
 
 
 def test_names_of_a_config():
-    assert fs.names(CFG) == ["random", "memorization_low", "memorization_high", "confidence_mid", "confidence_mix"]
+    assert fs.names(CFG) == [
+        "random",
+        "memorization_low",
+        "memorization_high",
+        "confidence_mid",
+        "confidence_mix",
+    ]
     assert fs.names({**CFG, "random": False, "by_score": {"bi_acc": ["low"]}}) == ["bi_acc_low"]
 
 
@@ -341,8 +415,14 @@ def _distance_table(n: int = 30) -> pd.DataFrame:
     # centroid_distance rank r belongs to id 100 + r; rows shuffled
     rng = np.random.default_rng(1)
     order = rng.permutation(n)
-    return pd.DataFrame({"id": 100 + order, "label": order % 3, "centroid_distance": order * 0.5,
-                         "privacy_risk": rng.permutation(n).astype(float)})
+    return pd.DataFrame(
+        {
+            "id": 100 + order,
+            "label": order % 3,
+            "centroid_distance": order * 0.5,
+            "privacy_risk": rng.permutation(n).astype(float),
+        }
+    )
 
 
 def test_es_sets_are_rum_slices_at_0_based_indices_3_12_14():
@@ -352,7 +432,9 @@ def test_es_sets_are_rum_slices_at_0_based_indices_3_12_14():
     ids, manifest = fs.build("es_high", table, 2)
     assert ids.tolist() == [128, 129]
     assert manifest["rule"] == "entanglement" and manifest["score"] == "centroid_distance"
-    assert manifest["slice_index"] == 14 and manifest["slice_indexing"] == "0-based" and manifest["slices"] == 15
+    assert (
+        manifest["slice_index"] == 14 and manifest["slice_indexing"] == "0-based" and manifest["slices"] == 15
+    )
     # fewer than a slice: the middle of it (slice 3 of 60 ranks = ranks 12..15, middle two = 13, 14)
     assert fs.build("es_low", _distance_table(60), 2)[0].tolist() == [113, 114]
 
@@ -368,8 +450,10 @@ def test_es_high_holds_only_the_farthest_slice():
 
 
 def test_es_set_larger_than_its_slice_is_refused():
-    with pytest.raises(ForgetSetError,
-                       match=r"forget_sets.size: es_mid asks for 3 samples but slice 12 \(0-based\) of 15 holds only 2"):
+    with pytest.raises(
+        ForgetSetError,
+        match=r"forget_sets.size: es_mid asks for 3 samples but slice 12 \(0-based\) of 15 holds only 2",
+    ):
         fs.build("es_mid", _distance_table(30), 3)
 
 
@@ -390,7 +474,9 @@ def test_class_set_is_exactly_one_class():
     assert manifest["size"] == 10 and manifest["class_id"] == 2 and manifest["size_rule"] == "class size"
 
 
-@pytest.mark.parametrize("class_id, text", [(7, "class 7 has no training samples"), (None, "class_id is null")])
+@pytest.mark.parametrize(
+    "class_id, text", [(7, "class 7 has no training samples"), (None, "class_id is null")]
+)
 def test_class_set_refuses_empty_or_missing_class(class_id, text):
     with pytest.raises(ForgetSetError, match=f"forget_sets.class_id.*{text}|{text}"):
         fs.build("class", _distance_table(30), 0.03, class_id=class_id)
@@ -405,9 +491,13 @@ def test_class_set_refuses_the_whole_train_set():
 @pytest.mark.parametrize("name", ["random", "memorization_high", "es_low", "risk_ranked"])
 def test_every_sized_family_refuses_empty_and_oversized(name, scores):
     table = scores.assign(centroid_distance=scores["memorization"], privacy_risk=scores["confidence"])
-    with pytest.raises(ForgetSetError, match="forget_sets.size 0.01 gives an empty forget set on 12 training samples"):
+    with pytest.raises(
+        ForgetSetError, match="forget_sets.size 0.01 gives an empty forget set on 12 training samples"
+    ):
         fs.build(name, table, 0.01)
-    with pytest.raises(ForgetSetError, match="forget_sets.size 13 asks for 13 samples but the train set has 12"):
+    with pytest.raises(
+        ForgetSetError, match="forget_sets.size 13 asks for 13 samples but the train set has 12"
+    ):
         fs.build(name, table, 13)
 
 

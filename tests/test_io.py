@@ -71,7 +71,10 @@ def test_pickled_object_is_refused_and_not_run(tmp_path):
 def test_checkpoints_round_trip_and_load_safely(tmp_path):
     from mudiff.io import load_checkpoints, save_checkpoints
 
-    states = {20: {"w": torch.ones(2), "b": torch.zeros(1)}, 10: {"w": torch.full((2,), 3.0), "b": torch.ones(1)}}
+    states = {
+        20: {"w": torch.ones(2), "b": torch.zeros(1)},
+        10: {"w": torch.full((2,), 3.0), "b": torch.ones(1)},
+    }
     save_checkpoints(states, tmp_path / "ck.pt")
     back = load_checkpoints(tmp_path / "ck.pt")
     assert list(back) == [10, 20]

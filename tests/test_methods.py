@@ -6,15 +6,15 @@ import ast
 import copy
 import re
 
-import pytest
 import numpy as np
+import pytest
 import torch
+from tinydata import cpu, separable
 
 from mudiff import methods
 from mudiff.methods.base import UnlearnTask
 from mudiff.models import build
 from mudiff.training import Recipe, accuracy, fit
-from tinydata import cpu, separable
 
 RECIPE = Recipe(epochs=30, batch_size=16, lr=0.05, schedule="cosine")
 
@@ -24,7 +24,9 @@ BASE = ["retrain", "finetune", "neggrad", "neggrad_plus", "l1_sparse", "random_l
 
 @pytest.mark.parametrize("name", ["nope", "rum_f:retrain", "rum:finetune", "rsu:", "rsu:nope", "shuffle"])
 def test_get_unknown_method_lists_known(name):
-    with pytest.raises(ValueError, match=rf"unknown unlearning method {re.escape(repr(name))}; known: \[") as err:
+    with pytest.raises(
+        ValueError, match=rf"unknown unlearning method {re.escape(repr(name))}; known: \["
+    ) as err:
         methods.get(name)
     known = ast.literal_eval(str(err.value).split("known: ")[1])
     assert known == sorted(methods.names())
@@ -38,7 +40,11 @@ def test_method_params_registry():
     assert params["neggrad_plus"]().alpha == 0.99 and params["finetune"]().epochs == 10
     # SPEC's defaults
     assert (params["neggrad"]().lr, params["neggrad"]().epochs) == (1e-4, 5)
-    assert (params["l1_sparse"]().gamma, params["l1_sparse"]().lr, params["l1_sparse"]().epochs) == (5e-4, 0.01, 10)
+    assert (params["l1_sparse"]().gamma, params["l1_sparse"]().lr, params["l1_sparse"]().epochs) == (
+        5e-4,
+        0.01,
+        10,
+    )
     assert (params["random_label"]().lr, params["random_label"]().epochs) == (0.01, 10)
     assert (params["salun"]().share, params["salun"]().lr, params["salun"]().epochs) == (0.5, 0.01, 10)
     s = params["scrub"]()
@@ -50,7 +56,10 @@ def test_method_params_registry():
 def test_meta_methods_depend_on_their_own_modules():
     assert methods.modules("rum_f:neggrad_plus") == ["mudiff.methods.rum", "mudiff.methods.neggrad_plus"]
     assert methods.modules("rum", {"steps": {"low": "none", "mid": "scrub", "high": "salun"}}) == [
-        "mudiff.methods.rum", "mudiff.methods.salun", "mudiff.methods.scrub"]
+        "mudiff.methods.rum",
+        "mudiff.methods.salun",
+        "mudiff.methods.scrub",
+    ]
     assert methods.modules("finetune") == ["mudiff.methods.finetune"]
     assert methods.needs_scores("rsu:finetune") and not methods.needs_scores("salun")
 
@@ -60,21 +69,35 @@ def setup():
     data = separable(n_train=64, n_test=16, seed=0, flip=6).to(cpu())
     forget, retain = torch.arange(6), torch.arange(6, 64)
     target = fit(build("mlp", data.shape, 2, seed=0), data, torch.arange(64), RECIPE, seed=0)
-    before = {"forget": accuracy(target, data, "train", forget), "retain": accuracy(target, data, "train", retain)}
+    before = {
+        "forget": accuracy(target, data, "train", forget),
+        "retain": accuracy(target, data, "train", retain),
+    }
     # precondition: the target has memorised the six flipped labels and fits the rest
     assert before == {"forget": 100.0, "retain": 100.0}
     return data, forget, retain, target, before
 
 
 def _task(data, forget, retain, epochs_seen, scores=None):
-    return UnlearnTask(data, forget, retain, "mlp", RECIPE, seed=0, on_epoch_end=lambda m, e: epochs_seen.append(e), forget_scores=scores)
+    return UnlearnTask(
+        data,
+        forget,
+        retain,
+        "mlp",
+        RECIPE,
+        seed=0,
+        on_epoch_end=lambda m, e: epochs_seen.append(e),
+        forget_scores=scores,
+    )
 
 
 def test_finetune_keeps_retain_accuracy(setup):
     data, forget, retain, target, before = setup
     seen = []
     m = methods.get("finetune")
-    out = m.unlearn(copy.deepcopy(target), _task(data, forget, retain, seen), m.Params(lr=0.01, epochs=2, batch_size=16))
+    out = m.unlearn(
+        copy.deepcopy(target), _task(data, forget, retain, seen), m.Params(lr=0.01, epochs=2, batch_size=16)
+    )
     assert seen == [1, 2]
     # tolerance: none; on this task finetune keeps every retain sample right
     assert accuracy(out, data, "train", retain) >= before["retain"]
@@ -86,7 +109,9 @@ def test_neggrad_plus_lowers_forget_accuracy(setup):
     seen = []
     m = methods.get("neggrad_plus")
     model = copy.deepcopy(target)
-    out = m.unlearn(model, _task(data, forget, retain, seen), m.Params(alpha=0.5, lr=0.2, epochs=1, batch_size=16))
+    out = m.unlearn(
+        model, _task(data, forget, retain, seen), m.Params(alpha=0.5, lr=0.2, epochs=1, batch_size=16)
+    )
     assert seen == [1]
     after = accuracy(out, data, "train", forget)
     assert after < before["forget"]
@@ -109,10 +134,15 @@ def test_neggrad_plus_step_weighs_retain_by_alpha_and_forget_by_one_minus_alpha(
     start = build("mlp", data.shape, 2, seed=1)  # untrained: both losses have sizeable gradients
     lr, seen = 0.1, []
     m = methods.get("neggrad_plus")
-    out = m.unlearn(copy.deepcopy(start), _task(data, forget, retain, seen),
-                    m.Params(alpha=alpha, lr=lr, epochs=1, batch_size=64, momentum=0.0, weight_decay=0.0))
+    out = m.unlearn(
+        copy.deepcopy(start),
+        _task(data, forget, retain, seen),
+        m.Params(alpha=alpha, lr=lr, epochs=1, batch_size=64, momentum=0.0, weight_decay=0.0),
+    )
     assert seen == [1]
-    moved = torch.cat([(p1.detach() - p0.detach()).flatten() for p0, p1 in zip(start.parameters(), out.parameters())])
+    moved = torch.cat(
+        [(p1.detach() - p0.detach()).flatten() for p0, p1 in zip(start.parameters(), out.parameters())]
+    )
 
     def update(w_retain, w_forget):
         """-lr * the gradient at `start` of w_retain * CE(R) - w_forget * CE(F), by autograd."""
@@ -145,7 +175,9 @@ def test_neggrad_lowers_forget_accuracy(setup):
     data, forget, retain, target, before = setup
     seen = []
     m = methods.get("neggrad")
-    out = m.unlearn(copy.deepcopy(target), _task(data, forget, retain, seen), m.Params(lr=0.05, epochs=3, batch_size=6))
+    out = m.unlearn(
+        copy.deepcopy(target), _task(data, forget, retain, seen), m.Params(lr=0.05, epochs=3, batch_size=6)
+    )
     assert seen == [1, 2, 3]  # one epoch = one pass over F
     assert accuracy(out, data, "train", forget) < before["forget"]
 
@@ -154,7 +186,9 @@ def test_random_label_lowers_forget_accuracy(setup):
     data, forget, retain, target, before = setup
     seen = []
     m = methods.get("random_label")
-    out = m.unlearn(copy.deepcopy(target), _task(data, forget, retain, seen), m.Params(lr=0.05, epochs=5, batch_size=16))
+    out = m.unlearn(
+        copy.deepcopy(target), _task(data, forget, retain, seen), m.Params(lr=0.05, epochs=5, batch_size=16)
+    )
     assert seen == [1, 2, 3, 4, 5]
     assert accuracy(out, data, "train", forget) <= 50.0
     assert accuracy(out, data, "train", retain) >= 95.0
@@ -174,8 +208,16 @@ def test_l1_sparse_shrinks_the_weights_l1_norm(setup):
     data, forget, retain, target, before = setup
     m = methods.get("l1_sparse")
     norm = lambda net: sum(p.abs().sum().item() for p in net.parameters())  # noqa: E731
-    plain = methods.get("finetune").unlearn(copy.deepcopy(target), _task(data, forget, retain, []), m.Params(gamma=0.0, lr=0.01, epochs=3, weight_decay=0))
-    sparse = m.unlearn(copy.deepcopy(target), _task(data, forget, retain, []), m.Params(gamma=0.05, lr=0.01, epochs=3, weight_decay=0))
+    plain = methods.get("finetune").unlearn(
+        copy.deepcopy(target),
+        _task(data, forget, retain, []),
+        m.Params(gamma=0.0, lr=0.01, epochs=3, weight_decay=0),
+    )
+    sparse = m.unlearn(
+        copy.deepcopy(target),
+        _task(data, forget, retain, []),
+        m.Params(gamma=0.05, lr=0.01, epochs=3, weight_decay=0),
+    )
     assert norm(sparse) < norm(plain)
 
 
@@ -210,11 +252,14 @@ def test_salun_changes_only_the_masked_weights(setup):
     assert accuracy(out, data, "train", forget) < before["forget"]
 
 
-@pytest.mark.parametrize("epochs,max_steps,expected", [
-    (3, 2, ["max", "min", "max", "min", "min"]),
-    (2, 0, ["min", "min"]),
-    (2, 4, ["max", "min", "max", "min"]),
-])
+@pytest.mark.parametrize(
+    "epochs,max_steps,expected",
+    [
+        (3, 2, ["max", "min", "max", "min", "min"]),
+        (2, 0, ["min", "min"]),
+        (2, 4, ["max", "min", "max", "min"]),
+    ],
+)
 def test_scrub_alternates_max_and_min_steps(setup, epochs, max_steps, expected):
     data, forget, retain, target, before = setup
     m = methods.get("scrub")
@@ -309,11 +354,18 @@ def test_rum_skips_none_and_runs_a_method_per_subset(setup):
     seen = []
     task = _task(data, forget, retain, seen, _scores(forget))
     m = methods.get("rum")
-    params = m.Params(steps={"low": "none", "mid": "finetune", "high": "neggrad"}, inner={"finetune": {"epochs": 4}, "neggrad": {"epochs": 2, "lr": 0.01}})
+    params = m.Params(
+        steps={"low": "none", "mid": "finetune", "high": "neggrad"},
+        inner={"finetune": {"epochs": 4}, "neggrad": {"epochs": 2, "lr": 0.01}},
+    )
     m.unlearn(copy.deepcopy(target), task, params)
     log = task.notes["steps"]
     # finetune's 4 epochs split over the two steps that run; neggrad's epoch is a pass over its subset: kept
-    assert [(s["name"], s["method"], s["epochs"]) for s in log] == [("low", "none", 0), ("mid", "finetune", 2), ("high", "neggrad", 2)]
+    assert [(s["name"], s["method"], s["epochs"]) for s in log] == [
+        ("low", "none", 0),
+        ("mid", "finetune", 2),
+        ("high", "neggrad", 2),
+    ]
     assert [s["retain"] for s in log] == [62, 60, 58]
     assert seen == [1, 2, 3, 4]
 
@@ -322,7 +374,11 @@ def test_rum_without_its_score_names_the_available_ones(setup):
     data, forget, retain, target, before = setup
     m = methods.get("rum_f:finetune")
     with pytest.raises(ValueError, match=r"lacks; available: \['confidence', 'memorization'\]"):
-        m.unlearn(copy.deepcopy(target), _task(data, forget, retain, [], _scores(forget)), m.Params(score="curvature"))
+        m.unlearn(
+            copy.deepcopy(target),
+            _task(data, forget, retain, [], _scores(forget)),
+            m.Params(score="curvature"),
+        )
 
 
 def test_shuffle_uses_seeded_random_thirds(setup):
@@ -339,14 +395,21 @@ def test_shuffle_uses_seeded_random_thirds(setup):
 def test_sequential_budget_splits_retain_epochs_and_keeps_forget_epochs():
     from mudiff.methods.sequential import split_epochs
 
-    assert split_epochs(5, 3) == [1, 2, 2] and split_epochs(10, 3) == [3, 3, 4] and split_epochs(2, 3) == [1, 1, 1]
+    assert (
+        split_epochs(5, 3) == [1, 2, 2]
+        and split_epochs(10, 3) == [3, 3, 4]
+        and split_epochs(2, 3) == [1, 1, 1]
+    )
     assert sum(split_epochs(10, 2)) == 10
 
 
-@pytest.mark.parametrize("order,expected", [
-    ("easy_to_hard", [[1, 5], [0, 3], [2, 4]]),
-    ("hard_to_easy", [[2, 4], [0, 3], [1, 5]]),
-])
+@pytest.mark.parametrize(
+    "order,expected",
+    [
+        ("easy_to_hard", [[1, 5], [0, 3], [2, 4]]),
+        ("hard_to_easy", [[2, 4], [0, 3], [1, 5]]),
+    ],
+)
 def test_rsu_unlearns_chunks_in_the_configured_order(setup, order, expected):
     import pandas as pd
 
@@ -358,7 +421,10 @@ def test_rsu_unlearns_chunks_in_the_configured_order(setup, order, expected):
     chunks = []
     original = methods.get("finetune").unlearn
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("mudiff.methods.finetune.unlearn", lambda model, t, p: chunks.append(sorted(t.forget.tolist())) or original(model, t, p))
+        mp.setattr(
+            "mudiff.methods.finetune.unlearn",
+            lambda model, t, p: chunks.append(sorted(t.forget.tolist())) or original(model, t, p),
+        )
         m.unlearn(copy.deepcopy(target), task, m.Params(order=order, inner={"epochs": 3}))
     assert chunks == expected
     assert [s["retain"] for s in task.notes["steps"]] == [62, 60, 58]
@@ -389,16 +455,26 @@ def test_rsu_random_order_ranks_by_nothing_and_never_falls_back(setup, scores, r
     from mudiff.methods import rsu
 
     data, forget, retain, target, before = setup
-    task = _task(data, forget, retain, [], None if scores is None else _scores(forget))  # no privacy_risk either way
+    task = _task(
+        data, forget, retain, [], None if scores is None else _scores(forget)
+    )  # no privacy_risk either way
     m = methods.get("rsu:finetune")
     chunks = []
     original = methods.get("finetune").unlearn
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("mudiff.methods.finetune.unlearn", lambda model, t, p: chunks.append(t.forget.tolist()) or original(model, t, p))
+        mp.setattr(
+            "mudiff.methods.finetune.unlearn",
+            lambda model, t, p: chunks.append(t.forget.tolist()) or original(model, t, p),
+        )
         mp.setattr(rsu, "risk", lambda *a, **k: pytest.fail("order: random must not compute a risk"))
         m.unlearn(copy.deepcopy(target), task, m.Params(order="random", inner={"epochs": 3}))
     expected = rsu.random_order(6, task.seed)
     assert sum(chunks, []) == forget[expected].tolist() and [len(c) for c in chunks] == [2, 2, 2]
-    assert expected.tolist() == rsu.ranking(np.array(MEM), "random", task.seed).tolist()  # the same shuffle as before
+    assert (
+        expected.tolist() == rsu.ranking(np.array(MEM), "random", task.seed).tolist()
+    )  # the same shuffle as before
     assert "rsu_fallback" not in task.notes and task.notes["rsu_order"] == "random"
-    assert not [w for w in recwarn if "RSU" in str(w.message)] and "ranking F by the target's loss" not in capsys.readouterr().out
+    assert (
+        not [w for w in recwarn if "RSU" in str(w.message)]
+        and "ranking F by the target's loss" not in capsys.readouterr().out
+    )

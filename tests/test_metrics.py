@@ -72,10 +72,26 @@ def test_model_metrics_from_a_prediction_table_by_hand():
     from mudiff.metrics.evaluation import compare, model_metrics
 
     # train ids 0..9, forget = {0, 1}: F all wrong, R 7 of 8 right; test 3 of 4 right
-    train = pd.DataFrame({"split": "train", "id": range(10), "label": 0, "p_y": [0.2, 0.3] + [0.9] * 8,
-                          "phi": 0.0, "correct": [False, False] + [True] * 7 + [False]})
-    test = pd.DataFrame({"split": "test", "id": range(4), "label": 0, "p_y": [0.6, 0.7, 0.8, 0.1],
-                         "phi": 0.0, "correct": [True, True, True, False]})
+    train = pd.DataFrame(
+        {
+            "split": "train",
+            "id": range(10),
+            "label": 0,
+            "p_y": [0.2, 0.3] + [0.9] * 8,
+            "phi": 0.0,
+            "correct": [False, False] + [True] * 7 + [False],
+        }
+    )
+    test = pd.DataFrame(
+        {
+            "split": "test",
+            "id": range(4),
+            "label": 0,
+            "p_y": [0.6, 0.7, 0.8, 0.1],
+            "phi": 0.0,
+            "correct": [True, True, True, False],
+        }
+    )
     m = model_metrics(pd.concat([train, test]), np.array([0, 1]))
     assert m["FA"] == 0.0 and m["RA"] == pytest.approx(87.5) and m["TA"] == 75.0
     assert 0.0 <= m["MIA"] <= 1.0
@@ -96,17 +112,22 @@ def test_logistic_1d_matches_scikit_learn(seed):
     y = np.concatenate([np.ones(300), np.zeros(300)])
     slope, intercept = fit_logistic_1d(x, y)
     ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=1000).fit(x[:, None], y)
-    assert slope == pytest.approx(ref.coef_[0, 0], rel=1e-5) and intercept == pytest.approx(ref.intercept_[0], rel=1e-5, abs=1e-7)
+    assert slope == pytest.approx(ref.coef_[0, 0], rel=1e-5) and intercept == pytest.approx(
+        ref.intercept_[0], rel=1e-5, abs=1e-7
+    )
     grid = np.linspace(-4, 4, 401)
     np.testing.assert_array_equal(slope * grid + intercept > 0, ref.predict(grid[:, None]) == 1)
 
 
 def _trace(correct_by_epoch, phi_by_epoch=None):
     import pandas as pd
+
     rows = []
     for epoch, correct in enumerate(correct_by_epoch):
         phis = phi_by_epoch[epoch] if phi_by_epoch else [0.0] * len(correct)
-        rows += [{"epoch": epoch, "id": i, "correct": c, "phi": p} for i, (c, p) in enumerate(zip(correct, phis))]
+        rows += [
+            {"epoch": epoch, "id": i, "correct": c, "phi": p} for i, (c, p) in enumerate(zip(correct, phis))
+        ]
     return pd.DataFrame(rows)
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from studyrepo import REPO, copy_repo, env, job_stats, snakemake
+from studyrepo import dry_run_jobs as _dry_run_jobs
 
+from mudiff.analysis.proxies import MIN_MEASURABLE_SECONDS
 from mudiff.config import load, unlearn_pairs
 from mudiff.forget_sets import names
-from mudiff.analysis.proxies import MIN_MEASURABLE_SECONDS
-from studyrepo import REPO, copy_repo, dry_run_jobs as _dry_run_jobs, env, job_stats, snakemake
 
 # What the default study runs, from its config: the expectations follow the config.
 CONFIG = load(REPO / "config" / "default.yaml")
@@ -48,16 +49,40 @@ def test_every_output_is_there(study: Path):
     results = study / "results" / "default"
     run = results / "seed_0"  # the default study's one replicate
     assert (results / "report.md").stat().st_size > 0
-    for fig in ("tow_by_memorization.png", "tow_by_entanglement.png", "proxies_vs_memorization.png", "rum_comparison.png",
-                "rsu_by_order.png", "forget_samples.png", "forget_samples_by_method.png"):
+    for fig in (
+        "tow_by_memorization.png",
+        "tow_by_entanglement.png",
+        "proxies_vs_memorization.png",
+        "rum_comparison.png",
+        "rsu_by_order.png",
+        "forget_samples.png",
+        "forget_samples_by_method.png",
+    ):
         assert (results / "figures" / fig).stat().st_size > 10_000
     assert (run / "proxies" / "proxies_vs_memorization.png").stat().st_size > 10_000
     proxies = pd.read_parquet(run / "proxies" / "proxies.parquet")
-    assert set(proxies["score"]) == {"confidence", "max_conf", "entropy", "bi_acc", "forgetting_events", "holdout_kl", "curvature",
-                                     "centroid_distance", "privacy_risk", "margin", "grad_norm", "knn_disagreement"}
+    assert set(proxies["score"]) == {
+        "confidence",
+        "max_conf",
+        "entropy",
+        "bi_acc",
+        "forgetting_events",
+        "holdout_kl",
+        "curvature",
+        "centroid_distance",
+        "privacy_risk",
+        "margin",
+        "grad_norm",
+        "knn_disagreement",
+    }
     assert proxies[["spearman", "pearson", "seconds"]].notna().all().all()
-    measurable = proxies["seconds"] >= MIN_MEASURABLE_SECONDS  # below: no ratio (training dynamics: ~0 s, no extra training)
-    assert proxies.loc[measurable, "time_ratio_to_bank"].notna().all() and proxies.loc[~measurable, "time_ratio_to_bank"].isna().all()
+    measurable = (
+        proxies["seconds"] >= MIN_MEASURABLE_SECONDS
+    )  # below: no ratio (training dynamics: ~0 s, no extra training)
+    assert (
+        proxies.loc[measurable, "time_ratio_to_bank"].notna().all()
+        and proxies.loc[~measurable, "time_ratio_to_bank"].isna().all()
+    )
     for method, fs in PAIRS:
         for name in ("model.pt", "record.json", "trace.parquet", "predictions.parquet"):
             assert (run / "unlearn" / method / fs / name).is_file()
@@ -69,11 +94,15 @@ def test_every_output_is_there(study: Path):
             assert 0.0 <= metrics["ToW"] <= 1.0
     # instance-level difficulty: every non-retrain run's forget samples, censoring kept
     difficulty = pd.read_parquet(run / "analysis" / "difficulty.parquet")
-    assert {"method", "forget_set", "id", "residual", "steps_to_forget", "censored", "difficulty"} <= set(difficulty.columns)
+    assert {"method", "forget_set", "id", "residual", "steps_to_forget", "censored", "difficulty"} <= set(
+        difficulty.columns
+    )
     assert set(map(tuple, difficulty[["method", "forget_set"]].drop_duplicates().to_numpy())) == set(PAIRS)
     findings = json.loads((run / "analysis" / "findings.json").read_text())["findings"]
     assert all(f["reproduced"] in (True, False, None) and f["text"] for f in findings)
-    assert all("not testable here (" in f["text"] for f in findings if f["reproduced"] is None)  # always with a reason
+    assert all(
+        "not testable here (" in f["text"] for f in findings if f["reproduced"] is None
+    )  # always with a reason
     assert len(findings) >= 5
     # The shipped settings unlearn: on memorization_mix at least 6 of the 7 non-retrain methods move F's
     # accuracy 10 points or more away from the target's (epoch 0 of the trace), and each run says if it was inert.
@@ -99,7 +128,9 @@ def test_every_output_is_there(study: Path):
     from mudiff.scores import NAMES
 
     assert list(scores.columns) == ["id", "label", *NAMES]
-    assert scores[list(NAMES)].notna().mean().min() > 0.9  # bank scores are NaN only where a sample is never IN or OUT
+    assert (
+        scores[list(NAMES)].notna().mean().min() > 0.9
+    )  # bank scores are NaN only where a sample is never IN or OUT
     timings = json.loads((run / "scores" / "timings.json").read_text())
     assert set(timings["seconds"]) == set(NAMES) and timings["bank_seconds"] > 0
     for fs in SIZED:
@@ -134,15 +165,26 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     # a forget_set per forget set, unlearn and evaluate per method x forget set, analysis, report
     assert len(runs) == 8 + len(FORGET_SETS) + 2 * len(PAIRS) + 2  # ... analysis, report
     assert {r.info.status for r in runs} == {"FINISHED"}
-    keys = [(r.data.tags["mudiff.rule"], r.data.tags.get("mudiff.wildcard.method"), r.data.tags.get("mudiff.wildcard.forget_set")) for r in runs]
+    keys = [
+        (
+            r.data.tags["mudiff.rule"],
+            r.data.tags.get("mudiff.wildcard.method"),
+            r.data.tags.get("mudiff.wildcard.forget_set"),
+        )
+        for r in runs
+    ]
     assert len(set(keys)) == len(keys), "a job logged more than one run"
     digest = yaml.safe_load((study / "data.dvc").read_text())["outs"][0]["md5"]
     for run in runs:
         if run.data.tags["mudiff.rule"] != "prepare_data":  # data.dvc is written after it
             assert run.data.tags["mudiff.data_digest"] == digest
         assert run.data.tags["mudiff.git_commit"] != ""
-        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["mudiff", "outputs"], run.info.run_name
-    unlearn = next(r for r in runs if r.info.run_name == "unlearn[forget_set=random][method=finetune][seed=0]")
+        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["mudiff", "outputs"], (
+            run.info.run_name
+        )
+    unlearn = next(
+        r for r in runs if r.info.run_name == "unlearn[forget_set=random][method=finetune][seed=0]"
+    )
     lr = CONFIG["unlearn"]["finetune"]["lr"]
     assert float(unlearn.data.params["hyper.lr"]) == lr and unlearn.data.params["replicate_seed"] == "0"
     assert "seconds" in unlearn.data.metrics and "peak_memory_mb" in unlearn.data.metrics
@@ -150,14 +192,25 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     report = next(r for r in runs if r.data.tags["mudiff.rule"] == "report")
     assert "mudiff.deviations" in report.data.tags
     # a meta-method's epochs run on across its steps: 0 (before) and 1..total
-    rum = next(r for r in runs if r.info.run_name == "unlearn[forget_set=memorization_mix][method=rum_f:neggrad_plus][seed=0]")
-    assert [m.step for m in client.get_metric_history(rum.info.run_id, "forget_acc")] == list(range(0, 6))  # neggrad_plus's 5 epochs as 1 + 2 + 2
+    rum = next(
+        r
+        for r in runs
+        if r.info.run_name == "unlearn[forget_set=memorization_mix][method=rum_f:neggrad_plus][seed=0]"
+    )
+    assert [m.step for m in client.get_metric_history(rum.info.run_id, "forget_acc")] == list(
+        range(0, 6)
+    )  # neggrad_plus's 5 epochs as 1 + 2 + 2
     assert json.loads(rum.data.tags["mudiff.note.steps"])[0]["name"] == "low"
 
 
 def audit(study: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mudiff", "audit", "results/default"], cwd=study, capture_output=True,
-                          text=True, env={**env(), "PYTHONPATH": str(study / "workflow")})
+    return subprocess.run(
+        [sys.executable, "-m", "mudiff", "audit", "results/default"],
+        cwd=study,
+        capture_output=True,
+        text=True,
+        env={**env(), "PYTHONPATH": str(study / "workflow")},
+    )
 
 
 def test_every_number_leads_to_its_run_commit_and_data_and_the_audit_passes(study: Path):
@@ -166,27 +219,40 @@ def test_every_number_leads_to_its_run_commit_and_data_and_the_audit_passes(stud
     mlflow.set_tracking_uri(f"sqlite:///{study / 'mlflow.db'}")
     exp = mlflow.get_experiment_by_name("default")
     runs = mlflow.search_runs([exp.experiment_id], max_results=1000)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=study, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=study, capture_output=True, text=True
+    ).stdout.strip()
     # MLflow's own columns, and one invocation for the whole study
     assert set(runs["tags.mlflow.source.git.commit"]) == {head}
-    assert runs["tags.mlflow.user"].str.len().min() > 0 and runs["tags.mlflow.source.name"].str.endswith("__main__.py").all()
-    assert runs["tags.mudiff.invocation"].nunique() == 1 and runs["tags.mudiff.invocation"].str.len().min() == 32
+    assert (
+        runs["tags.mlflow.user"].str.len().min() > 0
+        and runs["tags.mlflow.source.name"].str.endswith("__main__.py").all()
+    )
+    assert (
+        runs["tags.mudiff.invocation"].nunique() == 1 and runs["tags.mudiff.invocation"].str.len().min() == 32
+    )
     digest = yaml.safe_load((study / "data.dvc").read_text())["outs"][0]["md5"]
-    by_digest = mlflow.search_runs([exp.experiment_id], filter_string=f"dataset.digest = '{digest}'", max_results=1000)
+    by_digest = mlflow.search_runs(
+        [exp.experiment_id], filter_string=f"dataset.digest = '{digest}'", max_results=1000
+    )
     assert set(by_digest["tags.mudiff.rule"]) == set(runs["tags.mudiff.rule"]) - {"prepare_data"}
     # a report number -> its evaluate run -> the commit and data behind it
     evaluation = pd.read_parquet(study / "results" / "default" / "evaluation.parquet")
     row = evaluation[(evaluation["method"] == "finetune") & (evaluation["forget_set"] == "random")].iloc[0]
     from mudiff.io import run_id_of
 
-    assert row["evaluate_run_id"] == run_id_of(study / "results" / "default" / "seed_0" / "evaluate" / "finetune" / "random.json")
+    assert row["evaluate_run_id"] == run_id_of(
+        study / "results" / "default" / "seed_0" / "evaluate" / "finetune" / "random.json"
+    )
     run = mlflow.get_run(row["evaluate_run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["mudiff.data_digest"] == digest
     assert float(run.data.metrics["ToW"]) == pytest.approx(row["ToW"])
     report = (study / "results" / "default" / "report.md").read_text()
     assert "## Provenance" in report and f"/runs/{row['evaluate_run_id']})" in report
     report_run = runs[runs["tags.mudiff.rule"] == "report"].iloc[0]
-    assert int(report_run["tags.mudiff.input_runs"]) >= len(PAIRS) + len(FORGET_SETS)  # evaluate and forget-set runs, and more
+    assert int(report_run["tags.mudiff.input_runs"]) >= len(PAIRS) + len(
+        FORGET_SETS
+    )  # evaluate and forget-set runs, and more
     # the end of the run said so, and the audit agrees
     log = (study / "run.log").read_text()
     assert "mudiff: study 'default' done." in log and "ToW (1 = as retrain" in log
@@ -197,7 +263,9 @@ def test_every_number_leads_to_its_run_commit_and_data_and_the_audit_passes(stud
 
 
 def test_data_is_versioned_and_reproduces_the_committed_digest(study: Path):
-    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=study, capture_output=True, text=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status"], cwd=study, capture_output=True, text=True
+    )
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
     committed = yaml.safe_load((REPO / "data.dvc").read_text())["outs"][0]["md5"]
     produced = yaml.safe_load((study / "data.dvc").read_text())["outs"][0]["md5"]
@@ -246,7 +314,11 @@ def dry_run_after_editing(study: Path, module: str) -> str:
 
 def test_changing_one_methods_code_reruns_only_that_method(study: Path):
     out = dry_run_after_editing(study, "methods/neggrad_plus.py")
-    wrapping = ["neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus"]  # and the meta-methods that wrap it
+    wrapping = [
+        "neggrad_plus",
+        "rum_f:neggrad_plus",
+        "shuffle:neggrad_plus",
+    ]  # and the meta-methods that wrap it
     n = sum(len(pairs_of(m)) for m in wrapping)
     assert job_stats(out) == {"unlearn": n, "evaluate": n, "analysis": 1, "report": 1, "all": 1}
     assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == set(wrapping)
@@ -254,7 +326,11 @@ def test_changing_one_methods_code_reruns_only_that_method(study: Path):
 
 def test_changing_rums_code_reruns_only_meta_methods_that_use_it(study: Path):
     out = dry_run_after_editing(study, "methods/rum.py")
-    assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {"rum_f:neggrad_plus", "rum", "shuffle:neggrad_plus"}
+    assert {w["method"] for r, w in _dry_run_jobs(out) if r == "unlearn"} == {
+        "rum_f:neggrad_plus",
+        "rum",
+        "shuffle:neggrad_plus",
+    }
     assert "scores" not in job_stats(out)
 
 
@@ -290,12 +366,16 @@ def test_the_audit_still_passes_after_the_probes_and_names_each_tampering(study:
     stage.write_text(stage.read_text() + "\n# an edit\n")
     proc = audit(study)
     assert proc.returncode == 1
-    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith(("results/", "data/"))}
+    lines = {
+        line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith(("results/", "data/"))
+    }
     at = lambda path: lines[str(path.relative_to(study))]  # noqa: E731
     assert "changed since its run wrote it" in at(metrics)
     assert "changed since its run wrote it" in at(model)
     assert f"its run {deleted} was deleted" in at(results / "forget_sets" / "random.json")
     assert "artifact store's copy (outputs/metrics.json) differs" in at(results / "target" / "metrics.json")
-    assert "stale: code changed since (workflow/mudiff/stages/proxies.py)" in at(results / "proxies" / "proxies.parquet")
+    assert "stale: code changed since (workflow/mudiff/stages/proxies.py)" in at(
+        results / "proxies" / "proxies.parquet"
+    )
     assert str((results / "scores" / "scores.parquet").relative_to(study)) not in lines  # passes: not listed
     assert "do not match" in proc.stdout.splitlines()[-1]

@@ -11,14 +11,29 @@ from mudiff.report.markdown import cost_table, rsu_table, rum_table
 def _evaluation(seeds=(0,)) -> pd.DataFrame:
     """ToW per method and forget set; with several seeds, seed s adds 0.01 * s (mean: + 0.01 * mean(s))."""
     rows = []
-    tow = {"retrain": 1.0, "neggrad_plus": 0.90, "rum_f:neggrad_plus": 0.95, "shuffle:neggrad_plus": 0.92, "rum": 0.97,
-           "finetune": 0.8, "rsu:finetune": 0.85, "rsu:finetune@random": 0.83}
+    tow = {
+        "retrain": 1.0,
+        "neggrad_plus": 0.90,
+        "rum_f:neggrad_plus": 0.95,
+        "shuffle:neggrad_plus": 0.92,
+        "rum": 0.97,
+        "finetune": 0.8,
+        "rsu:finetune": 0.85,
+        "rsu:finetune@random": 0.83,
+    }
     for seed in seeds:
         for fs, shift in (("random", 0.0), ("memorization_mix", -0.1)):
             for method, t in tow.items():
-                rows.append({"seed": seed, "method": method, "forget_set": fs,
-                             "ToW": t + (0 if method == "retrain" else shift + 0.01 * seed),
-                             "seconds": 2.0 if method == "retrain" else 1.0, "cost_ratio": 1.0 if method == "retrain" else 0.5})
+                rows.append(
+                    {
+                        "seed": seed,
+                        "method": method,
+                        "forget_set": fs,
+                        "ToW": t + (0 if method == "retrain" else shift + 0.01 * seed),
+                        "seconds": 2.0 if method == "retrain" else 1.0,
+                        "cost_ratio": 1.0 if method == "retrain" else 0.5,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -26,7 +41,9 @@ def test_rum_table_compares_on_mix_sets_only():
     table = rum_table(_evaluation())
     assert list(table["method"]) == ["neggrad_plus", "rum_f:neggrad_plus", "shuffle:neggrad_plus", "rum"]
     assert list(table.columns) == ["method", "memorization_mix"]
-    assert table.set_index("method").loc["rum_f:neggrad_plus", "memorization_mix"] == "0.850"  # one seed: no interval
+    assert (
+        table.set_index("method").loc["rum_f:neggrad_plus", "memorization_mix"] == "0.850"
+    )  # one seed: no interval
     verdict = next(f for f in rum_findings(_evaluation()) if f["method"] == "neggrad_plus")
     assert verdict["reproduced"] is True
 
@@ -96,7 +113,9 @@ def test_rum_and_rsu_figures_are_drawn(tmp_path):
 
     ev = _evaluation(seeds=(0, 1))
     assert figures.rum_comparison(ev, tmp_path / "rum.png").stat().st_size > 10_000
-    assert figures.rum_comparison(ev[ev["forget_set"] == "random"], tmp_path / "none.png") is None  # no mix set
+    assert (
+        figures.rum_comparison(ev[ev["forget_set"] == "random"], tmp_path / "none.png") is None
+    )  # no mix set
     orders = {"rsu:finetune": "easy_to_hard", "rsu:finetune@random": "random"}
     assert figures.rsu_by_order(ev, orders, tmp_path / "rsu.png").stat().st_size > 10_000
 
@@ -106,5 +125,11 @@ def test_unlearning_table_marks_inert_runs():
 
     from mudiff.report.markdown import moved_text
 
-    summary = pd.DataFrame({"forget_flip_share": [0.0, 0.25, 0.01], "inert": [1.0, 0.0, 0.5], "seeds": [1, 1, 2]})
-    assert [moved_text(summary, i) for i in summary.index] == ["INERT 0.0%", "25.0%", "1.0% (inert in 1 of 2 seeds)"]
+    summary = pd.DataFrame(
+        {"forget_flip_share": [0.0, 0.25, 0.01], "inert": [1.0, 0.0, 0.5], "seeds": [1, 1, 2]}
+    )
+    assert [moved_text(summary, i) for i in summary.index] == [
+        "INERT 0.0%",
+        "25.0%",
+        "1.0% (inert in 1 of 2 seeds)",
+    ]

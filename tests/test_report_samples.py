@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tinydata import separable
 
 from mudiff.report.samples import class_names, draw, extremes, inert_runs, pooled_difficulty
-from tinydata import separable
 
 
 def _runs() -> pd.DataFrame:
@@ -16,8 +16,19 @@ def _runs() -> pd.DataFrame:
     rows = []
 
     def run(seed, method, forget_set, ids, difficulty, **extra):
-        rows.append(pd.DataFrame({"seed": seed, "method": method, "forget_set": forget_set, "id": ids,
-                                  "difficulty": difficulty, "memorization": np.linspace(0, 1, len(ids)), **extra}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "seed": seed,
+                    "method": method,
+                    "forget_set": forget_set,
+                    "id": ids,
+                    "difficulty": difficulty,
+                    "memorization": np.linspace(0, 1, len(ids)),
+                    **extra,
+                }
+            )
+        )
 
     for seed in (0, 1):
         run(seed, "finetune", "random", [0, 1, 2, 3], [0.25, 0.5, 0.75, 1.0])
@@ -39,7 +50,7 @@ def test_pooling_rank_normalises_each_run_and_leaves_out_retrain_variants_and_in
     assert pooled.loc[5, "difficulty"] == pytest.approx(0.5)
     assert pooled.loc[3, "memorization"] == pytest.approx((4 * 1.0 + 0.0) / 5)
     # an `inert` column on the table works the same
-    marked = _runs().assign(inert=lambda t: (t["method"] == "salun"))
+    marked = _runs().assign(inert=lambda t: t["method"] == "salun")
     assert pooled_difficulty(marked).equals(pooled_difficulty(_runs(), inert={(0, "salun", "random")}))
     # without the inert mark, salun's opposite order pulls id 0 up
     assert pooled_difficulty(_runs()).set_index("id").loc[0, "difficulty"] > 0.25
@@ -52,7 +63,9 @@ def test_pooling_per_method():
 
 
 def test_extremes_known_answer():
-    pooled = pd.DataFrame({"id": [10, 11, 12, 13, 14, 15, 16], "difficulty": [0.9, 0.1, 0.5, 0.9, np.nan, 0.2, 0.7]})
+    pooled = pd.DataFrame(
+        {"id": [10, 11, 12, 13, 14, 15, 16], "difficulty": [0.9, 0.1, 0.5, 0.9, np.nan, 0.2, 0.7]}
+    )
     hardest, easiest = extremes(pooled, k=3)
     assert hardest["id"].tolist() == [10, 13, 16]  # ties: smaller id first
     assert easiest["id"].tolist() == [11, 15, 12]
@@ -62,14 +75,23 @@ def test_extremes_known_answer():
 
 
 def test_inert_runs_from_the_evaluation():
-    evaluation = pd.DataFrame({"seed": [0, 0, 1], "method": ["a", "b", "a"], "forget_set": ["random"] * 3,
-                               "inert": [True, False, None]})
+    evaluation = pd.DataFrame(
+        {
+            "seed": [0, 0, 1],
+            "method": ["a", "b", "a"],
+            "forget_set": ["random"] * 3,
+            "inert": [True, False, None],
+        }
+    )
     assert inert_runs(evaluation) == {(0, "a", "random")}
     assert inert_runs(evaluation.drop(columns="inert")) == set()
 
 
 def test_class_names():
-    assert class_names("fashion_mnist", 10)[9] == "Ankle boot" and class_names("fashion_mnist", 10)[0] == "T-shirt/top"
+    assert (
+        class_names("fashion_mnist", 10)[9] == "Ankle boot"
+        and class_names("fashion_mnist", 10)[0] == "T-shirt/top"
+    )
     assert class_names("digits", 10) == [str(k) for k in range(10)]
 
 
@@ -80,8 +102,18 @@ def test_figures_are_written(tmp_path):
     for method in ("retrain", "finetune", "neggrad_plus"):
         for forget_set in ("random", "memorization_high"):
             ids = rng.choice(40, 20, replace=False)
-            rows.append(pd.DataFrame({"seed": 0, "method": method, "forget_set": forget_set, "id": ids,
-                                      "difficulty": rng.random(20), "memorization": rng.random(20)}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "seed": 0,
+                        "method": method,
+                        "forget_set": forget_set,
+                        "id": ids,
+                        "difficulty": rng.random(20),
+                        "memorization": rng.random(20),
+                    }
+                )
+            )
     difficulty = pd.concat(rows, ignore_index=True)
     figs = draw(difficulty, prepared, "digits", tmp_path, k=8, k_method=4)
     assert set(figs) == {"forget_samples", "forget_samples_by_method"}

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from studyrepo import TINY, copy_repo, env, runs, snakemake, write_config
+from tinydata import cpu, separable
 
 from mudiff import forget_sets
 from mudiff.bank import train_bank
@@ -24,8 +26,6 @@ from mudiff.device import DeviceError, choice_note, pick
 from mudiff.models import build
 from mudiff.scores.memorization import memorization
 from mudiff.training import Dynamics, Recipe, fit
-from studyrepo import TINY, copy_repo, env, runs, snakemake, write_config
-from tinydata import cpu, separable
 
 # ------------------------------------------------------------------------------------ MLflow runs
 
@@ -51,12 +51,17 @@ def test_run_of_a_job_that_died_is_closed_by_its_rerun_within_its_scope(store, t
     gone.wait()  # a Snakemake that has exited: its pid is free
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
+
         def started(**scope):
-            return client.create_run(exp_id, run_name="train_bank", tags={"mudiff.rule": "train_bank", **here, **scope})
+            return client.create_run(
+                exp_id, run_name="train_bank", tags={"mudiff.rule": "train_bank", **here, **scope}
+            )
 
         dead_here = started()  # an earlier attempt in this invocation, SIGKILLed: never closed
         dead_before = started(**{"mudiff.invocation": "old", "mudiff.invoker": f"{host}:{gone.pid}:"})
-        live = started(**{"mudiff.invocation": "live", "mudiff.invoker": f"{host}:{alive.pid}:"})  # e.g. --nolock
+        live = started(
+            **{"mudiff.invocation": "live", "mudiff.invoker": f"{host}:{alive.pid}:"}
+        )  # e.g. --nolock
         other_checkout = started(**{"mudiff.workdir": str(tmp_path / "someone-else")})  # a shared store
         other_host = started(**{"mudiff.invocation": "theirs", "mudiff.invoker": "elsewhere:1:"})
         untagged = client.create_run(exp_id, run_name="train_bank")  # no scope: not known to be ours
@@ -65,13 +70,17 @@ def test_run_of_a_job_that_died_is_closed_by_its_rerun_within_its_scope(store, t
             pass
     finally:
         alive.kill()
-    status = {r: client.get_run(r.info.run_id).info.status for r in
-              (dead_here, dead_before, live, other_checkout, other_host, untagged, other_job)}
+    status = {
+        r: client.get_run(r.info.run_id).info.status
+        for r in (dead_here, dead_before, live, other_checkout, other_host, untagged, other_job)
+    }
     assert status[dead_here] == status[dead_before] == "KILLED"
     assert "same invocation" in client.get_run(dead_here.info.run_id).data.tags["mudiff.closed_by"]
     assert f"pid {gone.pid}) is gone" in client.get_run(dead_before.info.run_id).data.tags["mudiff.closed_by"]
     assert all(status[r] == "RUNNING" for r in (live, other_checkout, other_host, untagged, other_job))
-    statuses = sorted(r.info.status for r in client.search_runs([exp_id], "attributes.run_name = 'train_bank'"))
+    statuses = sorted(
+        r.info.status for r in client.search_runs([exp_id], "attributes.run_name = 'train_bank'")
+    )
     assert statuses == ["FINISHED", "KILLED", "KILLED", "RUNNING", "RUNNING", "RUNNING", "RUNNING"]
 
 
@@ -90,10 +99,27 @@ def test_failed_job_run_is_failed_and_says_why(store):
 def test_prepare_with_missing_source_writes_nothing(store, tmp_path):
     from mudiff.stages import prepare_data as prepare
 
-    out = {"arrays": str(tmp_path / "data" / "arrays.npz"), "manifest": str(tmp_path / "data" / "manifest.json")}
-    job = {"rule": "prepare_data", "study": "s", "wildcards": {}, "input": {}, "output": out,
-           "params": {"data": {"dataset": "fashion_mnist", "source": str(tmp_path / "nowhere"), "root": "data",
-                               "download_dir": str(tmp_path / "dl"), "test_fraction": 0.2, "split_seed": 0}}}
+    out = {
+        "arrays": str(tmp_path / "data" / "arrays.npz"),
+        "manifest": str(tmp_path / "data" / "manifest.json"),
+    }
+    job = {
+        "rule": "prepare_data",
+        "study": "s",
+        "wildcards": {},
+        "input": {},
+        "output": out,
+        "params": {
+            "data": {
+                "dataset": "fashion_mnist",
+                "source": str(tmp_path / "nowhere"),
+                "root": "data",
+                "download_dir": str(tmp_path / "dl"),
+                "test_fraction": 0.2,
+                "split_seed": 0,
+            }
+        },
+    }
     with pytest.raises(FileNotFoundError, match="nowhere"):
         prepare.run(job)
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
@@ -104,7 +130,9 @@ def test_prepare_with_missing_source_writes_nothing(store, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_cuda_required_without_a_gpu_is_refused_naming_the_key():
-    with pytest.raises(DeviceError, match=r"config key 'device' is 'cuda' but no CUDA device is visible.*device: auto"):
+    with pytest.raises(
+        DeviceError, match=r"config key 'device' is 'cuda' but no CUDA device is visible.*device: auto"
+    ):
         pick("cuda")
 
 
@@ -121,12 +149,22 @@ def test_auto_falls_back_to_cpu_and_says_so():
 def _scores_and_sets(seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     data = separable(n_train=48, n_test=16, seed=0, flip=4).to(cpu())
     dyn = Dynamics(4, 48, data.device)
-    fit(build("mlp", data.shape, 2, seed=seed), data, torch.arange(48), Recipe(4, 16, 0.05, schedule="cosine"), seed=seed, dynamics=dyn)
+    fit(
+        build("mlp", data.shape, 2, seed=seed),
+        data,
+        torch.arange(48),
+        Recipe(4, 16, 0.05, schedule="cosine"),
+        seed=seed,
+        dynamics=dyn,
+    )
     bank = train_bank(data, "mlp", BankConfig(models=8, epochs=2, batch_size=16), seed=seed)
     mem = memorization(bank.mask, bank.correct_train)
     confidence = dyn.numpy()["p_y"].mean(0)
     table = pd.DataFrame({"id": np.arange(48), "memorization": mem, "confidence": confidence})
-    sets = {name: forget_sets.build(name, table, size=6, seed=seed)[0] for name in ("random", "memorization_high", "confidence_mix")}
+    sets = {
+        name: forget_sets.build(name, table, size=6, seed=seed)[0]
+        for name in ("random", "memorization_high", "confidence_mix")
+    }
     return mem, confidence, sets
 
 
@@ -153,7 +191,11 @@ def test_another_seed_gives_other_scores_and_forget_sets():
 def test_config_values_cannot_inject_shell_commands(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     evil = "x'; touch PWNED1; echo '\" $(touch PWNED2) `touch PWNED3` ; touch PWNED4 #"
-    config = write_config(repo, {**TINY, "name": "evil", "model": "smallcnn", "data": {"dataset": "fashion_mnist", "source": evil}}, "evil.yaml")
+    config = write_config(
+        repo,
+        {**TINY, "name": "evil", "model": "smallcnn", "data": {"dataset": "fashion_mnist", "source": evil}},
+        "evil.yaml",
+    )
     proc = snakemake(repo, "--cores", "1", "--configfile", config, check=False)
     assert proc.returncode != 0
     assert not list(repo.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
@@ -168,7 +210,9 @@ def test_ctrl_c_during_the_bank_kills_its_run_and_the_rerun_completes(tmp_path):
     config = write_config(repo, {**TINY, "bank": {"models": 16, "epochs": 60}})
     args = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", config]
     with open(tmp_path / "first.log", "w") as log:
-        proc = subprocess.Popen(args, cwd=repo, env=env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            args, cwd=repo, env=env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         bank_log = repo / "logs" / "tiny" / "seed_0" / "train_bank.log"
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
@@ -198,8 +242,15 @@ def test_gpu_refusal_is_the_failed_runs_recorded_error(store, tmp_path):
     from mudiff.stages import train_target as train
 
     client, exp_id = store
-    job = {"rule": "train_target", "study": "s", "wildcards": {}, "input": {"arrays": str(tmp_path / "none.npz")},
-           "seed": 0, "output": {}, "params": {"device": "cuda", "model": "mlp", "train": {}}}
+    job = {
+        "rule": "train_target",
+        "study": "s",
+        "wildcards": {},
+        "input": {"arrays": str(tmp_path / "none.npz")},
+        "seed": 0,
+        "output": {},
+        "params": {"device": "cuda", "model": "mlp", "train": {}},
+    }
     with pytest.raises(DeviceError):
         train.run(job)
     (run,) = client.search_runs([exp_id])

@@ -16,18 +16,24 @@ from mudiff.scores.memorization import memorization
 
 def test_memorization_hand_computed_bank():
     # K=4 models (rows), N=4 samples (columns).
-    mask = np.array([
-        [1, 1, 0, 0],
-        [1, 1, 1, 0],
-        [1, 0, 1, 0],
-        [1, 0, 1, 0],
-    ], dtype=bool)
-    correct = np.array([
-        [1, 1, 0, 1],
-        [0, 1, 1, 0],
-        [1, 0, 1, 1],
-        [1, 1, 0, 1],
-    ], dtype=bool)
+    mask = np.array(
+        [
+            [1, 1, 0, 0],
+            [1, 1, 1, 0],
+            [1, 0, 1, 0],
+            [1, 0, 1, 0],
+        ],
+        dtype=bool,
+    )
+    correct = np.array(
+        [
+            [1, 1, 0, 1],
+            [0, 1, 1, 0],
+            [1, 0, 1, 1],
+            [1, 1, 0, 1],
+        ],
+        dtype=bool,
+    )
     mem = memorization(mask, correct)
     # sample 0: in every model -> no "out" models -> NaN
     assert np.isnan(mem[0])
@@ -47,12 +53,15 @@ def test_memorization_accepts_int_arrays_and_can_be_negative():
 
 
 # (epochs=4, N=3)
-CORRECT = np.array([
-    [1, 0, 1],
-    [0, 1, 1],
-    [1, 1, 1],
-    [0, 1, 0],
-], dtype=bool)
+CORRECT = np.array(
+    [
+        [1, 0, 1],
+        [0, 1, 1],
+        [1, 1, 1],
+        [0, 1, 0],
+    ],
+    dtype=bool,
+)
 
 
 def test_forgetting_events_counts_only_correct_to_incorrect():

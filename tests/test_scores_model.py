@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tinydata import cpu
 from torch import nn
 
 from mudiff.analysis.proxies import proxy_table
@@ -19,7 +20,6 @@ from mudiff.scores.knn_disagreement import knn_disagreement
 from mudiff.scores.margin import margin
 from mudiff.scores.privacy_risk import lira_log_ratio, privacy_risk
 from mudiff.stages.scores import join_scores
-from tinydata import cpu
 
 # ----------------------------------------------------------------------------- LiRA
 
@@ -55,12 +55,16 @@ def test_lira_centres_on_the_median_with_the_std_as_spread():
     mask = np.array([[True], [True], [True], [False], [False], [False], [False]])
     sd_in, sd_out = math.sqrt(38 / 3), math.sqrt(4.5)
     for q in (1.0, 3.0, -2.0):
-        expected = (math.log(sd_out / sd_in) - (q - 1.0) ** 2 / (2 * sd_in**2) + (q + 1.0) ** 2 / (2 * sd_out**2))
+        expected = (
+            math.log(sd_out / sd_in) - (q - 1.0) ** 2 / (2 * sd_in**2) + (q + 1.0) ** 2 / (2 * sd_out**2)
+        )
         assert lira_log_ratio(np.array([q]), phi_bank, mask)[0] == pytest.approx(expected, rel=1e-12)
     # an even count: the median is the mean of the middle two (OUT {-4, -1, 2, 7}: -> 0.5)
     phi_bank2 = np.array([[0.0], [1.0], [8.0], [-4.0], [-1.0], [2.0], [7.0]])
     sd_out2 = float(np.std([-4.0, -1.0, 2.0, 7.0]))
-    expected = math.log(sd_out2 / sd_in) - (1.0 - 1.0) ** 2 / (2 * sd_in**2) + (1.0 - 0.5) ** 2 / (2 * sd_out2**2)
+    expected = (
+        math.log(sd_out2 / sd_in) - (1.0 - 1.0) ** 2 / (2 * sd_in**2) + (1.0 - 0.5) ** 2 / (2 * sd_out2**2)
+    )
     assert lira_log_ratio(np.array([1.0]), phi_bank2, mask)[0] == pytest.approx(expected, rel=1e-12)
 
 
@@ -127,7 +131,9 @@ def test_curvature_of_a_quadratic_loss_is_h_times_hessian_on_the_sign_direction(
     expected = h * (s @ a).norm(dim=1)
     torch.testing.assert_close(curvature([_quadratic(a)], x, y, h=h), expected)
     # the mean over checkpoints: a second loss with 2A doubles that loss's curvature
-    torch.testing.assert_close(curvature([_quadratic(a), _quadratic(2 * a)], x, y, h=h, batch_size=1), 1.5 * expected)
+    torch.testing.assert_close(
+        curvature([_quadratic(a), _quadratic(2 * a)], x, y, h=h, batch_size=1), 1.5 * expected
+    )
 
 
 def test_curvature_of_a_linear_loss_is_zero():
@@ -142,7 +148,9 @@ def test_curvature_of_a_linear_loss_is_zero():
 
 def test_symmetric_kl_known_zero_and_symmetric():
     p, q = torch.tensor([[0.5, 0.5]]), torch.tensor([[0.9, 0.1]])
-    expected = (0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)) + (0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5))
+    expected = (0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)) + (
+        0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    )
     a, b = p.log(), q.log() + 3.0  # logits are defined up to a constant
     assert symmetric_kl(a, b).item() == pytest.approx(expected, rel=1e-5)
     torch.testing.assert_close(symmetric_kl(a, b), symmetric_kl(b, a))
@@ -200,8 +208,15 @@ def test_join_scores_keeps_config_order_and_refuses_mismatched_ids():
 def test_proxy_table_correlations_and_time_ratio():
     rng = np.random.default_rng(0)
     mem = rng.permutation(np.linspace(0, 1, 200))
-    scores = pd.DataFrame({"id": np.arange(200), "label": 0, "memorization": mem, "confidence": 1 - mem ** 3,
-                           "grad_norm": rng.normal(size=200)})
+    scores = pd.DataFrame(
+        {
+            "id": np.arange(200),
+            "label": 0,
+            "memorization": mem,
+            "confidence": 1 - mem**3,
+            "grad_norm": rng.normal(size=200),
+        }
+    )
     table = proxy_table(scores, {"confidence": 2.0, "grad_norm": 1.0}, bank_seconds=100.0).set_index("score")
     conf = table.loc["confidence"]
     assert conf["spearman"] == pytest.approx(-1.0) and conf["aligned_spearman"] == pytest.approx(1.0)
@@ -211,6 +226,11 @@ def test_proxy_table_correlations_and_time_ratio():
     assert conf["cost"] == "recorded during target training: no extra training"
     # a near-zero own time (a training-dynamics mean, ~0 s) keeps its seconds and gives no ratio
     tiny = proxy_table(scores, {"confidence": 2e-5, "grad_norm": 1.0}, bank_seconds=100.0).set_index("score")
-    assert tiny.loc["confidence", "seconds"] == pytest.approx(2e-5) and np.isnan(tiny.loc["confidence", "time_ratio_to_bank"])
-    assert tiny.loc["grad_norm", "time_ratio_to_bank"] == pytest.approx(0.01) and tiny.loc["grad_norm", "cost"] == "from the trained target"
+    assert tiny.loc["confidence", "seconds"] == pytest.approx(2e-5) and np.isnan(
+        tiny.loc["confidence", "time_ratio_to_bank"]
+    )
+    assert (
+        tiny.loc["grad_norm", "time_ratio_to_bank"] == pytest.approx(0.01)
+        and tiny.loc["grad_norm", "cost"] == "from the trained target"
+    )
     assert abs(table.loc["grad_norm", "spearman"]) < 0.2

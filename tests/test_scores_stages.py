@@ -3,25 +3,40 @@ dynamics, a bank): each registered score's column equals its science function ca
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
+from tinydata import cpu, separable
 
 from mudiff.data import Prepared
-from mudiff.io import (read_json, read_table, save_checkpoints, save_model, write_arrays, write_json,
-                       write_table)
+from mudiff.io import (
+    read_json,
+    read_table,
+    save_checkpoints,
+    save_model,
+    write_arrays,
+    write_json,
+    write_table,
+)
 from mudiff.models import build
-from tinydata import cpu, separable
 
 N_TRAIN, EPOCHS, K = 40, 4, 8
 
 
 def save_prepared(prepared: Prepared, path) -> None:
-    write_arrays(path, x_train=prepared.x_train, y_train=prepared.y_train, id_train=prepared.id_train,
-                 x_test=prepared.x_test, y_test=prepared.y_test, id_test=prepared.id_test,
-                 num_classes=np.array(prepared.num_classes), scale=np.array(prepared.scale),
-                 mean=prepared.mean, std=prepared.std)
+    write_arrays(
+        path,
+        x_train=prepared.x_train,
+        y_train=prepared.y_train,
+        id_train=prepared.id_train,
+        x_test=prepared.x_test,
+        y_test=prepared.y_test,
+        id_test=prepared.id_test,
+        num_classes=np.array(prepared.num_classes),
+        scale=np.array(prepared.scale),
+        mean=prepared.mean,
+        std=prepared.std,
+    )
 
 
 def make_study(root) -> dict:
@@ -31,36 +46,61 @@ def make_study(root) -> dict:
     cpu()
     prepared = separable(n_train=N_TRAIN, n_test=16, flip=3)
     prepared.id_train = np.arange(100, 100 + N_TRAIN)[::-1].copy()  # ids not in row order
-    paths = {k: str(root / name) for k, name in [
-        ("arrays", "arrays.npz"), ("model", "model.pt"), ("checkpoints", "checkpoints.pt"),
-        ("dynamics", "dynamics.parquet"), ("bank", "bank.npz"), ("bank_summary", "bank_summary.json")]}
+    paths = {
+        k: str(root / name)
+        for k, name in [
+            ("arrays", "arrays.npz"),
+            ("model", "model.pt"),
+            ("checkpoints", "checkpoints.pt"),
+            ("dynamics", "dynamics.parquet"),
+            ("bank", "bank.npz"),
+            ("bank_summary", "bank_summary.json"),
+        ]
+    }
     save_prepared(prepared, paths["arrays"])
     save_model(build("mlp", prepared.shape, prepared.num_classes, seed=1), paths["model"])
     states = {e: build("mlp", prepared.shape, prepared.num_classes, seed=10 + e).state_dict() for e in (2, 4)}
     save_checkpoints(states, paths["checkpoints"])
     rng = np.random.default_rng(0)
     p_y = rng.random((EPOCHS, N_TRAIN))
-    records = {"p_y": p_y, "max_p": np.maximum(p_y, 0.5), "neg_entropy": -rng.random((EPOCHS, N_TRAIN)),
-               "correct": rng.random((EPOCHS, N_TRAIN)) < 0.6}
+    records = {
+        "p_y": p_y,
+        "max_p": np.maximum(p_y, 0.5),
+        "neg_entropy": -rng.random((EPOCHS, N_TRAIN)),
+        "correct": rng.random((EPOCHS, N_TRAIN)) < 0.6,
+    }
     table = dynamics_table(prepared.id_train, records).sample(frac=1.0, random_state=0)  # rows in any order
     write_table(table, paths["dynamics"])
     mask = rng.random((K, N_TRAIN)) < 0.5
-    write_arrays(paths["bank"], id_train=prepared.id_train, mask=mask,
-                 phi_train=rng.normal(size=(K, N_TRAIN)), correct_train=rng.random((K, N_TRAIN)) < 0.7)
+    write_arrays(
+        paths["bank"],
+        id_train=prepared.id_train,
+        mask=mask,
+        phi_train=rng.normal(size=(K, N_TRAIN)),
+        correct_train=rng.random((K, N_TRAIN)) < 0.7,
+    )
     write_json({"seconds": 12.5}, paths["bank_summary"])
     return paths
 
 
-def run_stage(module, root, paths: dict, names: list[str], scores_cfg: dict | None = None,
-              name: str = "") -> dict:
+def run_stage(
+    module, root, paths: dict, names: list[str], scores_cfg: dict | None = None, name: str = ""
+) -> dict:
     """Runs a score stage on the study; its output paths."""
     rule = module.__name__.rpartition(".")[2]
     tag = name or rule
     out = {"scores": str(root / f"{tag}.parquet"), "timings": str(root / f"{tag}_timings.json")}
     if rule == "scores_target":
         out["embeddings"] = str(root / f"{tag}_embeddings.npz")
-    job = {"rule": rule, "study": "s", "seed": 3, "wildcards": {}, "input": paths, "output": out,
-           "params": {"model": "mlp", "device": "cpu", "scores": {"names": names, **(scores_cfg or {})}}}
+    job = {
+        "rule": rule,
+        "study": "s",
+        "seed": 3,
+        "wildcards": {},
+        "input": paths,
+        "output": out,
+        "params": {"model": "mlp", "device": "cpu", "scores": {"names": names, **(scores_cfg or {})}},
+    }
     module.run(job)
     return out
 
@@ -88,13 +128,24 @@ def test_stage_split_and_dynamics_scores_from_the_registry():
 
     assert FROM_BANK == ("memorization", "privacy_risk")
     assert FROM_DYNAMICS == ("confidence", "max_conf", "entropy", "bi_acc", "forgetting_events")
-    assert FROM_TARGET == ("holdout_kl", "curvature", "centroid_distance", "margin", "grad_norm",
-                           "knn_disagreement")
+    assert FROM_TARGET == (
+        "holdout_kl",
+        "curvature",
+        "centroid_distance",
+        "margin",
+        "grad_norm",
+        "knn_disagreement",
+    )
     assert sorted(FROM_BANK + FROM_DYNAMICS + FROM_TARGET) == sorted(NAMES)
     columns = {n: get(n).column for n in FROM_DYNAMICS}
     assert all(isinstance(get(n), FromDynamics) for n in FROM_DYNAMICS)
-    assert columns == {"confidence": "p_y", "max_conf": "max_p", "entropy": "neg_entropy",
-                       "bi_acc": "correct", "forgetting_events": "correct"}
+    assert columns == {
+        "confidence": "p_y",
+        "max_conf": "max_p",
+        "entropy": "neg_entropy",
+        "bi_acc": "correct",
+        "forgetting_events": "correct",
+    }
     assert set(columns.values()) <= set(DYNAMICS_COLUMNS)
 
 
@@ -110,10 +161,18 @@ def test_score_params_and_their_defaults():
     assert issubclass(classes["holdout_kl"], SGD)
     defaults = {name: dataclasses.asdict(cls()) for name, cls in classes.items()}
     assert defaults == {
-        "holdout_kl": {"lr": 0.1, "max_epochs": 30, "patience": 4, "batch_size": 64, "momentum": 0.9,
-                       "weight_decay": 5e-4},
-        "curvature": {"h": 0.01, "batch_size": 1024}, "grad_norm": {"batch_size": 1024},
-        "knn_disagreement": {"k": 10}}
+        "holdout_kl": {
+            "lr": 0.1,
+            "max_epochs": 30,
+            "patience": 4,
+            "batch_size": 64,
+            "momentum": 0.9,
+            "weight_decay": 5e-4,
+        },
+        "curvature": {"h": 0.01, "batch_size": 1024},
+        "grad_norm": {"batch_size": 1024},
+        "knn_disagreement": {"k": 10},
+    }
     # a job's block is built by the score's Params; an absent block gives its defaults
     assert params_of("knn_disagreement", {"names": [], "knn_disagreement": {"k": 3}}).k == 3
     assert params_of("curvature", {"names": []}) == classes["curvature"]()
@@ -155,9 +214,16 @@ def test_dynamics_arrays_follow_the_training_positions():
     from mudiff.scores.inputs import dynamics_arrays
 
     ids = np.array([12, 10, 11])
-    table = pd.DataFrame({"epoch": [2, 1, 1, 2, 1, 2], "id": [10, 11, 12, 12, 10, 11],
-                          "p_y": [0.6, 0.2, 0.3, 0.4, 0.1, 0.5], "max_p": 0.9, "neg_entropy": -0.1,
-                          "correct": [True, False, True, False, True, False]})
+    table = pd.DataFrame(
+        {
+            "epoch": [2, 1, 1, 2, 1, 2],
+            "id": [10, 11, 12, 12, 10, 11],
+            "p_y": [0.6, 0.2, 0.3, 0.4, 0.1, 0.5],
+            "max_p": 0.9,
+            "neg_entropy": -0.1,
+            "correct": [True, False, True, False, True, False],
+        }
+    )
     arrays = dynamics_arrays(table, ids)
     np.testing.assert_array_equal(arrays["p_y"], [[0.3, 0.1, 0.2], [0.4, 0.6, 0.5]])
     np.testing.assert_array_equal(arrays["correct"], [[True, True, False], [False, True, False]])
@@ -183,13 +249,34 @@ def test_compute_through_the_registry_equals_the_science_functions():
     dyn = {"p_y": rng.random((3, 24)), "correct": rng.random((3, 24)) < 0.5}
     z = rng.normal(size=(24, 5))
     bank = {"mask": rng.random((6, 24)) < 0.5, "correct_train": rng.random((6, 24)) < 0.5}
-    inputs = Inputs({}, "mlp", device, prepared=prepared, data=data, target=target, dynamics=dyn,
-                    embeddings=z, checkpoints=[cross_entropy_loss(ckpt)], bank=bank)
+    inputs = Inputs(
+        {},
+        "mlp",
+        device,
+        prepared=prepared,
+        data=data,
+        target=target,
+        dynamics=dyn,
+        embeddings=z,
+        checkpoints=[cross_entropy_loss(ckpt)],
+        bank=bank,
+    )
     inputs.paid.update(embeddings=100.0, bank=1000.0)
-    names = ["forgetting_events", "confidence", "centroid_distance", "knn_disagreement", "margin",
-             "grad_norm", "curvature", "memorization"]
-    values, seconds = compute_scores(names, inputs, {"names": names, "knn_disagreement": {"k": 3},
-                                                     "curvature": {"h": 0.05, "batch_size": 5}})
+    names = [
+        "forgetting_events",
+        "confidence",
+        "centroid_distance",
+        "knn_disagreement",
+        "margin",
+        "grad_norm",
+        "curvature",
+        "memorization",
+    ]
+    values, seconds = compute_scores(
+        names,
+        inputs,
+        {"names": names, "knn_disagreement": {"k": 3}, "curvature": {"h": 0.05, "batch_size": 5}},
+    )
     assert list(values) == list(seconds) == names
     x = data.normalize(data.x_train)
     expected = {
@@ -235,8 +322,18 @@ def stages(tmp_path_factory):
     os.chdir(root)
     try:
         paths = make_study(root)
-        names = ["knn_disagreement", "privacy_risk", "confidence", "holdout_kl", "curvature", "margin",
-                 "memorization", "grad_norm", "centroid_distance", "forgetting_events"]
+        names = [
+            "knn_disagreement",
+            "privacy_risk",
+            "confidence",
+            "holdout_kl",
+            "curvature",
+            "margin",
+            "memorization",
+            "grad_norm",
+            "centroid_distance",
+            "forgetting_events",
+        ]
         cfg = {"holdout_kl": {"max_epochs": 2, "batch_size": 8}, "knn_disagreement": {"k": 4}}
         target = run_stage(scores_target, root, paths, names, cfg)
         bank = run_stage(scores_bank, root, paths, names, cfg)
@@ -249,19 +346,28 @@ def stages(tmp_path_factory):
 
 def test_the_stages_write_each_score_as_its_function_computes_it(stages):
     from mudiff.data import load_prepared
+    from mudiff.models import load as load_model
     from mudiff.scores.dynamics import confidence, forgetting_events
     from mudiff.scores.holdout_kl import finetune_on_holdout, symmetric_kl
     from mudiff.scores.inputs import dynamics_arrays
     from mudiff.scores.knn_disagreement import knn_disagreement
     from mudiff.scores.memorization import memorization
-    from mudiff.models import load as load_model
     from mudiff.training import embed, predict
 
     paths, device = stages["paths"], cpu()
     target, bank = read_table(stages["target"]["scores"]), read_table(stages["bank"]["scores"])
-    assert list(target.columns) == ["id", "label", "knn_disagreement", "confidence", "holdout_kl",
-                                    "curvature", "margin", "grad_norm", "centroid_distance",
-                                    "forgetting_events"]
+    assert list(target.columns) == [
+        "id",
+        "label",
+        "knn_disagreement",
+        "confidence",
+        "holdout_kl",
+        "curvature",
+        "margin",
+        "grad_norm",
+        "centroid_distance",
+        "forgetting_events",
+    ]
     assert list(bank.columns) == ["id", "privacy_risk", "memorization"]
     prepared = load_prepared(paths["arrays"])
     np.testing.assert_array_equal(target["id"], prepared.id_train)
@@ -297,10 +403,13 @@ def test_the_stages_timings_and_metrics(stages):
     assert embed_seconds > 0
     assert all(t_target["seconds"][n] >= embed_seconds for n in ("centroid_distance", "knn_disagreement"))
     client = MlflowClient(tracking_uri=f"sqlite:///{stages['root'] / 'mlflow.db'}")
-    runs = {r.data.tags["mudiff.rule"]: r for r in
-            client.search_runs([e.experiment_id for e in client.search_experiments()])}
+    runs = {
+        r.data.tags["mudiff.rule"]: r
+        for r in client.search_runs([e.experiment_id for e in client.search_experiments()])
+    }
     target_metrics = set(runs["scores_target"].data.metrics)
     assert runs["scores_target"].data.metrics["holdout_kl.epochs"] == 2
+
     def per_score(seconds):
         return {f"{k}.{n}" for k in ("seconds", "nan") for n in seconds}
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-
 from studyrepo import TINY, copy_repo, runs, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
@@ -21,8 +20,11 @@ CONFIG = {
     "name": "seeds",
     "seeds": [0, 1],
     "forget_sets": {**TINY["forget_sets"], "by_score": {"memorization": ["high"]}},
-    "unlearn": {"retrain": {}, "finetune": {"epochs": 1},
-                "rsu:finetune@random": {"order": "random", "forget_sets": ["random"], "inner": {"epochs": 1}}},
+    "unlearn": {
+        "retrain": {},
+        "finetune": {"epochs": 1},
+        "rsu:finetune@random": {"order": "random", "forget_sets": ["random"], "inner": {"epochs": 1}},
+    },
 }
 PAIRS = [(m, fs) for m in ("retrain", "finetune") for fs in ("random", "memorization_high")]
 PAIRS += [("rsu:finetune@random", "random")]
@@ -43,7 +45,9 @@ def test_each_seed_is_a_replicate_of_its_own(study):
         for method, fs in PAIRS:
             assert (results / f"seed_{seed}" / "evaluate" / method / f"{fs}.json").is_file()
         assert (results / f"seed_{seed}" / "analysis" / "findings.json").is_file()
-    sets = [set(pd.read_parquet(results / f"seed_{s}" / "forget_sets" / "random.parquet")["id"]) for s in (0, 1)]
+    sets = [
+        set(pd.read_parquet(results / f"seed_{s}" / "forget_sets" / "random.parquet")["id"]) for s in (0, 1)
+    ]
     assert sets[0] != sets[1]  # each seed draws its own random forget set
     models = [(results / f"seed_{s}" / "target" / "model.pt").read_bytes() for s in (0, 1)]
     assert models[0] != models[1]  # and trains its own target
@@ -57,10 +61,15 @@ def test_report_gives_mean_and_t_interval_over_the_seeds(study):
     summary = pd.read_parquet(results / "summary.parquet").set_index(["method", "forget_set"])
     assert (summary["seeds"] == 2).all()
     for (method, fs), row in summary.iterrows():  # known answer from the per-seed evaluations
-        tow = [json.loads((results / f"seed_{s}" / "evaluate" / method / f"{fs}.json").read_text())["ToW"] for s in (0, 1)]
+        tow = [
+            json.loads((results / f"seed_{s}" / "evaluate" / method / f"{fs}.json").read_text())["ToW"]
+            for s in (0, 1)
+        ]
         half = stats.t.ppf(0.975, 1) * np.std(tow, ddof=1) / np.sqrt(2)
         assert row["ToW"] == pytest.approx(np.mean(tow))
-        assert row["ToW_ci_low"] == pytest.approx(np.mean(tow) - half) and row["ToW_ci_high"] == pytest.approx(np.mean(tow) + half)
+        assert row["ToW_ci_low"] == pytest.approx(np.mean(tow) - half) and row[
+            "ToW_ci_high"
+        ] == pytest.approx(np.mean(tow) + half)
     findings = json.loads((results / "findings.json").read_text())["findings"]
     assert findings and all(f["seeds"] == 2 and 0 <= f["seeds_reproduced"] <= 2 for f in findings)
     report = (results / "report.md").read_text()
@@ -78,7 +87,14 @@ def test_every_job_of_every_seed_logged_one_finished_run_with_its_seed(study):
     assert {r.info.status for r in found} == {"FINISHED"}
     per_seed = [r for r in found if "mudiff.wildcard.seed" in r.data.tags]
     assert {r.data.params["replicate_seed"] for r in per_seed} == {"0", "1"}
-    by_seed = {s: sorted(r.info.run_name.replace(f"[seed={s}]", "") for r in per_seed if r.data.params["replicate_seed"] == s) for s in ("0", "1")}
+    by_seed = {
+        s: sorted(
+            r.info.run_name.replace(f"[seed={s}]", "")
+            for r in per_seed
+            if r.data.params["replicate_seed"] == s
+        )
+        for s in ("0", "1")
+    }
     assert by_seed["0"] == by_seed["1"]  # the same jobs in each replicate
     assert len(found) == len(per_seed) + 3  # prepare_data, track_data, report
 

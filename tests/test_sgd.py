@@ -73,7 +73,9 @@ def test_fit_equals_torch_sgd_with_lambda_lr():
     ours = fit(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), data, positions, recipe, seed=5)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
-    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, recipe.epochs * 3))
     gen = torch.Generator().manual_seed(5)
     for _ in range(recipe.epochs):
@@ -101,6 +103,11 @@ def test_training_does_not_import_torch_dynamo():
         "print('torch._dynamo' in sys.modules)\n"
     )
     env_path = f"{ROOT / 'workflow'}:{ROOT / 'tests'}"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"

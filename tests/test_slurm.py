@@ -13,20 +13,24 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
-
 from studyrepo import REPO, TINY, copy_repo, runs, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
 
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
 MARK = "# written by mudiff's tests/test_slurm.py"
-PLUGIN_ARGS = ["--slurm-no-account", "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
+PLUGIN_ARGS = [
+    "--slurm-no-account",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +56,13 @@ def test_slurm_profile_resolves_and_every_job_asks_for_valid_resources(repo):
     from snakemake_executor_plugin_slurm.partitions import parse_gpu_requirements
 
     path, config = repo
-    out = snakemake(path, "-n", "--forceall", "--workflow-profile", "profiles/slurm", "--configfile", config, *PLUGIN_ARGS).stdout
+    out = snakemake(
+        path, "-n", "--forceall", "--workflow-profile", "profiles/slurm", "--configfile", config, *PLUGIN_ARGS
+    ).stdout
     jobs = _dry_run_resources(out)
-    assert {"train_bank", "train_target", "unlearn", "evaluate", "analysis", "report"} <= set(jobs), sorted(jobs)
+    assert {"train_bank", "train_target", "unlearn", "evaluate", "analysis", "report"} <= set(jobs), sorted(
+        jobs
+    )
     for rule, resources in jobs.items():
         for r in resources:
             assert int(r["mem_mb"]) > 0 and int(r["runtime"]) > 0, (rule, r)
@@ -98,34 +106,68 @@ def slurm(tmp_path_factory):
     munge.chmod(0o755)  # munged refuses a socket whose folder not everyone may traverse
     (munge / "key").write_bytes(os.urandom(128))
     (munge / "key").chmod(0o600)
-    _start(["munged", f"--socket={munge}/socket", f"--key-file={munge}/key", f"--pid-file={munge}/pid",
-            f"--log-file={munge}/log", f"--seed-file={munge}/seed"])
+    _start(
+        [
+            "munged",
+            f"--socket={munge}/socket",
+            f"--key-file={munge}/key",
+            f"--pid-file={munge}/pid",
+            f"--log-file={munge}/log",
+            f"--seed-file={munge}/seed",
+        ]
+    )
     try:
         host = socket.gethostname()
-        mem_mb = int(int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 1024 * 0.8)
+        mem_mb = int(
+            int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 1024 * 0.8
+        )
         SLURM_CONF.parent.mkdir(parents=True, exist_ok=True)
-        SLURM_CONF.write_text("\n".join([
-            MARK, "ClusterName=mudiff", f"SlurmctldHost={host}", "SlurmUser=root", "SlurmdUser=root", "AuthType=auth/munge",
-            f"AuthInfo=socket={munge}/socket",
-            f"StateSaveLocation={root}/state", f"SlurmdSpoolDir={root}/spool",
-            f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.pid",
-            f"SlurmctldLogFile={root}/slurmctld.log", f"SlurmdLogFile={root}/slurmd.log",
-            "SlurmctldPort=16817", "SlurmdPort=16818", "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
-            "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
-            "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory", "MpiDefault=none", "ReturnToService=2",
-            "MinJobAge=300",  # keeps finished jobs visible to squeue, the plugin's status command here
-            f"NodeName={host} CPUs={os.cpu_count()} RealMemory={mem_mb} State=UNKNOWN",
-            f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP", "",
-        ]))
+        SLURM_CONF.write_text(
+            "\n".join(
+                [
+                    MARK,
+                    "ClusterName=mudiff",
+                    f"SlurmctldHost={host}",
+                    "SlurmUser=root",
+                    "SlurmdUser=root",
+                    "AuthType=auth/munge",
+                    f"AuthInfo=socket={munge}/socket",
+                    f"StateSaveLocation={root}/state",
+                    f"SlurmdSpoolDir={root}/spool",
+                    f"SlurmctldPidFile={root}/slurmctld.pid",
+                    f"SlurmdPidFile={root}/slurmd.pid",
+                    f"SlurmctldLogFile={root}/slurmctld.log",
+                    f"SlurmdLogFile={root}/slurmd.log",
+                    "SlurmctldPort=16817",
+                    "SlurmdPort=16818",
+                    "ProctrackType=proctrack/linuxproc",
+                    "TaskPlugin=task/none",
+                    "JobAcctGatherType=jobacct_gather/none",
+                    "AccountingStorageType=accounting_storage/none",
+                    "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_Core_Memory",
+                    "MpiDefault=none",
+                    "ReturnToService=2",
+                    "MinJobAge=300",  # keeps finished jobs visible to squeue, the plugin's status command here
+                    f"NodeName={host} CPUs={os.cpu_count()} RealMemory={mem_mb} State=UNKNOWN",
+                    f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP",
+                    "",
+                ]
+            )
+        )
         for sub in ("state", "spool"):
             (root / sub).mkdir()
         _start(["slurmctld"])
         _start(["slurmd"])
         deadline = time.monotonic() + 60
-        while "idle" not in subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout:
+        while (
+            "idle" not in subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout
+        ):
             if time.monotonic() > deadline:
                 logs = [root / "slurmctld.log", root / "slurmd.log", munge / "log"]
-                pytest.fail("Slurm did not come up:\n" + "\n".join(f.read_text()[-2000:] for f in logs if f.exists()))
+                pytest.fail(
+                    "Slurm did not come up:\n" + "\n".join(f.read_text()[-2000:] for f in logs if f.exists())
+                )
             time.sleep(1)
         yield root
     finally:  # also when Slurm did not come up: nothing is left running
@@ -142,9 +184,21 @@ def slurm(tmp_path_factory):
 def test_tiny_study_runs_through_the_slurm_executor(slurm, repo):
     path, config = repo
     # keep the logs of successful jobs (the plugin deletes them by default): each job's sbatch log is evidence
-    proc = snakemake(path, "--workflow-profile", "profiles/slurm", "--configfile", config, *PLUGIN_ARGS,
-                     "--slurm-keep-successful-logs", check=False)
-    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-5000:], (slurm / "slurmctld.log").read_text()[-2000:])
+    proc = snakemake(
+        path,
+        "--workflow-profile",
+        "profiles/slurm",
+        "--configfile",
+        config,
+        *PLUGIN_ARGS,
+        "--slurm-keep-successful-logs",
+        check=False,
+    )
+    assert proc.returncode == 0, (
+        proc.stdout[-2000:],
+        proc.stderr[-5000:],
+        (slurm / "slurmctld.log").read_text()[-2000:],
+    )
     assert "has been submitted with SLURM jobid" in proc.stdout + proc.stderr
     assert (path / "results" / "tiny" / "report.md").is_file()
     assert len(list((path / ".snakemake" / "slurm_logs").rglob("*.log"))) >= 10  # one per submitted job
@@ -160,7 +214,9 @@ def test_local_profile_limits_gpu_jobs(repo):
     """profiles/local: one GPU, so model jobs ask for it and the scheduler runs them one at a time."""
     path, config = repo
     gpu_config = write_config(path, {**TINY, "device": "auto"}, "tiny_gpu.yaml")
-    out = snakemake(path, "-n", "--forceall", "--workflow-profile", "profiles/local", "--configfile", gpu_config).stdout
+    out = snakemake(
+        path, "-n", "--forceall", "--workflow-profile", "profiles/local", "--configfile", gpu_config
+    ).stdout
     jobs = _dry_run_resources(out)
     assert {int(r["gpu"]) for r in jobs["train_bank"]} == {1}
     profile = (REPO / "profiles" / "local" / "config.yaml").read_text()

@@ -11,8 +11,16 @@ def _rel(module: str) -> set[str]:
 
 def test_unlearn_stage_files():
     files = _rel("mudiff.stages.unlearn")
-    for f in ("stages/unlearn.py", "stages/__init__.py", "methods/__init__.py", "methods/base.py", "training/loop.py",
-              "__init__.py", "forget_sets.py", "io.py"):
+    for f in (
+        "stages/unlearn.py",
+        "stages/__init__.py",
+        "methods/__init__.py",
+        "methods/base.py",
+        "training/loop.py",
+        "__init__.py",
+        "forget_sets.py",
+        "io.py",
+    ):
         assert f in files, f
     # the registry names its members as strings: no method module is a dependency
     for f in ("methods/finetune.py", "methods/neggrad_plus.py", "methods/retrain.py", "models/mlp.py"):
@@ -23,7 +31,13 @@ def test_unlearn_stage_files():
 
 def test_finetune_method_files():
     files = _rel("mudiff.methods.finetune")
-    assert {"methods/finetune.py", "methods/base.py", "methods/__init__.py", "training/loop.py", "__init__.py"} <= files
+    assert {
+        "methods/finetune.py",
+        "methods/base.py",
+        "methods/__init__.py",
+        "training/loop.py",
+        "__init__.py",
+    } <= files
     assert "methods/neggrad_plus.py" not in files and "stages/unlearn.py" not in files
 
 

@@ -79,7 +79,9 @@ def test_perceptron_detection():
     assert choose_engine(build("smallcnn", (1, 28, 28), 10), torch.randn(1, 1, 28, 28)) == "vmap"
     assert perceptron_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 3, bias=False))) is None
     assert perceptron_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))) is None
-    assert perceptron_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU())) is None  # ends in a ReLU
+    assert (
+        perceptron_layers(nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU())) is None
+    )  # ends in a ReLU
 
 
 def test_a_model_whose_forward_differs_from_its_module_order_is_not_taken():
@@ -141,7 +143,9 @@ def test_bank_reports_engine_and_how_it_sized_its_groups():
     data = separable(n_train=30, n_test=10, seed=0).to(CPU)
     auto = bank.train_bank(data, "mlp", BankConfig(models=4, epochs=1, batch_size=8), seed=0)
     assert auto.engine == "stacked_mlp" and auto.group_note.startswith("auto: ")
-    fixed = bank.train_bank(data, "mlp", BankConfig(models=4, epochs=1, batch_size=8, group_size=3), seed=0, fast=False)
+    fixed = bank.train_bank(
+        data, "mlp", BankConfig(models=4, epochs=1, batch_size=8, group_size=3), seed=0, fast=False
+    )
     assert fixed.engine == "vmap" and fixed.group_size == 3 and fixed.group_note == "config: group_size 3"
     np.testing.assert_allclose(auto.phi_train, fixed.phi_train, atol=1e-4)
 
@@ -173,6 +177,8 @@ def test_a_group_that_runs_out_of_memory_is_halved_and_gives_the_same_bank(monke
     monkeypatch.setattr(bank, "_train_group", fails_above_two)
     halved = bank.train_bank(data, "mlp", cfg, seed=0)
     assert calls == [6, 3, 1, 1, 1, 1, 1, 1]  # 6 fails, 3 fails, then one model at a time
-    assert halved.group_size == 1 and "halved to 3" in halved.group_note and "halved to 1" in halved.group_note
+    assert (
+        halved.group_size == 1 and "halved to 3" in halved.group_note and "halved to 1" in halved.group_note
+    )
     np.testing.assert_array_equal(halved.mask, whole.mask)
     np.testing.assert_allclose(halved.phi_train, whole.phi_train, atol=1e-4)

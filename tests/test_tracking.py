@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from mudiff import io
-from mudiff.io import digest
 from mudiff.data.records import dir_md5
+from mudiff.io import digest
 
 
 @pytest.fixture
@@ -28,12 +28,16 @@ def dataset(tmp_path, name="digits"):
     """A prepared dataset folder with its record and data.dvc entry, as track_data leaves them."""
     folder = tmp_path / "data" / name
     folder.mkdir(parents=True)
-    (folder / "manifest.json").write_text(json.dumps({"dataset": "digits", "source": "default", "n_train": 3, "n_test": 1}))
+    (folder / "manifest.json").write_text(
+        json.dumps({"dataset": "digits", "source": "default", "n_train": 3, "n_test": 1})
+    )
     files = {"manifest.json": digest(folder / "manifest.json")}
     md5 = dir_md5(files)
     (tmp_path / "data.dvc").write_text(f"outs:\n- md5: {md5}\n  path: data/{name}\n")
     record = tmp_path / "data" / f"{name}.record.json"
-    record.write_text(json.dumps({"path": f"data/{name}", "dvc_file": "data.dvc", "md5": md5, "files": files}))
+    record.write_text(
+        json.dumps({"path": f"data/{name}", "dvc_file": "data.dvc", "md5": md5, "files": files})
+    )
     return f"data/{name}.record.json", md5
 
 
@@ -55,10 +59,14 @@ def test_run_has_standard_tags_invocation_and_dataset_input(store, tmp_path):
     assert ds.dataset.digest == md5 and ds.dataset.name == "digits" and ds.dataset.source_type == "dvc"
     assert json.loads(ds.dataset.source)["path"] == "data/digits"
     assert {t.key: t.value for t in ds.tags}["mlflow.data.context"] == "upstream"
-    mlflow.set_tracking_uri(uri)  # the fluent API's store is process-wide: an earlier test may have set another
+    mlflow.set_tracking_uri(
+        uri
+    )  # the fluent API's store is process-wide: an earlier test may have set another
     found = mlflow.search_runs([exp_id], filter_string=f"dataset.digest = '{md5}'", output_format="list")
     assert [r.info.run_id for r in found] == [run_id]
-    by_invocation = mlflow.search_runs([exp_id], filter_string=f"tags.`mudiff.invocation` = '{tags['mudiff.invocation']}'")
+    by_invocation = mlflow.search_runs(
+        [exp_id], filter_string=f"tags.`mudiff.invocation` = '{tags['mudiff.invocation']}'"
+    )
     assert list(by_invocation["run_id"]) == [run_id]
 
 
@@ -74,11 +82,15 @@ def test_git_commit_is_the_standard_tag_in_a_checkout(store, tmp_path, monkeypat
     (repo / "main.py").write_text("")
     subprocess.run(["git", "add", "main.py"], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "x"], cwd=repo, check=True)
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
     monkeypatch.setattr("sys.argv", [str(repo / "main.py")])
     from mlflow.tracking.context.registry import _run_context_provider_registry
 
-    for provider in _run_context_provider_registry:  # a job's process resolves its commit once; this one did already
+    for (
+        provider
+    ) in _run_context_provider_registry:  # a job's process resolves its commit once; this one did already
         getattr(provider, "_cache", {}).clear()
     with job_run({"rule": "scores", "study": "s", "params": {}}) as run:
         pass
@@ -94,9 +106,17 @@ def test_outputs_record_their_run_and_checksums_and_the_policy_holds(store, tmp_
     upstream = tmp_path / "up.json"
     with io.current_run("f" * 32):
         io.write_json({"a": 1}, upstream)
-    out = {"table": "r/t.parquet", "metrics": "r/m.json", "model": "r/model.pt", "figures": "r/figs", "big": "r/big.bin"}
+    out = {
+        "table": "r/t.parquet",
+        "metrics": "r/m.json",
+        "model": "r/model.pt",
+        "figures": "r/figs",
+        "big": "r/big.bin",
+    }
     monkeypatch.setenv(ARTIFACTS_ENV, json.dumps({"models": "reference", "max_artifact_mb": 0.004}))
-    with job_run({"rule": "unlearn", "study": "s", "params": {}, "input": {"up": str(upstream)}, "output": out}) as run:
+    with job_run(
+        {"rule": "unlearn", "study": "s", "params": {}, "input": {"up": str(upstream)}, "output": out}
+    ) as run:
         io.write_table(pd.DataFrame({"id": [1, 2]}), out["table"])
         io.write_json({"x": 1.5}, out["metrics"])
         io.write_json({"x": 1.5}, "r/data.json", provenance=False)
@@ -111,8 +131,13 @@ def test_outputs_record_their_run_and_checksums_and_the_policy_holds(store, tmp_
     manifest = json.loads(open(local).read())
     assert set(manifest) == {"r/t.parquet", "r/m.json", "r/model.pt", "r/figs/a.png", "r/big.bin"}
     assert all(e["sha256"] == sha256(p) for p, e in manifest.items())
-    assert manifest["r/model.pt"]["artifact"] is None and manifest["r/big.bin"]["artifact"] is None  # by reference
-    assert manifest["r/figs/a.png"]["artifact"] == "outputs/figs/a.png" and manifest["r/m.json"]["artifact"] == "outputs/m.json"
+    assert (
+        manifest["r/model.pt"]["artifact"] is None and manifest["r/big.bin"]["artifact"] is None
+    )  # by reference
+    assert (
+        manifest["r/figs/a.png"]["artifact"] == "outputs/figs/a.png"
+        and manifest["r/m.json"]["artifact"] == "outputs/m.json"
+    )
     copied = {f.path for f in client.list_artifacts(run.run_id, "outputs")}
     assert copied == {"outputs/figs", "outputs/m.json", "outputs/t.parquet"}
     inputs = json.loads(open(client.download_artifacts(run.run_id, INPUTS_ARTIFACT, str(tmp_path))).read())
@@ -135,7 +160,9 @@ def test_the_snakefile_keeps_an_inherited_invocation():
 def test_the_audit_refuses_a_folder_that_is_not_a_study_and_a_study_without_runs(store, tmp_path, capsys):
     from mudiff.audit import main
 
-    with pytest.raises(SystemExit, match=r"audit: results/nowhere is not a results folder \(run the study first\)"):
+    with pytest.raises(
+        SystemExit, match=r"audit: results/nowhere is not a results folder \(run the study first\)"
+    ):
         main(["results/nowhere"])
     (tmp_path / "results" / "ghost").mkdir(parents=True)
     with pytest.raises(SystemExit, match=r"audit: no MLflow experiment 'ghost' in sqlite:///"):

@@ -16,24 +16,40 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _row(method, lr, tow, ta, flips, draw=0):
-    return {"method": method, "setting": json.dumps({"lr": lr}), "draw": draw, "FA": 90.0, "RA": 99.0, "TA": ta,
-            "ToW": tow, "FA_retrain": 95.0, "RA_retrain": 100.0, "TA_retrain": 97.0, "flip_share": flips}
+    return {
+        "method": method,
+        "setting": json.dumps({"lr": lr}),
+        "draw": draw,
+        "FA": 90.0,
+        "RA": 99.0,
+        "TA": ta,
+        "ToW": tow,
+        "FA_retrain": 95.0,
+        "RA_retrain": 100.0,
+        "TA_retrain": 97.0,
+        "flip_share": flips,
+    }
 
 
 def test_grid_points_every_combination_in_a_stable_order():
-    assert grid_points({"lr": [0.1, 0.2], "alpha": [0.9]}) == [{"alpha": 0.9, "lr": 0.1}, {"alpha": 0.9, "lr": 0.2}]
+    assert grid_points({"lr": [0.1, 0.2], "alpha": [0.9]}) == [
+        {"alpha": 0.9, "lr": 0.1},
+        {"alpha": 0.9, "lr": 0.2},
+    ]
 
 
 def test_select_highest_tow_among_points_that_move_f_without_collapsing():
-    rows = pd.DataFrame([
-        _row("finetune", 0.01, 0.99, 97.0, 0.0),   # best ToW but inert: never selected
-        _row("finetune", 0.1, 0.95, 96.0, 0.05),
-        _row("finetune", 0.1, 0.93, 96.0, 0.03, draw=1),
-        _row("finetune", 0.3, 0.97, 80.0, 0.30),   # collapsed (TA 17 points below retrain)
-        _row("finetune", 0.03, 0.90, 97.0, 0.04),
-        _row("neggrad", 0.1, 0.5, 50.0, 0.9),      # moves F only by collapsing
-        _row("scrub", 0.01, 0.9, 97.0, 0.0),       # inert everywhere
-    ])
+    rows = pd.DataFrame(
+        [
+            _row("finetune", 0.01, 0.99, 97.0, 0.0),  # best ToW but inert: never selected
+            _row("finetune", 0.1, 0.95, 96.0, 0.05),
+            _row("finetune", 0.1, 0.93, 96.0, 0.03, draw=1),
+            _row("finetune", 0.3, 0.97, 80.0, 0.30),  # collapsed (TA 17 points below retrain)
+            _row("finetune", 0.03, 0.90, 97.0, 0.04),
+            _row("neggrad", 0.1, 0.5, 50.0, 0.9),  # moves F only by collapsing
+            _row("scrub", 0.01, 0.9, 97.0, 0.0),  # inert everywhere
+        ]
+    )
     table = select(rows, flip_share=0.02, collapse_points=10)
     assert selected_settings(table) == {"finetune": {"lr": 0.1}}
     ft = table[table["method"] == "finetune"].set_index("setting")
@@ -56,7 +72,8 @@ def test_draws_start_with_the_studys_random_set():
 def test_mismatches_name_the_key():
     table = select(pd.DataFrame([_row("finetune", 0.1, 0.95, 96.0, 0.05)]), 0.02, 10)
     assert mismatches({"unlearn": {"finetune": {"lr": 0.01}}}, table) == [
-        "unlearn.finetune.lr is 0.01 but the tuning table selected 0.1"]
+        "unlearn.finetune.lr is 0.01 but the tuning table selected 0.1"
+    ]
     assert mismatches({"unlearn": {"finetune": {"lr": 0.1}}}, table) == []
 
 
@@ -72,26 +89,43 @@ def test_shipped_settings_are_the_ones_the_committed_tuning_table_selected(study
 
 
 def test_a_diverged_point_is_never_selected_and_the_table_says_so():
-    rows = pd.DataFrame([
-        {**_row("finetune", 10.0, 0.999, 97.0, 0.5), "diverged": True},   # the best numbers, but diverged
-        {**_row("finetune", 0.1, 0.95, 96.0, 0.05), "diverged": False},
-        {**_row("finetune", 3.0, 0.98, 96.0, 0.05), "diverged": False},
-        {**_row("finetune", 3.0, np.nan, np.nan, np.nan, draw=1), "diverged": True},  # diverged on one draw only
-        {**_row("neggrad", 10.0, np.nan, np.nan, np.nan), "diverged": True},
-    ])
+    rows = pd.DataFrame(
+        [
+            {**_row("finetune", 10.0, 0.999, 97.0, 0.5), "diverged": True},  # the best numbers, but diverged
+            {**_row("finetune", 0.1, 0.95, 96.0, 0.05), "diverged": False},
+            {**_row("finetune", 3.0, 0.98, 96.0, 0.05), "diverged": False},
+            {
+                **_row("finetune", 3.0, np.nan, np.nan, np.nan, draw=1),
+                "diverged": True,
+            },  # diverged on one draw only
+            {**_row("neggrad", 10.0, np.nan, np.nan, np.nan), "diverged": True},
+        ]
+    )
     table = select(rows, flip_share=0.02, collapse_points=10)
     assert selected_settings(table) == {"finetune": {"lr": 0.1}}
     ft = table[table["method"] == "finetune"].set_index("setting")
     for lr in ("10.0", "3.0"):
         point = ft.loc[f'{{"lr": {lr}}}']
-        assert point["diverged"] and not point["selected"] and not point["moves_forget_set"] and not point["collapsed"]
+        assert (
+            point["diverged"]
+            and not point["selected"]
+            and not point["moves_forget_set"]
+            and not point["collapsed"]
+        )
         assert np.isnan(point["ToW"]) and np.isnan(point["TA"]) and point["TA_retrain"] == 97.0
     assert not ft.loc['{"lr": 0.1}', "diverged"]
     status = table.groupby("method")["method_status"].first()
-    assert status["finetune"] == ('selected: highest ToW among the settings that move F without collapsing; '
-                                  'diverged (never eligible): {"lr": 10.0}, {"lr": 3.0}')
+    assert status["finetune"] == (
+        "selected: highest ToW among the settings that move F without collapsing; "
+        'diverged (never eligible): {"lr": 10.0}, {"lr": 3.0}'
+    )
     assert status["neggrad"] == "diverged at every setting: keeps the study's setting"
-    assert "diverged" not in select(pd.DataFrame([_row("finetune", 0.1, 0.95, 96.0, 0.05)]), 0.02, 10)["method_status"].iloc[0]
+    assert (
+        "diverged"
+        not in select(pd.DataFrame([_row("finetune", 0.1, 0.95, 96.0, 0.05)]), 0.02, 10)[
+            "method_status"
+        ].iloc[0]
+    )
 
 
 def test_tuning_goes_on_past_a_diverging_grid_point(tmp_path, monkeypatch):
@@ -107,7 +141,13 @@ def test_tuning_goes_on_past_a_diverging_grid_point(tmp_path, monkeypatch):
 
     prepared = separable(n_train=40, n_test=16, seed=0, flip=4)
     data = prepared.to(cpu())
-    target = fit(build("mlp", data.shape, 2, seed=0), data, torch.arange(40), Recipe(epochs=5, batch_size=16, lr=0.05), seed=0)
+    target = fit(
+        build("mlp", data.shape, 2, seed=0),
+        data,
+        torch.arange(40),
+        Recipe(epochs=5, batch_size=16, lr=0.05),
+        seed=0,
+    )
     monkeypatch.chdir(tmp_path)
     for need in ("results/t/seed_0/target/model.pt", "data/tiny/arrays.npz"):
         (tmp_path / need).parent.mkdir(parents=True, exist_ok=True)
@@ -123,14 +163,29 @@ def test_tuning_goes_on_past_a_diverging_grid_point(tmp_path, monkeypatch):
         return real(method, params, *a, **k)
 
     monkeypatch.setattr(unlearn_stage, "unlearn_one", counted)
-    cfg = {"name": "t", "data": {"root": "data"}, "device": "cpu", "model": "mlp",
-           "train": {"epochs": 2, "batch_size": 16, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
-                     "schedule": "constant", "augment": False},
-           "forget_sets": {"size": 4, "seed": 0}, "evaluate": {"mia_seed": 0, "inert_flip_share": 0.0},
-           "unlearn": {"finetune": {"epochs": 1, "batch_size": 16}},
-           "tune": {"draws": 2, "collapse_points": 100, "grid": {"finetune": {"lr": [0.01, 1e30]}}}}
+    cfg = {
+        "name": "t",
+        "data": {"root": "data"},
+        "device": "cpu",
+        "model": "mlp",
+        "train": {
+            "epochs": 2,
+            "batch_size": 16,
+            "lr": 0.05,
+            "momentum": 0.9,
+            "weight_decay": 5e-4,
+            "schedule": "constant",
+            "augment": False,
+        },
+        "forget_sets": {"size": 4, "seed": 0},
+        "evaluate": {"mia_seed": 0, "inert_flip_share": 0.0},
+        "unlearn": {"finetune": {"epochs": 1, "batch_size": 16}},
+        "tune": {"draws": 2, "collapse_points": 100, "grid": {"finetune": {"lr": [0.01, 1e30]}}},
+    }
     table = tuning.tune(cfg, tmp_path / "table.csv")
-    assert calls.count(("finetune", 1e30)) == 1 and calls.count(("finetune", 0.01)) == 2  # not rerun on draw 1
+    assert (
+        calls.count(("finetune", 1e30)) == 1 and calls.count(("finetune", 0.01)) == 2
+    )  # not rerun on draw 1
     by = table.set_index("setting")
     assert by.loc['{"lr": 1e+30}', "diverged"] and not by.loc['{"lr": 1e+30}', "selected"]
     assert by.loc['{"lr": 0.01}', "selected"] and not by.loc['{"lr": 0.01}', "diverged"]

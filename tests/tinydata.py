@@ -27,9 +27,16 @@ def separable(n_train: int = 40, n_test: int = 16, seed: int = 0, flip: int = 0)
     y_tr[:flip] = 1 - y_tr[:flip]
     xf = x_tr.astype(np.float64) / 16.0
     return Prepared(
-        x_train=x_tr, y_train=y_tr, id_train=np.arange(n_train, dtype=np.int64),
-        x_test=x_te, y_test=y_te, id_test=np.arange(n_test, dtype=np.int64),
-        num_classes=2, scale=16.0, mean=np.array([xf.mean()]), std=np.array([xf.std()]),
+        x_train=x_tr,
+        y_train=y_tr,
+        id_train=np.arange(n_train, dtype=np.int64),
+        x_test=x_te,
+        y_test=y_te,
+        id_test=np.arange(n_test, dtype=np.int64),
+        num_classes=2,
+        scale=16.0,
+        mean=np.array([xf.mean()]),
+        std=np.array([xf.std()]),
     )
 
 

@@ -37,7 +37,9 @@ STAGES = {
 }
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-SHELLS = frozenset({"bash", "sh", "dash", "zsh", "ksh"})  # a job's wrapper: Snakemake runs `bash -c "... python -m mudiff ..."`
+SHELLS = frozenset(
+    {"bash", "sh", "dash", "zsh", "ksh"}
+)  # a job's wrapper: Snakemake runs `bash -c "... python -m mudiff ..."`
 WATCH_SECONDS = 0.5
 
 # The parent as early as this process can see it: one that dies before `die_with_parent` is noticed.
@@ -107,7 +109,9 @@ def die_with_parent(sig: int = signal.SIGTERM, parent_at_start: int | None = Non
     except (OSError, AttributeError):
         return False
     _armed = True
-    if _adopted(os.getpid(), parent_at_start):  # the parent died before prctl took effect: no signal will come
+    if _adopted(
+        os.getpid(), parent_at_start
+    ):  # the parent died before prctl took effect: no signal will come
         os.kill(os.getpid(), sig)
         return True
     wrapper = os.getppid()
@@ -116,8 +120,12 @@ def die_with_parent(sig: int = signal.SIGTERM, parent_at_start: int | None = Non
         if stat[1] == 1 and _adopted(wrapper, 1):  # Snakemake died before the job started
             os.kill(os.getpid(), sig)
             return True
-        threading.Thread(target=_watch_wrapper, args=(wrapper, stat[1], int(sig)), daemon=True,
-                         name="mudiff-die-with-parent").start()
+        threading.Thread(
+            target=_watch_wrapper,
+            args=(wrapper, stat[1], int(sig)),
+            daemon=True,
+            name="mudiff-die-with-parent",
+        ).start()
     return True
 
 

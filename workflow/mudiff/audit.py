@@ -28,7 +28,14 @@ from urllib.parse import unquote, urlparse
 
 from mudiff.io import run_id_of
 from mudiff.tracking import (
-    INPUTS_ARTIFACT, OUTPUTS_ARTIFACT, SOURCES_ARTIFACT, _client, git_commit, run_commit, sha256, tracking_uri,
+    INPUTS_ARTIFACT,
+    OUTPUTS_ARTIFACT,
+    SOURCES_ARTIFACT,
+    _client,
+    git_commit,
+    run_commit,
+    sha256,
+    tracking_uri,
 )
 
 
@@ -72,13 +79,19 @@ class Artifacts:
         return json.loads(path.read_text()) if path else None
 
 
-SNAKEMAKE_REPORT = "snakemake-report"  # `snakemake --report results/<study>/snakemake-report.html`: Snakemake's, not a job's
+SNAKEMAKE_REPORT = (
+    "snakemake-report"  # `snakemake --report results/<study>/snakemake-report.html`: Snakemake's, not a job's
+)
 
 
 def _files(folder: Path) -> list[Path]:
     """The study's output files: hidden files (`atomic_path`'s temporary ones among them) left out, and
     Snakemake's own report."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.stem != SNAKEMAKE_REPORT)
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and p.stem != SNAKEMAKE_REPORT
+    )
 
 
 def _all_runs(client: Any, exp_ids: list[str]) -> list[Any]:
@@ -148,16 +161,22 @@ def audit(results: str | Path, strict: bool = False) -> list[Row]:
             row.problems.append(f"run {run.info.run_id} does not list it among its outputs")
             continue
         if entry["sha256"] != digest:
-            row.problems.append(f"changed since its run wrote it: sha256 {digest[:12]} on disk, {entry['sha256'][:12]} recorded")
+            row.problems.append(
+                f"changed since its run wrote it: sha256 {digest[:12]} on disk, {entry['sha256'][:12]} recorded"
+            )
         later = [r for r in wrote if (r.info.end_time or 0) > (run.info.end_time or 0)]
         if later:
-            row.problems.append(f"a later run ({later[0].info.run_id}, {later[0].info.run_name}) wrote it again: this file is older")
+            row.problems.append(
+                f"a later run ({later[0].info.run_id}, {later[0].info.run_name}) wrote it again: this file is older"
+            )
         if entry.get("artifact"):
             copy = artifacts.path(run, entry["artifact"])
             if copy is None:
                 row.problems.append(f"its artifact {entry['artifact']} is missing from the store")
             elif sha256(copy) != entry["sha256"]:
-                row.problems.append(f"the artifact store's copy ({entry['artifact']}) differs from what the run recorded")
+                row.problems.append(
+                    f"the artifact store's copy ({entry['artifact']}) differs from what the run recorded"
+                )
         else:
             row.notes.append("recorded by reference (not copied to the artifact store)")
 
@@ -171,8 +190,13 @@ def audit(results: str | Path, strict: bool = False) -> list[Row]:
         else:
             changed = [p for p, d in sorted(sources.items()) if not Path(p).is_file() or sha256(p) != d]
             if changed:
-                problems.append(f"stale: code changed since ({', '.join(changed[:4])}{' ...' if len(changed) > 4 else ''})")
-        data_path, data_digest = run.data.tags.get("mudiff.data_path"), run.data.tags.get("mudiff.data_digest")
+                problems.append(
+                    f"stale: code changed since ({', '.join(changed[:4])}{' ...' if len(changed) > 4 else ''})"
+                )
+        data_path, data_digest = (
+            run.data.tags.get("mudiff.data_path"),
+            run.data.tags.get("mudiff.data_digest"),
+        )
         if data_path:
             entry = dvc_entry(data_path)
             now = entry.get("md5") if entry else None
@@ -181,11 +205,14 @@ def audit(results: str | Path, strict: bool = False) -> list[Row]:
         for path, was in sorted((artifacts.json(run, INPUTS_ARTIFACT) or {}).items()):
             now = run_id_of(path) if Path(path).is_file() else None
             if now != was:
-                problems.append(f"stale: it read {path} from run {was}, which is now {'from run ' + now if now else 'gone'}")
+                problems.append(
+                    f"stale: it read {path} from run {was}, which is now {'from run ' + now if now else 'gone'}"
+                )
         commit = run_commit(run.data.tags)
         if "unknown" not in (head, commit) and commit != head:
-            (problems if strict else notes).append(f"ran at commit {commit[:10]}, HEAD is {head[:10]}"
-                                                   + ("" if problems else " (same code)"))
+            (problems if strict else notes).append(
+                f"ran at commit {commit[:10]}, HEAD is {head[:10]}" + ("" if problems else " (same code)")
+            )
         stale[run_id] = (problems, notes)
     for row in rows:
         if row.run_id in stale:
@@ -201,8 +228,10 @@ def audit(results: str | Path, strict: bool = False) -> list[Row]:
         except (DataMismatch, OSError, ValueError, KeyError) as err:
             row.problems.append(str(err))
             continue
-        tracked = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                     filter_string=f"dataset.digest = '{record['md5']}' and attributes.status = 'FINISHED'")
+        tracked = client.search_runs(
+            [e.experiment_id for e in client.search_experiments()],
+            filter_string=f"dataset.digest = '{record['md5']}' and attributes.status = 'FINISHED'",
+        )
         tracked = [r for r in tracked if r.data.tags.get("mudiff.rule") == "track_data"]
         if not tracked:
             row.problems.append(f"no FINISHED track_data run logged its digest {record['md5']}")
@@ -220,12 +249,18 @@ def table(rows: list[Row], verbose: bool = False) -> str:
         width = max(len(r.path) for r in shown)
         lines.append(f"{'output':<{width}}  {'run':<32}  {'rule':<14}  verdict")
         for r in shown:
-            verdict = "; ".join(r.problems) if r.problems else "ok" + (f" ({'; '.join(r.notes)})" if r.notes else "")
+            verdict = (
+                "; ".join(r.problems)
+                if r.problems
+                else "ok" + (f" ({'; '.join(r.notes)})" if r.notes else "")
+            )
             lines.append(f"{r.path:<{width}}  {r.run_id or '-':<32}  {r.rule:<14}  {verdict}")
     bad = sum(not r.ok for r in rows)
     runs = len({r.run_id for r in rows if r.run_id})
-    lines.append(f"audit: {len(rows)} outputs, {runs} runs behind them: "
-                 + ("all match" if not bad else f"{bad} do not match"))
+    lines.append(
+        f"audit: {len(rows)} outputs, {runs} runs behind them: "
+        + ("all match" if not bad else f"{bad} do not match")
+    )
     return "\n".join(lines)
 
 
@@ -239,20 +274,31 @@ def finished_summary(results: str | Path) -> str:
     summary = results / "summary.parquet"
     if summary.is_file():
         tow = pd.read_parquet(summary).pivot(index="method", columns="forget_set", values="ToW")
-        lines += ["ToW (1 = as retrain; mean over seeds), method x forget set:", tow.to_string(float_format="%.3f", na_rep="")]
+        lines += [
+            "ToW (1 = as retrain; mean over seeds), method x forget set:",
+            tow.to_string(float_format="%.3f", na_rep=""),
+        ]
     report = results / "report.md"
-    lines.append(f"Report: {report} ({results / 'report.html'})" if report.is_file()
-                 else f"Report: not written yet ({report}): this run stopped short of it")
+    lines.append(
+        f"Report: {report} ({results / 'report.html'})"
+        if report.is_file()
+        else f"Report: not written yet ({report}): this run stopped short of it"
+    )
     try:
         rows = audit(results)
         bad = [r for r in rows if not r.ok]
-        lines.append(f"Audit: all {len(rows)} outputs match their MLflow runs" if not bad else
-                     f"Audit: {len(bad)} of {len(rows)} outputs do not match their runs, first {bad[0].path}: "
-                     f"{bad[0].problems[0]}; `python -m mudiff audit {results}` lists them")
+        lines.append(
+            f"Audit: all {len(rows)} outputs match their MLflow runs"
+            if not bad
+            else f"Audit: {len(bad)} of {len(rows)} outputs do not match their runs, first {bad[0].path}: "
+            f"{bad[0].problems[0]}; `python -m mudiff audit {results}` lists them"
+        )
     except (Exception, SystemExit) as err:  # the summary never fails a finished run
         lines.append(f"Audit: could not run ({type(err).__name__}: {err})")
     uri = tracking_uri()
-    ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith(("sqlite:", "file:", "/")) else f"open {uri}"
+    ui = (
+        f"mlflow ui --backend-store-uri {uri}" if uri.startswith(("sqlite:", "file:", "/")) else f"open {uri}"
+    )
     lines.append(f"MLflow: {ui}  (experiment '{results.name}')")
     return "\n".join(lines)
 
@@ -260,8 +306,12 @@ def finished_summary(results: str | Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mudiff audit", description=__doc__.splitlines()[0])
     parser.add_argument("results", help="the study's results folder, results/<study>")
-    parser.add_argument("--strict", action="store_true", help="a run at another commit fails, even with the same code")
-    parser.add_argument("-v", "--verbose", action="store_true", help="list every output, not only those that fail")
+    parser.add_argument(
+        "--strict", action="store_true", help="a run at another commit fails, even with the same code"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="list every output, not only those that fail"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     rows = audit(args.results, args.strict)

@@ -43,7 +43,9 @@ LEVELS = ("low", "mid", "high", "mix")
 ES_SLICES = 15
 ES_LEVELS = {"low": 3, "mid": 12, "high": 14}  # 0-based slice indices, as RUM's code (group_index)
 SPECIAL = {f"es_{level}": ("entanglement", level) for level in ES_LEVELS} | {
-    "risk_ranked": ("risk_ranked", None), "class": ("class", None)}
+    "risk_ranked": ("risk_ranked", None),
+    "class": ("class", None),
+}
 
 
 class ForgetSetError(ValueError):
@@ -54,7 +56,9 @@ def resolve_size(size: float, n_train: int) -> int:
     """A share below 1 is a fraction of the train set; otherwise a count."""
     n = int(round(size * n_train)) if size < 1 else int(size)
     if n < 1:
-        raise ForgetSetError(f"forget_sets.size {size} gives an empty forget set on {n_train} training samples")
+        raise ForgetSetError(
+            f"forget_sets.size {size} gives an empty forget set on {n_train} training samples"
+        )
     if n > n_train:
         raise ForgetSetError(f"forget_sets.size {size} asks for {n} samples but the train set has {n_train}")
     return n
@@ -70,7 +74,8 @@ def parse_name(name: str) -> tuple[str, str | None]:
     score, _, level = name.rpartition("_")
     if not score or level not in LEVELS:
         raise ForgetSetError(
-            f"forget set {name!r} is neither 'random' nor '<score>_<level>' with level in {LEVELS} nor one of {sorted(SPECIAL)}")
+            f"forget set {name!r} is neither 'random' nor '<score>_<level>' with level in {LEVELS} nor one of {sorted(SPECIAL)}"
+        )
     return score, level
 
 
@@ -87,14 +92,18 @@ def rank_by_hardness(scores: pd.DataFrame, score: str, tie_seed: int | None = No
     low and mid sets with the lowest ids, and ids follow the source's collection order.
     """
     if score not in scores.columns:
-        raise ForgetSetError(f"score {score!r} is not in the scores table; it has {sorted(set(scores.columns) - {'id', 'label'})}")
+        raise ForgetSetError(
+            f"score {score!r} is not in the scores table; it has {sorted(set(scores.columns) - {'id', 'label'})}"
+        )
     table = scores[["id", score]].copy()
     table["hardness"] = hardness(score, table[score].to_numpy(dtype=np.float64))
     table = table[np.isfinite(table["hardness"])]
     if tie_seed is None:
         return table.sort_values(["hardness", "id"], kind="stable").reset_index(drop=True)
     ids = np.sort(table["id"].to_numpy())
-    tie_rank = pd.Series(np.random.default_rng(tie_seed).permutation(len(ids)), index=ids)  # per id, whatever the row order
+    tie_rank = pd.Series(
+        np.random.default_rng(tie_seed).permutation(len(ids)), index=ids
+    )  # per id, whatever the row order
     table["tie"] = tie_rank.loc[table["id"].to_numpy()].to_numpy()
     return table.sort_values(["hardness", "tie"], kind="stable").drop(columns="tie").reset_index(drop=True)
 
@@ -105,7 +114,9 @@ def _mid_start(hard: np.ndarray, values: np.ndarray, n_low: int, n: int, n_high:
     start = total // 2 - n // 2
     if n < 1:
         return start, "quantile"
-    if hard[0] == hard[start + n - 1]:  # mid inside the tie block at the bottom, which holds the whole low window
+    if (
+        hard[0] == hard[start + n - 1]
+    ):  # mid inside the tie block at the bottom, which holds the whole low window
         stop = int(np.searchsorted(hard, hard[0], "right"))
         room = total - n_high - stop  # ranked strictly between the block and the high window
         if room >= n:
@@ -118,8 +129,9 @@ def _mid_start(hard: np.ndarray, values: np.ndarray, n_low: int, n: int, n_high:
     return start, "quantile"
 
 
-def level_windows(ranked: pd.DataFrame, sizes: tuple[int, int, int], mid_rule: str = "quantile",
-                  score: str | None = None) -> tuple[dict[str, np.ndarray], str]:
+def level_windows(
+    ranked: pd.DataFrame, sizes: tuple[int, int, int], mid_rule: str = "quantile", score: str | None = None
+) -> tuple[dict[str, np.ndarray], str]:
     """Ranks (positions in `ranked`) of the low, mid and high windows of `sizes` = (n_low, n_mid, n_high), and
     how mid was cut."""
     score = score or ranked.columns[1]
@@ -134,7 +146,9 @@ def level_windows(ranked: pd.DataFrame, sizes: tuple[int, int, int], mid_rule: s
     return {"low": np.arange(n_low), "mid": mid, "high": np.arange(total - n_high, total)}, cut
 
 
-def _level(ranked: pd.DataFrame, level: str, n: int, mid_rule: str, score: str | None) -> tuple[np.ndarray, dict]:
+def _level(
+    ranked: pd.DataFrame, level: str, n: int, mid_rule: str, score: str | None
+) -> tuple[np.ndarray, dict]:
     """Ranks of one level's samples and the manifest fields of its ties (module doc)."""
     total = len(ranked)
     if level not in LEVELS:
@@ -158,24 +172,43 @@ def _level(ranked: pd.DataFrame, level: str, n: int, mid_rule: str, score: str |
     own = block(ranks)
     tie_block = None
     if own is not None:
-        tie_block = {"value": float(values[ranks[0]]),
-                     "size": int(np.searchsorted(hard, own, "right") - np.searchsorted(hard, own, "left"))}
+        tie_block = {
+            "value": float(values[ranks[0]]),
+            "size": int(np.searchsorted(hard, own, "right") - np.searchsorted(hard, own, "left")),
+        }
     prefix = f"{score}_" if score else ""
     if level == "mix":
         tied = {}
         for part, r in windows.items():
             if len(r) and block(r) is not None:
                 tied.setdefault(block(r), []).append(part)
-        same = [f"{prefix}mix ({' and '.join(parts)} thirds share one tie block)" for parts in tied.values() if len(parts) > 1]
+        same = [
+            f"{prefix}mix ({' and '.join(parts)} thirds share one tie block)"
+            for parts in tied.values()
+            if len(parts) > 1
+        ]
     else:
-        same = [] if own is None else [f"{prefix}{other}" for other in ("low", "mid", "high")
-                                       if other != level and block(windows[other]) == own]
-    info = {"score_range": [float(values[ranks].min()), float(values[ranks].max())], "tie_block": tie_block,
-            "mid_cut": cut if level in ("mid", "mix") else None, "same_population_as": same}
+        same = (
+            []
+            if own is None
+            else [
+                f"{prefix}{other}"
+                for other in ("low", "mid", "high")
+                if other != level and block(windows[other]) == own
+            ]
+        )
+    info = {
+        "score_range": [float(values[ranks].min()), float(values[ranks].max())],
+        "tie_block": tie_block,
+        "mid_cut": cut if level in ("mid", "mix") else None,
+        "same_population_as": same,
+    }
     return ranks, info
 
 
-def level_set(ranked: pd.DataFrame, level: str, n: int, mid_rule: str = "quantile", score: str | None = None) -> np.ndarray:
+def level_set(
+    ranked: pd.DataFrame, level: str, n: int, mid_rule: str = "quantile", score: str | None = None
+) -> np.ndarray:
     """The ids of one level of a ranking (see module doc)."""
     ranks, _ = _level(ranked, level, n, mid_rule, score)
     return np.sort(ranked["id"].to_numpy()[ranks])
@@ -190,7 +223,8 @@ def entanglement_set(scores: pd.DataFrame, level: str, n: int) -> np.ndarray:
     if n > len(members):
         raise ForgetSetError(
             f"forget_sets.size: es_{level} asks for {n} samples but slice {ES_LEVELS[level]} (0-based) of {ES_SLICES} holds only "
-            f"{len(members)} ({len(ranked)} samples with a finite centroid_distance)")
+            f"{len(members)} ({len(ranked)} samples with a finite centroid_distance)"
+        )
     start = len(members) // 2 - n // 2
     return np.sort(members[start : start + n])
 
@@ -217,7 +251,9 @@ def risk_ranked_set(scores: pd.DataFrame, n: int) -> np.ndarray:
     """The `n` samples of highest privacy_risk, most exposed first (ties by id)."""
     ranked = rank_by_hardness(scores, "privacy_risk")
     if n > len(ranked):
-        raise ForgetSetError(f"forget_sets.size: risk_ranked asks for {n} samples but only {len(ranked)} have a finite privacy_risk")
+        raise ForgetSetError(
+            f"forget_sets.size: risk_ranked asks for {n} samples but only {len(ranked)} have a finite privacy_risk"
+        )
     order = np.lexsort((ranked["id"].to_numpy(), -ranked["hardness"].to_numpy()))
     return ranked["id"].to_numpy()[order[:n]]
 
@@ -229,14 +265,24 @@ def class_set(scores: pd.DataFrame, class_id: int | None) -> np.ndarray:
     labels = scores["label"].to_numpy()
     ids = np.sort(scores["id"].to_numpy()[labels == class_id])
     if len(ids) == 0:
-        raise ForgetSetError(f"forget_sets.class_id: class {class_id} has no training samples (labels: {sorted(set(labels.tolist()))})")
+        raise ForgetSetError(
+            f"forget_sets.class_id: class {class_id} has no training samples (labels: {sorted(set(labels.tolist()))})"
+        )
     if len(ids) == len(labels):
-        raise ForgetSetError(f"forget_sets.class_id: class {class_id} is the whole train set; the retain set would be empty")
+        raise ForgetSetError(
+            f"forget_sets.class_id: class {class_id} is the whole train set; the retain set would be empty"
+        )
     return ids
 
 
-def build(name: str, scores: pd.DataFrame, size: float = 0.03, seed: int = 0, mid_rule: str = "quantile",
-          class_id: int | None = None) -> tuple[np.ndarray, dict]:
+def build(
+    name: str,
+    scores: pd.DataFrame,
+    size: float = 0.03,
+    seed: int = 0,
+    mid_rule: str = "quantile",
+    class_id: int | None = None,
+) -> tuple[np.ndarray, dict]:
     """The ids of forget set `name` and the manifest of how they were built.
 
     Ids are sorted, except for risk_ranked (rank order, most exposed first; manifest `ordered_by`).
@@ -258,8 +304,13 @@ def build(name: str, scores: pd.DataFrame, size: float = 0.03, seed: int = 0, mi
             manifest.update(rule="random", score=None, seed=seed)
         elif family == "entanglement":
             ids = entanglement_set(scores, level, n)
-            manifest.update(rule="entanglement", score="centroid_distance", slice_index=ES_LEVELS[level],
-                            slice_indexing="0-based", slices=ES_SLICES)
+            manifest.update(
+                rule="entanglement",
+                score="centroid_distance",
+                slice_index=ES_LEVELS[level],
+                slice_indexing="0-based",
+                slices=ES_SLICES,
+            )
         elif family == "risk_ranked":
             ids = risk_ranked_set(scores, n)
             manifest.update(rule="risk_ranked", score="privacy_risk", ordered_by="privacy_risk descending")
@@ -267,8 +318,14 @@ def build(name: str, scores: pd.DataFrame, size: float = 0.03, seed: int = 0, mi
             ranked = rank_by_hardness(scores, family, tie_seed=seed)
             ranks, ties = _level(ranked, level, n, mid_rule, family)
             ids = np.sort(ranked["id"].to_numpy()[ranks])
-            manifest.update(rule="level", score=family, seed=seed, ties="seeded random order",
-                            mid_rule=mid_rule if level in ("mid", "mix") else None, **ties)
+            manifest.update(
+                rule="level",
+                score=family,
+                seed=seed,
+                ties="seeded random order",
+                mid_rule=mid_rule if level in ("mid", "mix") else None,
+                **ties,
+            )
     manifest["size"] = int(len(ids))
     return ids.astype(np.int64), manifest
 
@@ -316,5 +373,7 @@ def validate_ids(ids: np.ndarray, train_ids: np.ndarray, name: str = "forget set
         raise ForgetSetError(f"{name}: duplicate ids, e.g. {uniq[counts > 1][:5].tolist()}")
     outside = np.setdiff1d(uniq, train_ids)
     if outside.size:
-        raise ForgetSetError(f"{name}: {outside.size} ids are not in the train set, e.g. {outside[:5].tolist()}")
+        raise ForgetSetError(
+            f"{name}: {outside.size} ids are not in the train set, e.g. {outside[:5].tolist()}"
+        )
     return ids

@@ -164,7 +164,9 @@ def write_table(df: pd.DataFrame, path: str | Path, provenance: bool = True) -> 
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     if provenance and _RUN:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), RUN_ID_KEY.encode(): _RUN["run_id"].encode()})
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), RUN_ID_KEY.encode(): _RUN["run_id"].encode()}
+        )
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
@@ -188,8 +190,10 @@ def check_ids(values: Any, name: str = "ids", column: str = "id") -> np.ndarray:
         rows = np.flatnonzero(bad)
         shown = ", ".join(f"row {r} = {_plain(series.iloc[r])!r}" for r in rows[:5])
         more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-        raise IdError(f"{name}: column {column!r}: {len(rows)} of {len(series)} rows hold {what}: {shown}{more}; "
-                      "sample ids must be non-null integers")
+        raise IdError(
+            f"{name}: column {column!r}: {len(rows)} of {len(series)} rows hold {what}: {shown}{more}; "
+            "sample ids must be non-null integers"
+        )
 
     null = series.isna().to_numpy()
     if null.any():
@@ -203,7 +207,9 @@ def check_ids(values: Any, name: str = "ids", column: str = "id") -> np.ndarray:
             if over.any():
                 refuse(over, "ids beyond int64")
         return series.to_numpy(dtype=np.int64)
-    if pd.api.types.is_float_dtype(dtype):  # integral floats (a column upcast on the way) are exact below 2**53
+    if pd.api.types.is_float_dtype(
+        dtype
+    ):  # integral floats (a column upcast on the way) are exact below 2**53
         v = series.to_numpy(dtype=np.float64)
         bad = ~np.isfinite(v) | (np.abs(v) >= 2.0**53)
         bad[~bad] = v[~bad] != np.floor(v[~bad])
@@ -211,7 +217,9 @@ def check_ids(values: Any, name: str = "ids", column: str = "id") -> np.ndarray:
             refuse(bad, "non-integer ids")
         return v.astype(np.int64)
     # object or string columns: only Python/numpy integers within int64 pass
-    integral = np.array([isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in series], dtype=bool)
+    integral = np.array(
+        [isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in series], dtype=bool
+    )
     if not integral.all():
         refuse(~integral, f"values that are not integers (dtype {dtype})")
     over = np.array([not -(2**63) <= int(x) < 2**63 for x in series], dtype=bool)
@@ -251,7 +259,9 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
     except Exception as err:  # numpy/zipfile raise several types (one of them suggests allow_pickle)
         raise ArrayFileError(_unreadable(path, err)) from err
     if not isinstance(f, np.lib.npyio.NpzFile):
-        raise ArrayFileError(_unreadable(path, f"holds one {type(f).__name__}, not an .npz archive of named arrays"))
+        raise ArrayFileError(
+            _unreadable(path, f"holds one {type(f).__name__}, not an .npz archive of named arrays")
+        )
     try:
         with f:
             return {k: f[k] for k in f.files}  # reads (and CRC-checks) every member here
@@ -268,8 +278,10 @@ def _unreadable(path: str | Path, why: Exception | str) -> str:
         else:  # numpy's last guess for bytes that are neither a zip nor an .npy is a pickle
             why = "neither a zip archive nor an .npy array: garbage, or cut short before its first entry"
     if Path(path).name == "arrays.npz":
-        return (f"{path}: not a readable prepared array file ({why}); rerun `snakemake --forcerun prepare_data`, "
-                "or `dvc checkout` where the prepared data is tracked by DVC")
+        return (
+            f"{path}: not a readable prepared array file ({why}); rerun `snakemake --forcerun prepare_data`, "
+            "or `dvc checkout` where the prepared data is tracked by DVC"
+        )
     return f"{path}: not a readable array file ({why}); rerun the rule that writes it (`snakemake --forcerun <rule>`)"
 
 

@@ -56,7 +56,10 @@ def type_schema(tp: Any) -> dict:
     if origin in (list, tuple):
         return {"type": "array", "items": type_schema(args[0])}
     if origin is dict:
-        out = {"type": "object", "additionalProperties": type_schema(args[1]) if args[1] is not dict else {"type": "object"}}
+        out = {
+            "type": "object",
+            "additionalProperties": type_schema(args[1]) if args[1] is not dict else {"type": "object"},
+        }
         if typing.get_origin(args[0]) is Literal:
             out["propertyNames"] = type_schema(args[0])
         return out
@@ -64,7 +67,13 @@ def type_schema(tp: Any) -> dict:
         return {"anyOf": [type_schema(a) for a in args]}
     if tp is dict:
         return {"type": "object"}
-    return {type(None): {"type": "null"}, bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}}[tp]
+    return {
+        type(None): {"type": "null"},
+        bool: {"type": "boolean"},
+        int: {"type": "integer"},
+        float: {"type": "number"},
+        str: {"type": "string"},
+    }[tp]
 
 
 def dataclass_schema(cls: type) -> dict:
@@ -116,8 +125,11 @@ def build(cls: type[T], values: dict) -> T:
     if unknown:
         raise TypeError(f"{cls.__name__}: unknown key(s) {unknown}; fields: {sorted(known)}")
     required = dataclasses.MISSING
-    missing = sorted(f.name for f in dataclasses.fields(cls)
-                     if f.init and f.default is required and f.default_factory is required and f.name not in values)
+    missing = sorted(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init and f.default is required and f.default_factory is required and f.name not in values
+    )
     if missing:
         raise TypeError(f"{cls.__name__}: missing key(s) {missing}")
     return cls(**{key: _typed(hints[key], value) for key, value in values.items()})

@@ -69,8 +69,12 @@ def run(job: dict) -> None:
 
 def git_commit() -> str:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -78,7 +82,9 @@ def git_commit() -> str:
 
 def run_commit(tags: dict) -> str:
     """The git commit a run ran at: MLflow's standard tag, else mudiff's (without its `-dirty`)."""
-    return tags.get("mlflow.source.git.commit") or tags.get("mudiff.git_commit", "unknown").removesuffix("-dirty")
+    return tags.get("mlflow.source.git.commit") or tags.get("mudiff.git_commit", "unknown").removesuffix(
+        "-dirty"
+    )
 
 
 def study_of(job: dict) -> str:
@@ -133,7 +139,10 @@ def invocation_env(environ: dict | None = None) -> dict[str, str]:
     environ = os.environ if environ is None else environ
     if environ.get(INVOCATION_ENV):
         return {}
-    return {INVOCATION_ENV: uuid.uuid4().hex, INVOKER_ENV: f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"}
+    return {
+        INVOCATION_ENV: uuid.uuid4().hex,
+        INVOKER_ENV: f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}",
+    }
 
 
 _STANDALONE = invocation_env({})  # a job run outside Snakemake (a test, a notebook) is its own invocation
@@ -142,8 +151,12 @@ _STANDALONE = invocation_env({})  # a job run outside Snakemake (a test, a noteb
 def invocation() -> dict[str, str]:
     """The invocation's id and invoker, and where this job runs: the scope of its runs (`is_stale`)."""
     env = os.environ if os.environ.get(INVOCATION_ENV) else _STANDALONE
-    return {"mudiff.invocation": env[INVOCATION_ENV], "mudiff.invoker": env.get(INVOKER_ENV, ""),
-            "mudiff.host": socket.gethostname(), "mudiff.workdir": str(Path.cwd().resolve())}
+    return {
+        "mudiff.invocation": env[INVOCATION_ENV],
+        "mudiff.invoker": env.get(INVOKER_ENV, ""),
+        "mudiff.host": socket.gethostname(),
+        "mudiff.workdir": str(Path.cwd().resolve()),
+    }
 
 
 def _alive(pid: str, start: str) -> bool:
@@ -179,16 +192,28 @@ def is_stale(tags: dict, here: dict) -> str | None:
 def close_stale_runs(client: Any, exp_id: str, name: str, here: dict) -> list[str]:
     """Mark KILLED the RUNNING runs of this job left by a process that died without a word (SIGKILL,
     a lost node), within this job's scope (`is_stale`); return their ids."""
-    found = _retry(lambda: client.search_runs(
-        [exp_id], filter_string=f"attributes.run_name = '{name}' and attributes.status = 'RUNNING'", max_results=1000))
+    found = _retry(
+        lambda: client.search_runs(
+            [exp_id],
+            filter_string=f"attributes.run_name = '{name}' and attributes.status = 'RUNNING'",
+            max_results=1000,
+        )
+    )
     closed = []
     for run in found:
         why = is_stale(run.data.tags, here)
         if why is None:
-            print(f"MLflow: left RUNNING run {run.info.run_id} of this job alone: it is not this checkout's, "
-                  "or its Snakemake may still run it", flush=True)
+            print(
+                f"MLflow: left RUNNING run {run.info.run_id} of this job alone: it is not this checkout's, "
+                "or its Snakemake may still run it",
+                flush=True,
+            )
             continue
-        _retry(lambda r=run, w=why: client.set_tag(r.info.run_id, "mudiff.closed_by", f"rerun of the same job: {w}"))
+        _retry(
+            lambda r=run, w=why: client.set_tag(
+                r.info.run_id, "mudiff.closed_by", f"rerun of the same job: {w}"
+            )
+        )
         _retry(lambda r=run: client.set_terminated(r.info.run_id, "KILLED"))
         closed.append(run.info.run_id)
     return closed
@@ -235,7 +260,9 @@ def output_files(outputs: dict) -> list[tuple[str, Path, str]]:
         path = Path(path)
         if path.is_dir():
             for f in sorted(p for p in path.rglob("*") if p.is_file() and not is_temporary(p)):
-                files.append((name, f, posixpath.join("outputs", path.name, *f.relative_to(path).parent.parts)))
+                files.append(
+                    (name, f, posixpath.join("outputs", path.name, *f.relative_to(path).parent.parts))
+                )
         elif path.is_file():
             files.append((name, path, "outputs"))
     return files
@@ -249,11 +276,21 @@ def dataset_input(record: dict, context: str) -> Any:
 
     manifest_file = Path(record["path"]) / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
-    source = {"path": record["path"], "dvc_file": record["dvc_file"], "dataset": manifest.get("dataset"),
-              "origin": manifest.get("source"), "split": manifest.get("split")}
+    source = {
+        "path": record["path"],
+        "dvc_file": record["dvc_file"],
+        "dataset": manifest.get("dataset"),
+        "origin": manifest.get("source"),
+        "split": manifest.get("split"),
+    }
     profile = {k: manifest[k] for k in ("n_train", "n_test", "num_classes", "shape") if k in manifest}
-    dataset = Dataset(name=Path(record["path"]).name, digest=record["md5"], source_type="dvc",
-                      source=json.dumps(source, sort_keys=True), profile=json.dumps(profile, sort_keys=True))
+    dataset = Dataset(
+        name=Path(record["path"]).name,
+        digest=record["md5"],
+        source_type="dvc",
+        source=json.dumps(source, sort_keys=True),
+        profile=json.dumps(profile, sort_keys=True),
+    )
     return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", context)])
 
 
@@ -311,8 +348,11 @@ class JobRun:
             if copy:
                 self.log_artifact(file, subdir)
             manifest[os.path.normpath(file).replace(os.sep, "/")] = {
-                "output": name, "sha256": sha256(file), "bytes": size,
-                "artifact": posixpath.join(subdir, file.name) if copy else None}
+                "output": name,
+                "sha256": sha256(file),
+                "bytes": size,
+                "artifact": posixpath.join(subdir, file.name) if copy else None,
+            }
         self.log_dict(manifest, OUTPUTS_ARTIFACT)
         referenced = sum(e["artifact"] is None for e in manifest.values())
         self.set_tags({"mudiff.outputs": len(manifest), "mudiff.outputs_by_reference": referenced})
@@ -359,15 +399,17 @@ def job_run(job: dict) -> Iterator[JobRun]:
     # "input": the job reads the data (verified below); "upstream": it follows from it
     record = json.loads(Path(record_file).read_text()) if record_file and Path(record_file).exists() else None
     sources = source_digests(job.get("sources", []))
-    tags = resolve_tags({
-        "mudiff.rule": job["rule"],
-        "mudiff.study": study,
-        "mudiff.git_commit": git_commit(),
-        "mudiff.data_digest": record["md5"] if record else "untracked",
-        "mudiff.code_digest": code_digest(sources),
-        **here,
-        **{f"mudiff.wildcard.{k}": v for k, v in wildcards.items()},
-    })
+    tags = resolve_tags(
+        {
+            "mudiff.rule": job["rule"],
+            "mudiff.study": study,
+            "mudiff.git_commit": git_commit(),
+            "mudiff.data_digest": record["md5"] if record else "untracked",
+            "mudiff.code_digest": code_digest(sources),
+            **here,
+            **{f"mudiff.wildcard.{k}": v for k, v in wildcards.items()},
+        }
+    )
     close_stale_runs(client, exp_id, name, here)
     run = _retry(lambda: client.create_run(exp_id, run_name=name, tags=tags))
     jr = JobRun(client, run.info.run_id)
@@ -397,7 +439,8 @@ def job_run(job: dict) -> Iterator[JobRun]:
         status = "KILLED"
         raise
     except Exception as err:
-        _retry(lambda: jr.set_tags({"mudiff.error": f"{type(err).__name__}: {err}"[:5000]}))
+        error = f"{type(err).__name__}: {err}"[:5000]
+        _retry(lambda: jr.set_tags({"mudiff.error": error}))
         raise
     finally:
         for s, h in previous.items():

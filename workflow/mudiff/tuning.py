@@ -32,10 +32,25 @@ import numpy as np
 import pandas as pd
 
 from mudiff.config import dataset_dir, load, method_hyper
-from mudiff.forget_sets import random_set, resolve_size, replicate_seed
+from mudiff.forget_sets import random_set, replicate_seed, resolve_size
 
-COLUMNS = ("method", "setting", "FA", "RA", "TA", "ToW", "FA_retrain", "RA_retrain", "TA_retrain", "flip_share",
-           "moves_forget_set", "collapsed", "diverged", "selected", "method_status")
+COLUMNS = (
+    "method",
+    "setting",
+    "FA",
+    "RA",
+    "TA",
+    "ToW",
+    "FA_retrain",
+    "RA_retrain",
+    "TA_retrain",
+    "flip_share",
+    "moves_forget_set",
+    "collapsed",
+    "diverged",
+    "selected",
+    "method_status",
+)
 UNLEARNED = ("FA", "RA", "TA", "ToW", "flip_share")  # a diverged point's are left empty (NaN)
 
 
@@ -48,8 +63,9 @@ def grid_points(grid: dict[str, list]) -> list[dict]:
 def draws_of(id_train: np.ndarray, size: float, base_seed: int, draws: int) -> list[np.ndarray]:
     """The study's seed-0 `random` forget set, then `draws - 1` further seeded draws of its size."""
     n = resolve_size(size, len(id_train))
-    seeds = [replicate_seed(base_seed, 0)] + [int(np.random.SeedSequence([base_seed, 0, d]).generate_state(1)[0])
-                                             for d in range(1, draws)]
+    seeds = [replicate_seed(base_seed, 0)] + [
+        int(np.random.SeedSequence([base_seed, 0, d]).generate_state(1)[0]) for d in range(1, draws)
+    ]
     return [random_set(id_train, n, s) for s in seeds]
 
 
@@ -86,19 +102,20 @@ def select(rows: pd.DataFrame, flip_share: float, collapse_points: float) -> pd.
     return table[list(COLUMNS)]
 
 
-def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config/<study>.yaml") -> pd.DataFrame:
+def tune(
+    cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config/<study>.yaml"
+) -> pd.DataFrame:
     """Run the grid (see module doc); write and return the table."""
     import torch
 
+    from mudiff import methods, models
     from mudiff.device import pick
+    from mudiff.methods.base import DivergedError
     from mudiff.metrics.evaluation import compare, model_metrics
     from mudiff.metrics.movement import forget_movement
-    from mudiff import methods
-    from mudiff.methods.base import DivergedError
-    from mudiff import models
-    from mudiff.stages import load_data
     from mudiff.options import build
     from mudiff.sections import TrainConfig
+    from mudiff.stages import load_data
     from mudiff.stages.unlearn import unlearn_one
     from mudiff.training import prediction_table
 
@@ -108,7 +125,9 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
     arrays = Path(cfg["data"]["root"]) / dataset_dir(cfg["data"]) / "arrays.npz"
     for need in (target, arrays):
         if not need.exists():
-            raise FileNotFoundError(f"{need} is missing: run `snakemake {target} --cores all --configfile {configfile}` first")
+            raise FileNotFoundError(
+                f"{need} is missing: run `snakemake {target} --cores all --configfile {configfile}` first"
+            )
     device = pick(cfg["device"])
     prepared, data = load_data(str(arrays), device)
     model = models.load(cfg["model"], prepared, str(target), device)
@@ -119,7 +138,9 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
     diverged: dict[tuple[str, str], str] = {}  # (method, setting) -> the first draw's DivergedError
 
     def measure(method: str, params, forget_ids: np.ndarray) -> tuple[dict, dict]:
-        done = unlearn_one(method, params, copy.deepcopy(model), prepared, data, forget_ids, cfg["model"], train, 0)
+        done = unlearn_one(
+            method, params, copy.deepcopy(model), prepared, data, forget_ids, cfg["model"], train, 0
+        )
         table = prediction_table(done.model, data, prepared.id_train, prepared.id_test)
         return model_metrics(table, forget_ids, cfg["evaluate"]["mia_seed"]), forget_movement(done.trace)
 
@@ -138,13 +159,34 @@ def tune(cfg: dict, out: str | Path, threads: int = 1, configfile: str = "config
                         diverged[(method, setting)] = str(err)
                         print(f"draw {draw} {method} {point}: diverged, never eligible: {err}", flush=True)
                 if (method, setting) in diverged:
-                    rows.append({"method": method, "setting": setting, "draw": draw, **dict.fromkeys(UNLEARNED, np.nan),
-                                 **retrain, "diverged": True})
+                    rows.append(
+                        {
+                            "method": method,
+                            "setting": setting,
+                            "draw": draw,
+                            **dict.fromkeys(UNLEARNED, np.nan),
+                            **retrain,
+                            "diverged": True,
+                        }
+                    )
                     continue
-                rows.append({"method": method, "setting": setting, "draw": draw, **u, **retrain, **compare(u, r),
-                             "flip_share": moved["forget_flip_share"], "diverged": False})
-                print(f"draw {draw} {method} {point}: FA {u['FA']:.1f} (retrain {r['FA']:.1f}) TA {u['TA']:.1f} "
-                      f"ToW {rows[-1]['ToW']:.3f} flipped {moved['forget_flip_share']:.3f}", flush=True)
+                rows.append(
+                    {
+                        "method": method,
+                        "setting": setting,
+                        "draw": draw,
+                        **u,
+                        **retrain,
+                        **compare(u, r),
+                        "flip_share": moved["forget_flip_share"],
+                        "diverged": False,
+                    }
+                )
+                print(
+                    f"draw {draw} {method} {point}: FA {u['FA']:.1f} (retrain {r['FA']:.1f}) TA {u['TA']:.1f} "
+                    f"ToW {rows[-1]['ToW']:.3f} flipped {moved['forget_flip_share']:.3f}",
+                    flush=True,
+                )
     table = select(pd.DataFrame(rows), cfg["evaluate"]["inert_flip_share"], tune_cfg["collapse_points"])
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.4f")
@@ -165,14 +207,18 @@ def mismatches(cfg: dict, table: pd.DataFrame) -> list[str]:
             continue
         for key, value in point.items():
             if not np.isclose(float(block.get(key, np.nan)), float(value)):
-                out.append(f"unlearn.{method}.{key} is {block.get(key)} but the tuning table selected {value}")
+                out.append(
+                    f"unlearn.{method}.{key} is {block.get(key)} but the tuning table selected {value}"
+                )
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mudiff.tuning", description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", required=True)
-    parser.add_argument("--out", help="table path (default: the config's tune.table, else config/tuning/<study>.csv)")
+    parser.add_argument(
+        "--out", help="table path (default: the config's tune.table, else config/tuning/<study>.csv)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")  # one line per grid point instead of a bar per run

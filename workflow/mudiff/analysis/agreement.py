@@ -66,7 +66,7 @@ def bootstrap(d: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[np.ndar
     chunk = max(1, CHUNK_ELEMENTS // max(1, n * m))
     rho, w = [], []
     for start in range(0, n_boot, chunk):
-        r = _ranks(d[idx[start:start + chunk]])
+        r = _ranks(d[idx[start : start + chunk]])
         rho.append(_spearman_from_ranks(r))
         w.append(_w_from_ranks(r))
     return np.concatenate(rho), np.concatenate(w)
@@ -77,7 +77,9 @@ def _interval(x: np.ndarray, level: float) -> tuple[float, float]:
     return lo, hi
 
 
-def agreement(d: np.ndarray, methods: list[str], n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+def agreement(
+    d: np.ndarray, methods: list[str], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
     """Long table: one `spearman` row per pair of methods and one `kendall_w` row, with intervals.
 
     Also a `mean_spearman` row: (mW - 1)/(m - 1), the mean pairwise Spearman, with the interval
@@ -91,18 +93,43 @@ def agreement(d: np.ndarray, methods: list[str], n_boot: int = 1000, seed: int =
     rho_lo, rho_hi = _interval(boot_rho, level)
     w_lo, w_hi = _interval(boot_w, level)
     mean_rho = lambda x: (m * x - 1) / (m - 1)  # noqa: E731
-    rows = [{"stat": "spearman", "method_a": methods[a], "method_b": methods[b], "value": rho[a, b],
-             "ci_low": rho_lo[a, b], "ci_high": rho_hi[a, b]} for a in range(m) for b in range(a + 1, m)]
-    rows.append({"stat": "kendall_w", "method_a": None, "method_b": None, "value": w, "ci_low": w_lo, "ci_high": w_hi})
-    rows.append({"stat": "mean_spearman", "method_a": None, "method_b": None, "value": mean_rho(w),
-                 "ci_low": mean_rho(w_lo), "ci_high": mean_rho(w_hi)})
+    rows = [
+        {
+            "stat": "spearman",
+            "method_a": methods[a],
+            "method_b": methods[b],
+            "value": rho[a, b],
+            "ci_low": rho_lo[a, b],
+            "ci_high": rho_hi[a, b],
+        }
+        for a in range(m)
+        for b in range(a + 1, m)
+    ]
+    rows.append(
+        {"stat": "kendall_w", "method_a": None, "method_b": None, "value": w, "ci_low": w_lo, "ci_high": w_hi}
+    )
+    rows.append(
+        {
+            "stat": "mean_spearman",
+            "method_a": None,
+            "method_b": None,
+            "value": mean_rho(w),
+            "ci_low": mean_rho(w_lo),
+            "ci_high": mean_rho(w_hi),
+        }
+    )
     out = pd.DataFrame(rows)
     out["n_samples"], out["n_methods"] = n, m
     return out
 
 
-def agreement_table(difficulty: pd.DataFrame, exclude: tuple[str, ...] = ("retrain",), n_boot: int = 1000,
-                    seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+def agreement_table(
+    difficulty: pd.DataFrame,
+    exclude: tuple[str, ...] = ("retrain",),
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> pd.DataFrame:
     """`agreement` per forget set over its methods, on the samples every method measured.
 
     `difficulty` has columns method, forget_set, id, difficulty. Retrain is excluded by default:
@@ -117,5 +144,15 @@ def agreement_table(difficulty: pd.DataFrame, exclude: tuple[str, ...] = ("retra
         table = agreement(wide.to_numpy(), list(wide.columns), n_boot, seed, level)
         table.insert(0, "forget_set", forget_set)
         tables.append(table)
-    cols = ["forget_set", "stat", "method_a", "method_b", "value", "ci_low", "ci_high", "n_samples", "n_methods"]
+    cols = [
+        "forget_set",
+        "stat",
+        "method_a",
+        "method_b",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n_samples",
+        "n_methods",
+    ]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=cols)

@@ -59,8 +59,9 @@ def rum_comparison(rows: pd.DataFrame, anchors: tuple[str, ...] = ("rum_f", "shu
             chosen[m] = ("vanilla", m)
     if not chosen:
         return rows.iloc[0:0].assign(arm=pd.Series(dtype=str), inner=pd.Series(dtype=str))
-    return pd.concat([rows[rows["method"] == m].assign(arm=arm, inner=inner)
-                      for m, (arm, inner) in chosen.items()])
+    return pd.concat(
+        [rows[rows["method"] == m].assign(arm=arm, inner=inner) for m, (arm, inner) in chosen.items()]
+    )
 
 
 def inners(comparison: pd.DataFrame) -> list[str]:

@@ -35,7 +35,9 @@ def bank_columns(id_train: np.ndarray, ids: np.ndarray) -> np.ndarray:
     cols = order[pos]
     bad = id_train[cols] != ids
     if bad.any():
-        raise ValueError(f"{int(bad.sum())} ids are not in the bank (first: {np.asarray(ids)[bad][:5].tolist()})")
+        raise ValueError(
+            f"{int(bad.sum())} ids are not in the bank (first: {np.asarray(ids)[bad][:5].tolist()})"
+        )
     return cols
 
 
@@ -52,10 +54,14 @@ def residual(phi_u: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray) -> np.nd
     return lira_log_ratio(phi_u, phi_bank, mask)
 
 
-def steps_to_forget(trace: pd.DataFrame, phi_bank: np.ndarray, mask: np.ndarray, id_train: np.ndarray) -> pd.DataFrame:
+def steps_to_forget(
+    trace: pd.DataFrame, phi_bank: np.ndarray, mask: np.ndarray, id_train: np.ndarray
+) -> pd.DataFrame:
     """One row per id of `trace` (columns epoch, id, phi): steps_to_forget, censored, max_epoch."""
     if trace.duplicated(["epoch", "id"]).any():
-        raise ValueError("trace records a sample twice at one epoch (a meta-method's epoch counter must run on)")
+        raise ValueError(
+            "trace records a sample twice at one epoch (a meta-method's epoch counter must run on)"
+        )
     wide = trace.pivot(index="epoch", columns="id", values="phi").sort_index()
     if wide.isna().any().any():
         raise ValueError("trace does not record every forget sample at every epoch")
@@ -66,12 +72,14 @@ def steps_to_forget(trace: pd.DataFrame, phi_bank: np.ndarray, mask: np.ndarray,
     ever = below.any(axis=0)
     measured = np.isfinite(threshold)
     steps = np.where(ever, epochs[below.argmax(axis=0)], np.nan).astype(np.float64)
-    return pd.DataFrame({
-        "id": ids,
-        "steps_to_forget": steps,
-        "censored": measured & ~ever,
-        "max_epoch": np.full(len(ids), epochs.max()),
-    })
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "steps_to_forget": steps,
+            "censored": measured & ~ever,
+            "max_epoch": np.full(len(ids), epochs.max()),
+        }
+    )
 
 
 def difficulty_rank(steps: np.ndarray, censored: np.ndarray, residual: np.ndarray) -> np.ndarray:
@@ -97,8 +105,13 @@ def difficulty_rank(steps: np.ndarray, censored: np.ndarray, residual: np.ndarra
     return out
 
 
-def difficulty_table(trace: pd.DataFrame, phi_bank: np.ndarray, mask: np.ndarray, id_train: np.ndarray,
-                     phi_u: pd.Series | None = None) -> pd.DataFrame:
+def difficulty_table(
+    trace: pd.DataFrame,
+    phi_bank: np.ndarray,
+    mask: np.ndarray,
+    id_train: np.ndarray,
+    phi_u: pd.Series | None = None,
+) -> pd.DataFrame:
     """id, residual, steps_to_forget, censored, max_epoch, difficulty of one run.
 
     The unlearned model's phi defaults to the trace's last epoch: the trace's last record is
@@ -111,7 +124,10 @@ def difficulty_table(trace: pd.DataFrame, phi_bank: np.ndarray, mask: np.ndarray
         last = trace[trace["epoch"] == trace["epoch"].max()]
         phi_u = last.set_index("id")["phi"]
     cols = bank_columns(id_train, ids)
-    steps["residual"] = residual(phi_u.reindex(ids).to_numpy(dtype=np.float64), phi_bank[:, cols], mask[:, cols])
-    steps["difficulty"] = difficulty_rank(steps["steps_to_forget"].to_numpy(), steps["censored"].to_numpy(),
-                                          steps["residual"].to_numpy())
+    steps["residual"] = residual(
+        phi_u.reindex(ids).to_numpy(dtype=np.float64), phi_bank[:, cols], mask[:, cols]
+    )
+    steps["difficulty"] = difficulty_rank(
+        steps["steps_to_forget"].to_numpy(), steps["censored"].to_numpy(), steps["residual"].to_numpy()
+    )
     return steps[["id", "residual", "steps_to_forget", "censored", "max_epoch", "difficulty"]]

@@ -37,22 +37,32 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, level: float = 0.95) -> dict:
 
 def factor_names(scores: pd.DataFrame) -> list[str]:
     """Every score column of the scores table (not id, not the class label)."""
-    return [c for c in scores.columns if c not in ("id", "label") and pd.api.types.is_numeric_dtype(scores[c])]
+    return [
+        c for c in scores.columns if c not in ("id", "label") and pd.api.types.is_numeric_dtype(scores[c])
+    ]
 
 
 def pooled_difficulty(difficulty: pd.DataFrame) -> pd.Series:
     """Per method, the difficulty rank over all its forget sets' samples (see module doc)."""
     out = pd.Series(np.nan, index=difficulty.index)
     for _, g in difficulty.groupby("method", sort=False):
-        out.loc[g.index] = difficulty_rank(g["steps_to_forget"].to_numpy(), g["censored"].to_numpy(), g["residual"].to_numpy())
+        out.loc[g.index] = difficulty_rank(
+            g["steps_to_forget"].to_numpy(), g["censored"].to_numpy(), g["residual"].to_numpy()
+        )
     return out
 
 
-def factor_correlations(difficulty: pd.DataFrame, scores: pd.DataFrame, exclude: tuple[str, ...] = ("retrain",),
-                        level: float = 0.95) -> pd.DataFrame:
+def factor_correlations(
+    difficulty: pd.DataFrame,
+    scores: pd.DataFrame,
+    exclude: tuple[str, ...] = ("retrain",),
+    level: float = 0.95,
+) -> pd.DataFrame:
     """One row per (method, factor): rho, interval, n, significant."""
     keep = ["method", "forget_set", "id", "steps_to_forget", "censored", "residual"]
-    rows = difficulty.loc[~difficulty["method"].isin(exclude), keep].copy()  # a table already joined with scores too
+    rows = difficulty.loc[
+        ~difficulty["method"].isin(exclude), keep
+    ].copy()  # a table already joined with scores too
     rows["pooled"] = pooled_difficulty(rows)
     factors = factor_names(scores)
     joined = rows.merge(scores[["id", *factors]], on="id", how="left", validate="many_to_one")
@@ -72,16 +82,27 @@ def factor_verdicts(correlations: pd.DataFrame) -> pd.DataFrame:
     for factor, g in correlations.groupby("factor", sort=False):
         signs = np.sign(g["rho"].to_numpy())
         m = len(g)
-        consistent = bool(m > 0 and np.all(np.isfinite(g["rho"])) and (np.all(signs > 0) or np.all(signs < 0)))
+        consistent = bool(
+            m > 0 and np.all(np.isfinite(g["rho"])) and (np.all(signs > 0) or np.all(signs < 0))
+        )
         n_sig = int(g["significant"].sum())
         sign = int(signs[0]) if consistent else 0
         expected = HARDNESS.get(factor)
-        out.append({
-            "factor": factor, "n_methods": m, "sign": sign, "sign_consistent": consistent,
-            "n_significant": n_sig, "algorithm_independent": bool(consistent and n_sig > m / 2),
-            "mean_rho": float(g["rho"].mean()), "min_abs_rho": float(g["rho"].abs().min()),
-            "max_abs_rho": float(g["rho"].abs().max()),
-            "spec_direction": expected if expected is not None else np.nan,
-            "agrees_with_spec": bool(consistent and expected is not None and sign == expected),
-        })
-    return pd.DataFrame(out).sort_values(["algorithm_independent", "min_abs_rho"], ascending=False, ignore_index=True)
+        out.append(
+            {
+                "factor": factor,
+                "n_methods": m,
+                "sign": sign,
+                "sign_consistent": consistent,
+                "n_significant": n_sig,
+                "algorithm_independent": bool(consistent and n_sig > m / 2),
+                "mean_rho": float(g["rho"].mean()),
+                "min_abs_rho": float(g["rho"].abs().min()),
+                "max_abs_rho": float(g["rho"].abs().max()),
+                "spec_direction": expected if expected is not None else np.nan,
+                "agrees_with_spec": bool(consistent and expected is not None and sign == expected),
+            }
+        )
+    return pd.DataFrame(out).sort_values(
+        ["algorithm_independent", "min_abs_rho"], ascending=False, ignore_index=True
+    )

@@ -33,9 +33,9 @@ from scipy.stats import spearmanr
 
 from mudiff.analysis import comparison
 from mudiff.analysis.intervals import format_ci, mean_ci
+from mudiff.analysis.proxies import cost_phrase, score_cost
 from mudiff.forget_sets import ForgetSetError, parse_name
 from mudiff.methods.name import MethodName
-from mudiff.analysis.proxies import cost_phrase, score_cost
 
 MEMORIZATION_METHODS = ("finetune", "neggrad_plus")
 LEVELS = ("low", "mid", "high")
@@ -46,8 +46,13 @@ INDEPENDENCE = "Per-sample difficulty is algorithm-independent"
 def _verdict(finding: str, method: str | None, reproduced: bool | None, numbers: dict, detail: str) -> dict:
     word = {True: "**reproduced**", False: "**not reproduced**", None: "not testable here"}[reproduced]
     who = f" ({method})" if method else ""
-    return {"finding": finding, "method": method, "reproduced": reproduced, "numbers": numbers,
-            "text": f"{finding}{who}: {word} ({detail})."}
+    return {
+        "finding": finding,
+        "method": method,
+        "reproduced": reproduced,
+        "numbers": numbers,
+        "text": f"{finding}{who}: {word} ({detail}).",
+    }
 
 
 def with_levels(evaluation: pd.DataFrame) -> pd.DataFrame:
@@ -90,7 +95,9 @@ def _runs(rows: pd.DataFrame) -> str:
     return ", ".join(f"{m} on {fs}" for m, fs in pairs)
 
 
-def _left_out(evaluation: pd.DataFrame, methods: list[str] | None = None, sets: list[str] | None = None) -> str:
+def _left_out(
+    evaluation: pd.DataFrame, methods: list[str] | None = None, sets: list[str] | None = None
+) -> str:
     """'; left out N inert run(s): ...' for the inert runs among `methods` x `sets` (all when None)."""
     rows = inert_runs(evaluation)
     if methods is not None:
@@ -100,8 +107,14 @@ def _left_out(evaluation: pd.DataFrame, methods: list[str] | None = None, sets: 
     return f"; left out {len(rows)} inert run(s): {_runs(rows)}" if len(rows) else ""
 
 
-def tow_trend(evaluation: pd.DataFrame, method: str, score: str, finding: str, prefix: str = "",
-              populations: dict[str, list] | None = None) -> dict:
+def tow_trend(
+    evaluation: pd.DataFrame,
+    method: str,
+    score: str,
+    finding: str,
+    prefix: str = "",
+    populations: dict[str, list] | None = None,
+) -> dict:
     """Does mean ToW on `<score>` high fall below low for `method`? (see module doc)
 
     Not testable when a needed run is inert (in any seed), or when the manifests say that the low
@@ -109,21 +122,34 @@ def tow_trend(evaluation: pd.DataFrame, method: str, score: str, finding: str, p
     """
     ev = with_levels(evaluation)
     every = ev[(ev["method"] == method) & (ev["score"] == score)]
-    names = {lv: (every.loc[every["level"] == lv, "forget_set"].iloc[0] if (every["level"] == lv).any() else None)
-             for lv in LEVELS}
+    names = {
+        lv: (every.loc[every["level"] == lv, "forget_set"].iloc[0] if (every["level"] == lv).any() else None)
+        for lv in LEVELS
+    }
     dead = inert_runs(every)
     if len(dead):
         return _verdict(finding, method, None, {}, f"inert run(s), F unchanged: {_runs(dead)}")
     rows = every
     levels = [lv for lv in LEVELS if (rows["level"] == lv).any()]
     if not {"low", "high"} <= set(levels):
-        return _verdict(finding, method, None, {}, f"needs {prefix or score + '_'}low and {prefix or score + '_'}high for {method}")
+        return _verdict(
+            finding,
+            method,
+            None,
+            {},
+            f"needs {prefix or score + '_'}low and {prefix or score + '_'}high for {method}",
+        )
     same_as = {lv: (populations or {}).get(names[lv]) or [] for lv in levels}
     if names["low"] in same_as["high"]:
-        return _verdict(finding, method, None, {}, f"{names['low']} and {names['high']} are one population (tied scores)")
+        return _verdict(
+            finding, method, None, {}, f"{names['low']} and {names['high']} are one population (tied scores)"
+        )
     dropped = "mid" in levels and names["low"] in same_as["mid"]
     levels = [lv for lv in levels if not (dropped and lv == "mid")]
-    numbers = {metric: {lv: _cell(rows[rows["level"] == lv], metric) for lv in levels} for metric in ("ToW", "ToW_MIA")}
+    numbers = {
+        metric: {lv: _cell(rows[rows["level"] == lv], metric) for lv in levels}
+        for metric in ("ToW", "ToW_MIA")
+    }
     tow = numbers["ToW"]
     reproduced = bool(tow["high"]["mean"] < tow["low"]["mean"])
     shown = ", ".join(f"{prefix}{lv} {format_ci(tow[lv])}" for lv in levels)
@@ -135,13 +161,20 @@ def tow_trend(evaluation: pd.DataFrame, method: str, score: str, finding: str, p
     return _verdict(finding, method, reproduced, numbers, f"ToW {shown}")
 
 
-def memorization_findings(evaluation: pd.DataFrame, methods=MEMORIZATION_METHODS,
-                          populations: dict[str, list] | None = None) -> list[dict]:
-    return [tow_trend(evaluation, m, "memorization", "ToW falls as memorization of F rises", populations=populations)
-            for m in methods]
+def memorization_findings(
+    evaluation: pd.DataFrame, methods=MEMORIZATION_METHODS, populations: dict[str, list] | None = None
+) -> list[dict]:
+    return [
+        tow_trend(
+            evaluation, m, "memorization", "ToW falls as memorization of F rises", populations=populations
+        )
+        for m in methods
+    ]
 
 
-def entanglement_findings(evaluation: pd.DataFrame, entanglement_scores: dict[str, float] | None = None) -> list[dict]:
+def entanglement_findings(
+    evaluation: pd.DataFrame, entanglement_scores: dict[str, float] | None = None
+) -> list[dict]:
     """Per method: does ToW fall as F's entanglement rises?
 
     With the es sets' measured entanglement scores (SPEC's ES, from their manifests) the sets are
@@ -158,7 +191,11 @@ def entanglement_findings(evaluation: pd.DataFrame, entanglement_scores: dict[st
         return [tow_trend(evaluation, m, "entanglement", finding, prefix="es_") for m in methods]
     out = []
     for m in methods:
-        rows = ev[(ev["method"] == m) & (ev["score"] == "entanglement") & ev["forget_set"].isin(list(entanglement_scores))]
+        rows = ev[
+            (ev["method"] == m)
+            & (ev["score"] == "entanglement")
+            & ev["forget_set"].isin(list(entanglement_scores))
+        ]
         dead = inert_runs(rows)
         if len(dead):
             out.append(_verdict(finding, m, None, {}, f"inert run(s), F unchanged: {_runs(dead)}"))
@@ -173,8 +210,15 @@ def entanglement_findings(evaluation: pd.DataFrame, entanglement_scores: dict[st
         shown = ", ".join(f"{fs} (ES {entanglement_scores[fs]:.1f}) {format_ci(tow[fs])}" for fs in sets)
         labels = [fs for fs in ("es_low", "es_mid", "es_high") if fs in sets]
         note = "" if labels == sets else "; the slice labels are not in ES order on this run"
-        out.append(_verdict(finding, m, bool(tow[most]["mean"] < tow[least]["mean"]), numbers,
-                            f"ToW by measured entanglement, least to most: {shown}{note}"))
+        out.append(
+            _verdict(
+                finding,
+                m,
+                bool(tow[most]["mean"] < tow[least]["mean"]),
+                numbers,
+                f"ToW by measured entanglement, least to most: {shown}{note}",
+            )
+        )
     return out
 
 
@@ -188,30 +232,54 @@ def rum_findings(evaluation: pd.DataFrame) -> list[dict]:
     for inner in comparison.inners(comparison.rum_comparison(mix, anchors=("rum_f",))):
         need = list(comparison.arms(inner).values())
         if dead & set(need):
-            out.append(_verdict(finding, inner, None, {}, f"inert on a mix set, F unchanged: {', '.join(sorted(dead & set(need)))}"))
+            out.append(
+                _verdict(
+                    finding,
+                    inner,
+                    None,
+                    {},
+                    f"inert on a mix set, F unchanged: {', '.join(sorted(dead & set(need)))}",
+                )
+            )
             continue
         missing = [m for m in need if m not in tow]
         if missing:
             out.append(_verdict(finding, inner, None, {}, f"needs {', '.join(missing)} on the mix sets"))
             continue
         r, v, s = (tow[m] for m in need)
-        out.append(_verdict(finding, inner, bool(r["mean"] > v["mean"] and r["mean"] > s["mean"]),
-                            {"rum_f": r, "vanilla": v, "shuffle": s},
-                            f"ToW on mix sets: rum_f {format_ci(r)}, vanilla {format_ci(v)}, shuffle {format_ci(s)}"))
+        out.append(
+            _verdict(
+                finding,
+                inner,
+                bool(r["mean"] > v["mean"] and r["mean"] > s["mean"]),
+                {"rum_f": r, "vanilla": v, "shuffle": s},
+                f"ToW on mix sets: rum_f {format_ci(r)}, vanilla {format_ci(v)}, shuffle {format_ci(s)}",
+            )
+        )
     if "rum" in dead:
         out.append(_verdict(finding, "rum", None, {}, "rum was inert on a mix set, F unchanged"))
     elif "rum" in tow:
         rivals = {m: t for m, t in tow.items() if comparison.is_rum_rival(m)}
         if not rivals:
-            out.append(_verdict(finding, "rum", None, {}, "needs a vanilla or shuffle method on the mix sets"))
+            out.append(
+                _verdict(finding, "rum", None, {}, "needs a vanilla or shuffle method on the mix sets")
+            )
         else:
             best = max(rivals, key=lambda m: rivals[m]["mean"])
             left = sorted(m for m in dead if comparison.is_rum_rival(m))
             note = f"; left out {len(left)} inert rival(s): {', '.join(left)}" if left else ""
-            out.append(_verdict(finding, "rum", bool(tow["rum"]["mean"] > rivals[best]["mean"]),
-                                {"rum": tow["rum"], **rivals},
-                                f"ToW on mix sets: rum {format_ci(tow['rum'])}, best rival {best} {format_ci(rivals[best])}{note}"))
-    return out or [_verdict(finding, None, None, {}, "needs rum_f:<method>, shuffle:<method> and <method> on a mix set")]
+            out.append(
+                _verdict(
+                    finding,
+                    "rum",
+                    bool(tow["rum"]["mean"] > rivals[best]["mean"]),
+                    {"rum": tow["rum"], **rivals},
+                    f"ToW on mix sets: rum {format_ci(tow['rum'])}, best rival {best} {format_ci(rivals[best])}{note}",
+                )
+            )
+    return out or [
+        _verdict(finding, None, None, {}, "needs rum_f:<method>, shuffle:<method> and <method> on a mix set")
+    ]
 
 
 RSU = "RSU: unlearning F easy to hard (by privacy risk) beats hard to easy and random orders"
@@ -221,7 +289,15 @@ def rsu_findings(evaluation: pd.DataFrame, orders: dict[str, str] | None) -> lis
     """Per wrapped method: mean ToW of `rsu:<m>` in the easy_to_hard order above both control orders.
     `orders` maps each RSU method name (variants included) to its configured order."""
     if not orders:
-        return [_verdict(RSU, None, None, {}, "needs rsu:<method> runs in the easy_to_hard, hard_to_easy and random orders")]
+        return [
+            _verdict(
+                RSU,
+                None,
+                None,
+                {},
+                "needs rsu:<method> runs in the easy_to_hard, hard_to_easy and random orders",
+            )
+        ]
     out = []
     names = {m: MethodName.read(m) for m in orders}
     for inner in sorted({n.inner for n in names.values()}):
@@ -230,14 +306,26 @@ def rsu_findings(evaluation: pd.DataFrame, orders: dict[str, str] | None) -> lis
         rows = evaluation[evaluation["method"].isin(list(by_order.values()))]
         dead = inert_runs(rows)
         if missing:
-            out.append(_verdict(RSU, inner, None, {}, f"needs the {', '.join(missing)} order(s) of rsu:{inner}"))
+            out.append(
+                _verdict(RSU, inner, None, {}, f"needs the {', '.join(missing)} order(s) of rsu:{inner}")
+            )
         elif len(dead):
             out.append(_verdict(RSU, inner, None, {}, f"inert run(s), F unchanged: {_runs(dead)}"))
         else:
             tow = {o: _cell(rows[rows["method"] == m], "ToW") for o, m in by_order.items()}
             best = tow["easy_to_hard"]["mean"] > max(tow["hard_to_easy"]["mean"], tow["random"]["mean"])
-            out.append(_verdict(RSU, inner, bool(best), {"ToW": tow},
-                                "ToW " + ", ".join(f"{o} {format_ci(tow[o])}" for o in ("easy_to_hard", "hard_to_easy", "random"))))
+            out.append(
+                _verdict(
+                    RSU,
+                    inner,
+                    bool(best),
+                    {"ToW": tow},
+                    "ToW "
+                    + ", ".join(
+                        f"{o} {format_ci(tow[o])}" for o in ("easy_to_hard", "hard_to_easy", "random")
+                    ),
+                )
+            )
     return out
 
 
@@ -250,58 +338,119 @@ def confidence_finding(scores: pd.DataFrame | None, threshold: float = 0.5, cost
     rho = float(spearmanr(ok["confidence"], ok["memorization"]).statistic)
     numbers = {"spearman": rho, "n": len(ok), "threshold": threshold, "speedup_vs_bank": None, **(cost or {})}
     cost = f"; {cost_phrase('confidence', cost)}" if cost else ""
-    return _verdict(finding, None, bool(abs(rho) >= threshold), numbers,
-                    f"Spearman {rho:+.3f} over {len(ok)} samples; the papers report |rho| 0.8-0.9 on CIFAR, "
-                    f"we call |rho| >= {threshold} a reproduction{cost}")
+    return _verdict(
+        finding,
+        None,
+        bool(abs(rho) >= threshold),
+        numbers,
+        f"Spearman {rho:+.3f} over {len(ok)} samples; the papers report |rho| 0.8-0.9 on CIFAR, "
+        f"we call |rho| >= {threshold} a reproduction{cost}",
+    )
 
 
-def independence_finding(agreement: pd.DataFrame | None, verdicts: pd.DataFrame | None = None, min_rho: float = 0.5,
-                         left_out: str = "") -> dict:
+def independence_finding(
+    agreement: pd.DataFrame | None,
+    verdicts: pd.DataFrame | None = None,
+    min_rho: float = 0.5,
+    left_out: str = "",
+) -> dict:
     """Judged on the forget sets where at least `MIN_METHODS` non-inert methods ran (the agreement
     table is built from non-inert runs only; `left_out` names the inert runs it left out)."""
     finding = INDEPENDENCE
-    rows = agreement[agreement["stat"] == "mean_spearman"] if agreement is not None and len(agreement) else None
+    rows = (
+        agreement[agreement["stat"] == "mean_spearman"] if agreement is not None and len(agreement) else None
+    )
     if rows is not None:
         rows = rows[rows["n_methods"] >= MIN_METHODS]
     if rows is None or rows.empty:
-        return _verdict(finding, None, None, {}, f"needs at least {MIN_METHODS} non-inert non-retrain methods on a forget set"
-                                                 f"{left_out}")
+        return _verdict(
+            finding,
+            None,
+            None,
+            {},
+            f"needs at least {MIN_METHODS} non-inert non-retrain methods on a forget set{left_out}",
+        )
     w = agreement[agreement["stat"] == "kendall_w"].set_index("forget_set")
-    per_set = {r.forget_set: {"mean_spearman": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                              "kendall_w": float(w.loc[r.forget_set, "value"]), "n_samples": int(r.n_samples),
-                              "n_methods": int(r.n_methods)} for r in rows.itertuples()}
+    per_set = {
+        r.forget_set: {
+            "mean_spearman": r.value,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "kendall_w": float(w.loc[r.forget_set, "value"]),
+            "n_samples": int(r.n_samples),
+            "n_methods": int(r.n_methods),
+        }
+        for r in rows.itertuples()
+    }
     median = float(rows["value"].median())
     above = bool((rows["ci_low"] > 0).all())
-    independent = [] if verdicts is None else verdicts.loc[verdicts["algorithm_independent"], "factor"].tolist()
-    numbers = {"per_forget_set": per_set, "median_mean_spearman": median, "min_rho": min_rho,
-               "algorithm_independent_factors": independent}
-    shown = "; ".join(f"{fs} W {v['kendall_w']:.2f}, mean rho {v['mean_spearman']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]"
-                      for fs, v in per_set.items())
-    factors = f"; algorithm-independent factors: {', '.join(independent) or 'none'}" if verdicts is not None else ""
-    return _verdict(finding, None, bool(above and median >= min_rho), numbers,
-                    f"median over forget sets of the mean pairwise Spearman {median:+.3f}, needs >= {min_rho} and every "
-                    f"interval above 0: {shown}{factors}{left_out}")
+    independent = (
+        [] if verdicts is None else verdicts.loc[verdicts["algorithm_independent"], "factor"].tolist()
+    )
+    numbers = {
+        "per_forget_set": per_set,
+        "median_mean_spearman": median,
+        "min_rho": min_rho,
+        "algorithm_independent_factors": independent,
+    }
+    shown = "; ".join(
+        f"{fs} W {v['kendall_w']:.2f}, mean rho {v['mean_spearman']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]"
+        for fs, v in per_set.items()
+    )
+    factors = (
+        f"; algorithm-independent factors: {', '.join(independent) or 'none'}" if verdicts is not None else ""
+    )
+    return _verdict(
+        finding,
+        None,
+        bool(above and median >= min_rho),
+        numbers,
+        f"median over forget sets of the mean pairwise Spearman {median:+.3f}, needs >= {min_rho} and every "
+        f"interval above 0: {shown}{factors}{left_out}",
+    )
 
 
-def all_findings(evaluation: pd.DataFrame, scores: pd.DataFrame | None = None, agreement: pd.DataFrame | None = None,
-                 verdicts: pd.DataFrame | None = None, cost: dict | None = None, confidence_threshold: float = 0.5,
-                 min_rho: float = 0.5, entanglement_scores: dict[str, float] | None = None,
-                 populations: dict[str, list] | None = None) -> list[dict]:
+def all_findings(
+    evaluation: pd.DataFrame,
+    scores: pd.DataFrame | None = None,
+    agreement: pd.DataFrame | None = None,
+    verdicts: pd.DataFrame | None = None,
+    cost: dict | None = None,
+    confidence_threshold: float = 0.5,
+    min_rho: float = 0.5,
+    entanglement_scores: dict[str, float] | None = None,
+    populations: dict[str, list] | None = None,
+) -> list[dict]:
     """One seed's verdicts. The agreement table must come from non-inert runs only (the analysis stage's)."""
-    return [*memorization_findings(evaluation, populations=populations), *entanglement_findings(evaluation, entanglement_scores),
-            *rum_findings(evaluation), confidence_finding(scores, confidence_threshold, cost),
-            independence_finding(agreement, verdicts, min_rho, _left_out(evaluation[evaluation["method"] != "retrain"]))]
+    return [
+        *memorization_findings(evaluation, populations=populations),
+        *entanglement_findings(evaluation, entanglement_scores),
+        *rum_findings(evaluation),
+        confidence_finding(scores, confidence_threshold, cost),
+        independence_finding(
+            agreement, verdicts, min_rho, _left_out(evaluation[evaluation["method"] != "retrain"])
+        ),
+    ]
 
 
-def _over_seeds_of(per_seed: dict[int, list[dict]], finding: str, number: str) -> tuple[list[float], list[dict]]:
-    found = [f for fs in per_seed.values() for f in fs if f["finding"] == finding and f["reproduced"] is not None]
+def _over_seeds_of(
+    per_seed: dict[int, list[dict]], finding: str, number: str
+) -> tuple[list[float], list[dict]]:
+    found = [
+        f for fs in per_seed.values() for f in fs if f["finding"] == finding and f["reproduced"] is not None
+    ]
     return [float(f["numbers"][number]) for f in found], found
 
 
-def across_seeds(evaluation: pd.DataFrame, per_seed: dict[int, list[dict]],
-                 entanglement_scores: dict[str, float] | None = None, confidence_threshold: float = 0.5,
-                 min_rho: float = 0.5, populations: dict[str, list] | None = None,
-                 rsu_orders: dict[str, str] | None = None) -> list[dict]:
+def across_seeds(
+    evaluation: pd.DataFrame,
+    per_seed: dict[int, list[dict]],
+    entanglement_scores: dict[str, float] | None = None,
+    confidence_threshold: float = 0.5,
+    min_rho: float = 0.5,
+    populations: dict[str, list] | None = None,
+    rsu_orders: dict[str, str] | None = None,
+) -> list[dict]:
     """The study's verdict on every finding, over its replicate seeds.
 
     `evaluation` holds every seed's rows (a `seed` column); `per_seed` maps each seed to its own
@@ -310,43 +459,86 @@ def across_seeds(evaluation: pd.DataFrame, per_seed: dict[int, list[dict]],
     the mean over the seeds of each seed's own statistic. Each verdict also says in how many
     seeds it held on its own (`seeds_reproduced` of `seeds`).
     """
-    out = [*memorization_findings(evaluation, populations=populations), *entanglement_findings(evaluation, entanglement_scores),
-           *rum_findings(evaluation), *rsu_findings(evaluation, rsu_orders)]
+    out = [
+        *memorization_findings(evaluation, populations=populations),
+        *entanglement_findings(evaluation, entanglement_scores),
+        *rum_findings(evaluation),
+        *rsu_findings(evaluation, rsu_orders),
+    ]
     rhos, found = _over_seeds_of(per_seed, CONFIDENCE, "spearman")
     if rhos:
         rho = mean_ci(rhos)
         timed = [f["numbers"] for f in found if f["numbers"].get("bank_seconds")]
-        spent = score_cost("confidence", np.mean([t["seconds"] for t in timed]),
-                           np.mean([t["bank_seconds"] for t in timed])) if timed else None
+        spent = (
+            score_cost(
+                "confidence",
+                np.mean([t["seconds"] for t in timed]),
+                np.mean([t["bank_seconds"] for t in timed]),
+            )
+            if timed
+            else None
+        )
         cost = f"; mean over seeds, {cost_phrase('confidence', spent)}" if spent else ""
-        out.append(_verdict(CONFIDENCE, None, bool(abs(rho["mean"]) >= confidence_threshold),
-                            {"spearman": rho, "threshold": confidence_threshold, "cost": spent},
-                            f"Spearman {format_ci(rho, '+.3f')} over {rho['n']} seed(s); the papers report |rho| 0.8-0.9 "
-                            f"on CIFAR, we call |rho| >= {confidence_threshold} a reproduction{cost}"))
+        out.append(
+            _verdict(
+                CONFIDENCE,
+                None,
+                bool(abs(rho["mean"]) >= confidence_threshold),
+                {"spearman": rho, "threshold": confidence_threshold, "cost": spent},
+                f"Spearman {format_ci(rho, '+.3f')} over {rho['n']} seed(s); the papers report |rho| 0.8-0.9 "
+                f"on CIFAR, we call |rho| >= {confidence_threshold} a reproduction{cost}",
+            )
+        )
     else:
-        out.append(_verdict(CONFIDENCE, None, None, {}, "needs confidence and memorization in the scores table"))
+        out.append(
+            _verdict(CONFIDENCE, None, None, {}, "needs confidence and memorization in the scores table")
+        )
     medians, found = _over_seeds_of(per_seed, INDEPENDENCE, "median_mean_spearman")
     if medians:
         med = mean_ci(medians)
         above = all(v["ci_low"] > 0 for f in found for v in f["numbers"]["per_forget_set"].values())
-        out.append(_verdict(INDEPENDENCE, None, bool(above and med["mean"] >= min_rho),
-                            {"median_mean_spearman": med, "min_rho": min_rho, "every_interval_above_zero": above},
-                            f"median over forget sets of the mean pairwise Spearman between methods {format_ci(med, '+.3f')} "
-                            f"over {med['n']} seed(s), needs >= {min_rho}; every forget set's bootstrap interval above 0 in "
-                            f"every seed: {'yes' if above else 'no'}"
-                            f"{_left_out(evaluation[evaluation['method'] != 'retrain'])}"))
+        out.append(
+            _verdict(
+                INDEPENDENCE,
+                None,
+                bool(above and med["mean"] >= min_rho),
+                {"median_mean_spearman": med, "min_rho": min_rho, "every_interval_above_zero": above},
+                f"median over forget sets of the mean pairwise Spearman between methods {format_ci(med, '+.3f')} "
+                f"over {med['n']} seed(s), needs >= {min_rho}; every forget set's bootstrap interval above 0 in "
+                f"every seed: {'yes' if above else 'no'}"
+                f"{_left_out(evaluation[evaluation['method'] != 'retrain'])}",
+            )
+        )
     else:
-        reasons = sorted({f["text"].split("not testable here (", 1)[-1].rstrip(").") for fs in per_seed.values() for f in fs
-                          if f["finding"] == INDEPENDENCE})
-        out.append(_verdict(INDEPENDENCE, None, None, {}, "; ".join(reasons) or
-                            f"needs at least {MIN_METHODS} non-inert non-retrain methods on a forget set"))
+        reasons = sorted(
+            {
+                f["text"].split("not testable here (", 1)[-1].rstrip(").")
+                for fs in per_seed.values()
+                for f in fs
+                if f["finding"] == INDEPENDENCE
+            }
+        )
+        out.append(
+            _verdict(
+                INDEPENDENCE,
+                None,
+                None,
+                {},
+                "; ".join(reasons)
+                or f"needs at least {MIN_METHODS} non-inert non-retrain methods on a forget set",
+            )
+        )
     for f in out:
-        held = [any(g["finding"] == f["finding"] and g["method"] == f["method"] and g["reproduced"] is True for g in fs)
-                for fs in per_seed.values()]
+        held = [
+            any(
+                g["finding"] == f["finding"] and g["method"] == f["method"] and g["reproduced"] is True
+                for g in fs
+            )
+            for fs in per_seed.values()
+        ]
         f["seeds"], f["seeds_reproduced"] = len(held), int(sum(held))
         if len(held) > 1 and f["reproduced"] is not None:
             f["text"] = f"{f['text'][:-1]}; held in {sum(held)} of {len(held)} seeds on its own."
         elif len(held) == 1 and f["reproduced"] is not None:
             f["text"] = f"{f['text'][:-1]}; one seed: a point estimate, no interval."
     return out
-

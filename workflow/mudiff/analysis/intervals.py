@@ -23,8 +23,10 @@ def mean_ci(values, level: float = 0.95) -> dict:
 
 def over_seeds(df: pd.DataFrame, by: list[str], value: str, level: float = 0.95) -> pd.DataFrame:
     """`mean_ci` of `value` per group (e.g. by method and forget set, over the seed column's rows)."""
-    rows = [{**dict(zip(by, key if isinstance(key, tuple) else (key,))), **mean_ci(g[value], level)}
-            for key, g in df.groupby(by, sort=False)]
+    rows = [
+        {**dict(zip(by, key if isinstance(key, tuple) else (key,))), **mean_ci(g[value], level)}
+        for key, g in df.groupby(by, sort=False)
+    ]
     return pd.DataFrame(rows, columns=[*by, "mean", "ci_low", "ci_high", "n"])
 
 

@@ -35,34 +35,54 @@ from threadpoolctl import threadpool_limits
 
 from mudiff.scores import FROM_BANK
 
-OUTCOME_COLUMNS = {"residual", "steps_to_forget", "censored", "max_epoch", "difficulty", "hard", "method", "forget_set"}
+OUTCOME_COLUMNS = {
+    "residual",
+    "steps_to_forget",
+    "censored",
+    "max_epoch",
+    "difficulty",
+    "hard",
+    "method",
+    "forget_set",
+}
 
 # The predictor's feature sets, in the order shown: every feature, and every feature but those
 # read off the model bank, the source of the difficulty measure itself.
 FEATURE_SETS = ("all_features", "without_bank_features")
-SHARED_SOURCE_REASON = ("computed from the model bank, the same source as the difficulty measure "
-                        "(steps to forget and the U-LiRA residual use the bank's phi)")
+SHARED_SOURCE_REASON = (
+    "computed from the model bank, the same source as the difficulty measure "
+    "(steps to forget and the U-LiRA residual use the bank's phi)"
+)
 
 
 def feature_sets(features: list[str], shared_source: tuple[str, ...] = FROM_BANK) -> dict[str, dict]:
     """Per entry of `FEATURE_SETS`: the features it uses and those it drops."""
     dropped = [f for f in features if f in shared_source]
-    return {"all_features": {"features": list(features), "dropped": []},
-            "without_bank_features": {"features": [f for f in features if f not in shared_source], "dropped": dropped}}
+    return {
+        "all_features": {"features": list(features), "dropped": []},
+        "without_bank_features": {
+            "features": [f for f in features if f not in shared_source],
+            "dropped": dropped,
+        },
+    }
 
 
 def hard_labels(difficulty: pd.DataFrame, hard_share: float = 1 / 3) -> pd.Series:
     """True where censored or in the top `hard_share` of difficulty within its run."""
-    q = difficulty.groupby(["method", "forget_set"])["difficulty"].transform(lambda d: d.quantile(1 - hard_share))
+    q = difficulty.groupby(["method", "forget_set"])["difficulty"].transform(
+        lambda d: d.quantile(1 - hard_share)
+    )
     return (difficulty["censored"].astype(bool) | (difficulty["difficulty"] > q)).rename("hard")
 
 
 def models(seed: int) -> dict:
     return {
-        "logistic_regression": make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
-                                             LogisticRegression(max_iter=2000)),
-        "gradient_boosting": HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
-                                                            random_state=seed),
+        "logistic_regression": make_pipeline(
+            SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000)
+        ),
+        "gradient_boosting": HistGradientBoostingClassifier(
+            max_iter=100, learning_rate=0.1, max_leaf_nodes=15, random_state=seed
+        ),
     }
 
 
@@ -76,7 +96,9 @@ def auc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         return ((ranks * y).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
 
 
-def auc_bootstrap(y: np.ndarray, p: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def auc_bootstrap(
+    y: np.ndarray, p: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of ROC AUC over samples, replicates vectorized."""
     y = np.asarray(y, dtype=bool)
     rng = np.random.default_rng(seed)
@@ -86,7 +108,9 @@ def auc_bootstrap(y: np.ndarray, p: np.ndarray, n_boot: int = 1000, seed: int = 
     return float(lo), float(hi)
 
 
-def permutation_auc_drop(model, x: pd.DataFrame, y: np.ndarray, n_repeats: int = 5, seed: int = 0) -> np.ndarray:
+def permutation_auc_drop(
+    model, x: pd.DataFrame, y: np.ndarray, n_repeats: int = 5, seed: int = 0
+) -> np.ndarray:
     """Per feature: held-out AUC minus the mean AUC with that feature's column shuffled (`n_repeats`
     times). All shuffled copies are scored in one `predict_proba` call."""
     y = np.asarray(y, dtype=bool)
@@ -104,12 +128,21 @@ def permutation_auc_drop(model, x: pd.DataFrame, y: np.ndarray, n_repeats: int =
     return base - auc.mean(axis=1)
 
 
-def cross_validate(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0,
-                   n_boot: int = 1000, n_repeats: int = 5) -> dict:
+def cross_validate(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    groups: np.ndarray,
+    folds: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+    n_repeats: int = 5,
+) -> dict:
     """Out-of-fold AUC, interval, ROC points and feature importance of each model."""
     bad = OUTCOME_COLUMNS & set(x.columns)
     if bad:
-        raise ValueError(f"predictor features must be pre-unlearning scores; got outcome columns {sorted(bad)}")
+        raise ValueError(
+            f"predictor features must be pre-unlearning scores; got outcome columns {sorted(bad)}"
+        )
     x = x.loc[:, x.notna().any()]  # a score missing everywhere carries nothing
     y = np.asarray(y, dtype=bool)
     splits = list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y, groups))
@@ -121,23 +154,39 @@ def cross_validate(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, folds: in
             fitted = model.fit(x.iloc[train], y[train])
             oof[test] = fitted.predict_proba(x.iloc[test])[:, 1]
             if name == "gradient_boosting":
-                importance += permutation_auc_drop(fitted, x.iloc[test], y[test], n_repeats, seed) / len(splits)
+                importance += permutation_auc_drop(fitted, x.iloc[test], y[test], n_repeats, seed) / len(
+                    splits
+                )
         if name == "logistic_regression":
             importance = model.fit(x, y)[-1].coef_[0]
         fpr, tpr, _ = roc_curve(y, oof)
         lo, hi = auc_bootstrap(y, oof, n_boot, seed)
         result[name] = {
-            "auc": float(roc_auc_score(y, oof)), "auc_ci_low": lo, "auc_ci_high": hi,
-            "roc_fpr": fpr.tolist(), "roc_tpr": tpr.tolist(),
-            "importance_kind": "standardised coefficient" if name == "logistic_regression" else "permutation AUC drop",
+            "auc": float(roc_auc_score(y, oof)),
+            "auc_ci_low": lo,
+            "auc_ci_high": hi,
+            "roc_fpr": fpr.tolist(),
+            "roc_tpr": tpr.tolist(),
+            "importance_kind": "standardised coefficient"
+            if name == "logistic_regression"
+            else "permutation AUC drop",
             "importance": dict(zip(x.columns, map(float, importance))),
         }
     return result
 
 
-def predict_hard(difficulty: pd.DataFrame, scores: pd.DataFrame, features: list[str], hard_share: float = 1 / 3,
-                 exclude: tuple[str, ...] = ("retrain",), folds: int = 5, seed: int = 0, n_boot: int = 1000,
-                 threads: int = 1, shared_source: tuple[str, ...] = FROM_BANK) -> dict:
+def predict_hard(
+    difficulty: pd.DataFrame,
+    scores: pd.DataFrame,
+    features: list[str],
+    hard_share: float = 1 / 3,
+    exclude: tuple[str, ...] = ("retrain",),
+    folds: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+    threads: int = 1,
+    shared_source: tuple[str, ...] = FROM_BANK,
+) -> dict:
     """Per method (pooled over its forget sets): label balance, and per feature set (`FEATURE_SETS`:
     all features, and without those in `shared_source`, the bank scores) the features used and
     dropped and `cross_validate`'s results, on the same folds; `{"skipped": why}` in place of a
@@ -148,7 +197,9 @@ def predict_hard(difficulty: pd.DataFrame, scores: pd.DataFrame, features: list[
     """
     bad = OUTCOME_COLUMNS & set(features)
     if bad:
-        raise ValueError(f"predictor features must be pre-unlearning scores; got outcome columns {sorted(bad)}")
+        raise ValueError(
+            f"predictor features must be pre-unlearning scores; got outcome columns {sorted(bad)}"
+        )
     keep = ["method", "forget_set", "id", "censored", "difficulty"]
     rows = difficulty.loc[~difficulty["method"].isin(exclude) & difficulty["difficulty"].notna(), keep].copy()
     rows["hard"] = hard_labels(rows, hard_share)
@@ -158,7 +209,11 @@ def predict_hard(difficulty: pd.DataFrame, scores: pd.DataFrame, features: list[
         y = g["hard"].to_numpy()
         k = min(folds, int(y.sum()), int((~y).sum()), g["id"].nunique())
         if k < 2:
-            out[method] = {"n": len(g), "n_hard": int(y.sum()), "skipped": "too few hard or easy samples for cross-validation"}
+            out[method] = {
+                "n": len(g),
+                "n_hard": int(y.sum()),
+                "skipped": "too few hard or easy samples for cross-validation",
+            }
             continue
         out[method] = {"n": len(g), "n_hard": int(y.sum()), "folds": k, "hard_share": hard_share}
         for name, fs in feature_sets(features, shared_source).items():

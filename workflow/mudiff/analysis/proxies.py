@@ -20,7 +20,15 @@ from scipy.stats import pearsonr, spearmanr
 from mudiff.scores import FROM_BANK, FROM_DYNAMICS, HARDNESS
 
 # The proxies table's numeric columns (the report shows them, averaged over seeds).
-METRICS = ("spearman", "pearson", "spearman_top", "pearson_top", "aligned_spearman", "seconds", "time_ratio_to_bank")
+METRICS = (
+    "spearman",
+    "pearson",
+    "spearman_top",
+    "pearson_top",
+    "aligned_spearman",
+    "seconds",
+    "time_ratio_to_bank",
+)
 
 # Below this a score's own compute time is timer noise and a ratio to it meaningless.
 MIN_MEASURABLE_SECONDS = 0.01
@@ -41,8 +49,12 @@ def score_cost(name: str, seconds: float | None, bank_seconds: float | None) -> 
     if seconds is None or not bank_seconds or not np.isfinite(seconds):
         return None
     ratio = time_ratio(seconds, bank_seconds)
-    return {"seconds": float(seconds), "bank_seconds": float(bank_seconds),
-            "speedup_vs_bank": None if ratio is None else 1 / ratio, "no_extra_training": name in FROM_DYNAMICS}
+    return {
+        "seconds": float(seconds),
+        "bank_seconds": float(bank_seconds),
+        "speedup_vs_bank": None if ratio is None else 1 / ratio,
+        "no_extra_training": name in FROM_DYNAMICS,
+    }
 
 
 def cost_phrase(name: str, cost: dict | None) -> str:
@@ -71,25 +83,29 @@ def _corr(fn, a: pd.Series, b: pd.Series) -> float:
     return float(fn(a, b).statistic)
 
 
-def proxy_table(scores: pd.DataFrame, seconds: dict[str, float], bank_seconds: float, top_share: float = 0.05) -> pd.DataFrame:
+def proxy_table(
+    scores: pd.DataFrame, seconds: dict[str, float], bank_seconds: float, top_share: float = 0.05
+) -> pd.DataFrame:
     rows = []
     for name in [c for c in scores.columns if c not in ("id", "label", "memorization")]:
         ok = scores[["memorization", name]].replace([np.inf, -np.inf], np.nan).dropna()
         top = ok[ok["memorization"] >= ok["memorization"].quantile(1 - top_share)]
         rho = _corr(spearmanr, ok[name], ok["memorization"])
         sec = seconds.get(name, np.nan)
-        rows.append({
-            "score": name,
-            "direction": HARDNESS.get(name, np.nan),
-            "spearman": rho,
-            "pearson": _corr(pearsonr, ok[name], ok["memorization"]),
-            "spearman_top": _corr(spearmanr, top[name], top["memorization"]),
-            "pearson_top": _corr(pearsonr, top[name], top["memorization"]),
-            "aligned_spearman": HARDNESS.get(name, np.nan) * rho,
-            "n": len(ok),
-            "n_top": len(top),
-            "seconds": sec,
-            "time_ratio_to_bank": np.nan if (ratio := time_ratio(sec, bank_seconds)) is None else ratio,
-            "cost": cost_note(name),
-        })
+        rows.append(
+            {
+                "score": name,
+                "direction": HARDNESS.get(name, np.nan),
+                "spearman": rho,
+                "pearson": _corr(pearsonr, ok[name], ok["memorization"]),
+                "spearman_top": _corr(spearmanr, top[name], top["memorization"]),
+                "pearson_top": _corr(pearsonr, top[name], top["memorization"]),
+                "aligned_spearman": HARDNESS.get(name, np.nan) * rho,
+                "n": len(ok),
+                "n_top": len(top),
+                "seconds": sec,
+                "time_ratio_to_bank": np.nan if (ratio := time_ratio(sec, bank_seconds)) is None else ratio,
+                "cost": cost_note(name),
+            }
+        )
     return pd.DataFrame(rows)

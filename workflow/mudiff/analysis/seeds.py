@@ -16,12 +16,17 @@ import pandas as pd
 from mudiff.analysis.intervals import format_ci, mean_ci
 
 EVALUATION_METRICS = ("FA", "RA", "TA", "MIA", "ToW", "ToW_MIA", "seconds", "cost_ratio")
-MOVEMENT = ("forget_flip_share", "inert")  # did the run move F (mudiff.metrics.movement); `inert` averages to a share of seeds
+MOVEMENT = (
+    "forget_flip_share",
+    "inert",
+)  # did the run move F (mudiff.metrics.movement); `inert` averages to a share of seeds
 
 
 def seed_of(path: str | Path) -> int:
     """The replicate seed of a path under `results/<study>/seed_<s>/`."""
-    found = re.findall(r"(?:^|/)seed_(\d+)(?=/)", str(path))  # the innermost: a study may itself be named seed_<n>
+    found = re.findall(
+        r"(?:^|/)seed_(\d+)(?=/)", str(path)
+    )  # the innermost: a study may itself be named seed_<n>
     if not found:
         raise ValueError(f"{path}: not inside a replicate's folder (results/<study>/seed_<s>/...)")
     return int(found[-1])
@@ -43,7 +48,11 @@ def summarise(df: pd.DataFrame, by: list[str], metrics: list[str] | tuple[str, .
         row["seeds"] = int(group["seed"].nunique()) if "seed" in group else len(group)
         for metric in metrics:
             ci = mean_ci(group[metric]) if metric in group else mean_ci([])
-            row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = ci["mean"], ci["ci_low"], ci["ci_high"]
+            row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = (
+                ci["mean"],
+                ci["ci_low"],
+                ci["ci_high"],
+            )
         rows.append(row)
     columns = [*by, "seeds", *(f"{m}{s}" for m in metrics for s in ("", "_ci_low", "_ci_high"))]
     return pd.DataFrame(rows, columns=columns)
@@ -60,8 +69,10 @@ def formatted(summary: pd.DataFrame, metrics: list[str] | tuple[str, ...], fmt: 
     """The summary with each metric as text: 'mean' for one seed, 'mean [low, high]' for several."""
     out = summary.drop(columns=[c for c in summary.columns if c.endswith(("_ci_low", "_ci_high"))]).copy()
     for metric in metrics:
-        out[metric] = [format_ci({"mean": m, "ci_low": lo, "ci_high": hi}, fmt) if np.isfinite(m) else ""
-                       for m, lo, hi in zip(summary[metric], summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"])]
+        out[metric] = [
+            format_ci({"mean": m, "ci_low": lo, "ci_high": hi}, fmt) if np.isfinite(m) else ""
+            for m, lo, hi in zip(summary[metric], summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"])
+        ]
     return out
 
 

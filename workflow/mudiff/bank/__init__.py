@@ -79,8 +79,13 @@ def per_model_bytes(model: torch.nn.Module, example: torch.Tensor, batch_size: i
     backward, with their gradients, and the fp32 input batch. `example` is one normalised sample,
     batch dimension first."""
     outputs = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out.numel() if torch.is_tensor(out) else 0))
-             for m in model.modules() if not list(m.children())]
+    hooks = [
+        m.register_forward_hook(
+            lambda _m, _i, out: outputs.append(out.numel() if torch.is_tensor(out) else 0)
+        )
+        for m in model.modules()
+        if not list(m.children())
+    ]
     try:
         with torch.no_grad():
             model(example[:1].cpu())
@@ -126,14 +131,24 @@ def _recipe(cfg: BankConfig) -> Recipe:
     return Recipe.of(cfg, cfg.epochs, "cosine")
 
 
-def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask: np.ndarray, first: int, cfg: BankConfig,
-                 seed: int, bar, engine: str) -> tuple:
+def _train_group(
+    model_name: str,
+    data: DeviceData,
+    x_train: torch.Tensor,
+    mask: np.ndarray,
+    first: int,
+    cfg: BankConfig,
+    seed: int,
+    bar,
+    engine: str,
+) -> tuple:
     """Train the models `first .. first + len(mask)` at once on the normalised `x_train`; return their
     phi and correctness."""
     device = data.device
     g = len(mask)
-    models = [build(model_name, data.shape, data.num_classes, seed=init_seed(seed, first + k))
-              for k in range(g)]
+    models = [
+        build(model_name, data.shape, data.num_classes, seed=init_seed(seed, first + k)) for k in range(g)
+    ]
     engine = ENGINES[engine](models, device)
     del models
     subsets = torch.from_numpy(np.stack([np.flatnonzero(row) for row in mask])).to(device)  # (g, n_in)
@@ -145,7 +160,9 @@ def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask:
     gens = [order_generator(seed, first + k) for k in range(g)]
     step = 0
     for _ in range(cfg.epochs):
-        order = subsets.gather(1, torch.stack([torch.randperm(n_in, generator=gen) for gen in gens]).to(device))
+        order = subsets.gather(
+            1, torch.stack([torch.randperm(n_in, generator=gen) for gen in gens]).to(device)
+        )
         for i in range(0, n_in, cfg.batch_size):
             pos = order[:, i : i + cfg.batch_size]
             opt.step(cfg.lr * lr_at(step), engine.gradients(x_train[pos], data.y_train[pos]))
@@ -167,7 +184,9 @@ def _train_group(model_name: str, data: DeviceData, x_train: torch.Tensor, mask:
     return tuple(outputs)
 
 
-def _train_one_by_one(model_name: str, data: DeviceData, mask: np.ndarray, cfg: BankConfig, seed: int, bar) -> tuple:
+def _train_one_by_one(
+    model_name: str, data: DeviceData, mask: np.ndarray, cfg: BankConfig, seed: int, bar
+) -> tuple:
     """Every model by `fit` on its own subset, seeded as in a group (`init_seed`, `order_seed`): the path of
     BatchNorm models."""
     outs: list[list[np.ndarray]] = [[], [], [], []]
@@ -183,7 +202,9 @@ def _train_one_by_one(model_name: str, data: DeviceData, mask: np.ndarray, cfg: 
     return tuple(np.stack(o) for o in outs)
 
 
-def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fast: bool = True) -> BankResult:
+def train_bank(
+    data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fast: bool = True
+) -> BankResult:
     """Train the bank and score every model on every train and test sample.
 
     `fast=False` trains perceptrons through the generic vmap engine too (tests, benchmark)."""
@@ -193,7 +214,12 @@ def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fa
     probe = build(model_name, data.shape, data.num_classes)
     bar = tqdm(total=cfg.models * cfg.epochs, desc="bank", unit="model-epoch", mininterval=2)
     if has_batchnorm(probe):
-        parts, group, engine, note = [_train_one_by_one(model_name, data, mask, cfg, seed, bar)], 1, "one_by_one", "BatchNorm: one at a time"
+        parts, group, engine, note = (
+            [_train_one_by_one(model_name, data, mask, cfg, seed, bar)],
+            1,
+            "one_by_one",
+            "BatchNorm: one at a time",
+        )
     else:
         x_train = data.normalize(data.x_train)  # once, before sizing groups: the bank does not augment
         example = x_train[:1]
@@ -202,12 +228,18 @@ def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fa
             group, note = min(cfg.group_size, cfg.models), f"config: group_size {cfg.group_size}"
         else:
             act_bytes = 2 if data.device.type == "cuda" and engine == "vmap" else 4  # bf16 autocast on GPU
-            group, note = auto_group_size(cfg.models, per_model_bytes(probe, example, cfg.batch_size, act_bytes), data.device)
+            group, note = auto_group_size(
+                cfg.models, per_model_bytes(probe, example, cfg.batch_size, act_bytes), data.device
+            )
         parts, first = [], 0
         while first < cfg.models:
             done, out_of_memory = bar.n, False
             try:
-                parts.append(_train_group(model_name, data, x_train, mask[first : first + group], first, cfg, seed, bar, engine))
+                parts.append(
+                    _train_group(
+                        model_name, data, x_train, mask[first : first + group], first, cfg, seed, bar, engine
+                    )
+                )
                 first += group
             except torch.OutOfMemoryError:
                 if group == 1:
@@ -221,10 +253,17 @@ def train_bank(data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fa
                 if data.device.type == "cuda":
                     torch.cuda.empty_cache()
     bar.close()
-    phi_train, correct_train, phi_test, correct_test = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    phi_train, correct_train, phi_test, correct_test = (
+        np.concatenate([p[i] for p in parts]) for i in range(4)
+    )
     return BankResult(
         mask=mask,
-        phi_train=phi_train.astype(np.float32), correct_train=correct_train.astype(bool),
-        phi_test=phi_test.astype(np.float32), correct_test=correct_test.astype(bool),
-        seconds=time.perf_counter() - start, group_size=group, engine=engine, group_note=note,
+        phi_train=phi_train.astype(np.float32),
+        correct_train=correct_train.astype(bool),
+        phi_test=phi_test.astype(np.float32),
+        correct_test=correct_test.astype(bool),
+        seconds=time.perf_counter() - start,
+        group_size=group,
+        engine=engine,
+        group_note=note,
     )

@@ -140,7 +140,9 @@ class StackedMLP:
                 grads += [delta.sum(1), torch.bmm(delta.transpose(1, 2), inputs)]  # bias, weight
                 if i:
                     # through the ReLU: zero where its output is 0 (autograd's own kernel, no mask tensor)
-                    delta = torch.ops.aten.threshold_backward(torch.bmm(delta, self.params[2 * i]), inputs, 0.0)
+                    delta = torch.ops.aten.threshold_backward(
+                        torch.bmm(delta, self.params[2 * i]), inputs, 0.0
+                    )
             return grads[::-1]
 
     @torch.inference_mode()

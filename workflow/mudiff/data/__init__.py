@@ -7,8 +7,8 @@ official split, keeps its index in `load_digits()` on both sides of the split.
 
 from __future__ import annotations
 
-import importlib
 import dataclasses
+import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +36,9 @@ class Dataset:
             if not (len(x) == len(y) == len(ids)):
                 raise ValueError(f"{self.name} {side}: {len(x)} images, {len(y)} labels, {len(ids)} ids")
             if x.dtype != np.uint8 or x.ndim != 4:
-                raise ValueError(f"{self.name} {side}: images must be uint8 (N, C, H, W), got {x.dtype} {x.shape}")
+                raise ValueError(
+                    f"{self.name} {side}: images must be uint8 (N, C, H, W), got {x.dtype} {x.shape}"
+                )
             if len(np.unique(ids)) != len(ids):
                 raise ValueError(f"{self.name} {side}: ids are not unique")
 
@@ -51,7 +53,12 @@ class Dataset:
 
 
 def load_source(
-    name: str, source: str, download_dir: str, train_size: float | None = None, subset_seed: int = 0, **options
+    name: str,
+    source: str,
+    download_dir: str,
+    train_size: float | None = None,
+    subset_seed: int = 0,
+    **options,
 ) -> Dataset:
     """Load a dataset from its source ('default' or a local folder), verifying checksums, and cut its
     train set to the class-stratified `train_size` subset (null or 0: the whole train set)."""
@@ -93,12 +100,18 @@ def stratified_subset(ds: Dataset, train_size: float, seed: int) -> Dataset:
     n_full = len(ds.y_train)
     n = subset_size(train_size, n_full)
     if not ds.num_classes <= n <= n_full:
-        raise ValueError(f"data.train_size: {train_size} gives {n} samples; {ds.name} allows {ds.num_classes} to {n_full}")
+        raise ValueError(
+            f"data.train_size: {train_size} gives {n} samples; {ds.name} allows {ds.num_classes} to {n_full}"
+        )
     counts = stratified_counts(ds.y_train, n, ds.num_classes)
     rng = np.random.default_rng(seed)
-    keep = np.concatenate([rng.choice(np.flatnonzero(ds.y_train == c), size=k, replace=False) for c, k in enumerate(counts)])
+    keep = np.concatenate(
+        [rng.choice(np.flatnonzero(ds.y_train == c), size=k, replace=False) for c, k in enumerate(counts)]
+    )
     keep = keep[np.argsort(ds.id_train[keep], kind="stable")]  # in id order, as the loaders give them
-    return dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep], id_train=ds.id_train[keep])
+    return dataclasses.replace(
+        ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep], id_train=ds.id_train[keep]
+    )
 
 
 # --------------------------------------------------------------------------- prepared form
@@ -110,10 +123,16 @@ def save_prepared(ds: Dataset, path) -> None:
     mean, std = ds.channel_stats()
     write_arrays(
         path,
-        x_train=ds.x_train, y_train=ds.y_train, id_train=ds.id_train,
-        x_test=ds.x_test, y_test=ds.y_test, id_test=ds.id_test,
-        num_classes=np.array(ds.num_classes), scale=np.array(ds.scale, dtype=np.float64),
-        mean=mean, std=std,
+        x_train=ds.x_train,
+        y_train=ds.y_train,
+        id_train=ds.id_train,
+        x_test=ds.x_test,
+        y_test=ds.y_test,
+        id_test=ds.id_test,
+        num_classes=np.array(ds.num_classes),
+        scale=np.array(ds.scale, dtype=np.float64),
+        mean=mean,
+        std=std,
     )
 
 
@@ -144,7 +163,9 @@ class Prepared:
         found = order[pos]
         bad = self.id_train[found] != ids
         if bad.any():
-            raise ValueError(f"{int(bad.sum())} ids are not in the training set, e.g. {ids[bad][:5].tolist()}")
+            raise ValueError(
+                f"{int(bad.sum())} ids are not in the training set, e.g. {ids[bad][:5].tolist()}"
+            )
         return found
 
     def to(self, device: torch.device) -> "DeviceData":
@@ -156,9 +177,16 @@ def load_prepared(path) -> Prepared:
 
     a = read_arrays(path)
     return Prepared(
-        x_train=a["x_train"], y_train=a["y_train"], id_train=a["id_train"],
-        x_test=a["x_test"], y_test=a["y_test"], id_test=a["id_test"],
-        num_classes=int(a["num_classes"]), scale=float(a["scale"]), mean=a["mean"], std=a["std"],
+        x_train=a["x_train"],
+        y_train=a["y_train"],
+        id_train=a["id_train"],
+        x_test=a["x_test"],
+        y_test=a["y_test"],
+        id_test=a["id_test"],
+        num_classes=int(a["num_classes"]),
+        scale=float(a["scale"]),
+        mean=a["mean"],
+        std=a["std"],
     )
 
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from mudiff.data import Dataset
 from mudiff.data.checksums import ChecksumError, digest, verify
-
 from mudiff.data.facts import Facts
 
 FACTS = {
@@ -58,8 +57,18 @@ def parse_batches(paths: list[Path], label_key: bytes) -> tuple[np.ndarray, np.n
             with open(path, "rb") as fh:
                 entry = pickle.load(fh, encoding="bytes")
             data, labels = entry[b"data"], entry[label_key]
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
-            raise ValueError(f"{path}: not a readable CIFAR batch ({type(err).__name__}: {err}); md5 {digest(path)}") from err
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            AttributeError,
+        ) as err:
+            raise ValueError(
+                f"{path}: not a readable CIFAR batch ({type(err).__name__}: {err}); md5 {digest(path)}"
+            ) from err
         data = np.asarray(data, dtype=np.uint8)
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
             raise ValueError(f"{path}: data has shape {data.shape}, expected (N, 3072)")
@@ -115,7 +124,13 @@ def load(name: str, source: str = "default", download_dir: str = "downloads", **
     x_test, y_test = parse_batches([folder / f for f, _ in spec["test"]], spec["label_key"])
     return Dataset(
         name=name,
-        x_train=x_train, y_train=y_train, id_train=np.arange(len(y_train), dtype=np.int64),
-        x_test=x_test, y_test=y_test, id_test=np.arange(len(y_test), dtype=np.int64),
-        num_classes=spec["classes"], scale=255.0, files=files,
+        x_train=x_train,
+        y_train=y_train,
+        id_train=np.arange(len(y_train), dtype=np.int64),
+        x_test=x_test,
+        y_test=y_test,
+        id_test=np.arange(len(y_test), dtype=np.int64),
+        num_classes=spec["classes"],
+        scale=255.0,
+        files=files,
     )

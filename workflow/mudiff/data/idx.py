@@ -15,7 +15,6 @@ import numpy as np
 
 from mudiff.data import Dataset
 from mudiff.data.checksums import ChecksumError, digest
-
 from mudiff.data.facts import Facts
 
 FACTS = {
@@ -23,15 +22,32 @@ FACTS = {
     for name in ("fashion_mnist", "mnist")
 }
 
-STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+STEMS = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 # stem -> (md5 of the official .gz, sha256 of the decompressed bytes or None where unrecorded)
 DIGESTS = {
     "fashion_mnist": {
-        "train-images-idx3-ubyte": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-        "train-labels-idx1-ubyte": ("25c81989df183df01b3e8a0aad5dffbe", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-        "t10k-images-idx3-ubyte": ("bef4ecab320f06d8554ea6380940ec79", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-        "t10k-labels-idx1-ubyte": ("bb300cfdad3c16e7a12a480ee83cd310", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        "train-images-idx3-ubyte": (
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        ),
+        "train-labels-idx1-ubyte": (
+            "25c81989df183df01b3e8a0aad5dffbe",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        ),
+        "t10k-images-idx3-ubyte": (
+            "bef4ecab320f06d8554ea6380940ec79",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        ),
+        "t10k-labels-idx1-ubyte": (
+            "bb300cfdad3c16e7a12a480ee83cd310",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ),
     },
     "mnist": {
         "train-images-idx3-ubyte": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", None),
@@ -52,7 +68,9 @@ def parse_idx(data: bytes, name: str = "idx file") -> np.ndarray:
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(dims))
     if len(data) - header != expected:
-        raise ValueError(f"{name}: truncated or padded: {len(data) - header} bytes of data, dims {dims} need {expected}")
+        raise ValueError(
+            f"{name}: truncated or padded: {len(data) - header} bytes of data, dims {dims} need {expected}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -60,7 +78,11 @@ def _gunzip(gz: Path, gz_md5: str, raw_sha256: str | None) -> bytes:
     """The decompressed bytes of `gz`, or ChecksumError naming it with the expected and actual digests."""
     try:
         return gzip.decompress(gz.read_bytes())
-    except (OSError, EOFError, zlib.error) as err:  # bad header: BadGzipFile; bad body: zlib.error; cut short: EOFError
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+    ) as err:  # bad header: BadGzipFile; bad body: zlib.error; cut short: EOFError
         raw = f", sha256 {raw_sha256} of the decompressed bytes" if raw_sha256 else ""
         raise ChecksumError(
             f"{gz}: corrupt gzip ({type(err).__name__}: {err}); expected md5 {gz_md5} of the official .gz{raw}, "
@@ -87,7 +109,9 @@ def read_verified(folder: Path, stem: str, gz_md5: str, raw_sha256: str | None) 
             "no digest of the decompressed bytes is recorded for it"
         )
     if actual != raw_sha256:
-        raise ChecksumError(f"checksum mismatch for {where} (decompressed): expected sha256 {raw_sha256}, got {actual}")
+        raise ChecksumError(
+            f"checksum mismatch for {where} (decompressed): expected sha256 {raw_sha256}, got {actual}"
+        )
     return data, f"sha256:{actual}"
 
 
@@ -116,9 +140,13 @@ def load(name: str, source: str = "default", download_dir: str = "downloads", **
     x_test, y_test = arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]
     return Dataset(
         name=name,
-        x_train=np.ascontiguousarray(x_train[:, None]), y_train=y_train.astype(np.int64),
+        x_train=np.ascontiguousarray(x_train[:, None]),
+        y_train=y_train.astype(np.int64),
         id_train=np.arange(len(y_train), dtype=np.int64),
-        x_test=np.ascontiguousarray(x_test[:, None]), y_test=y_test.astype(np.int64),
+        x_test=np.ascontiguousarray(x_test[:, None]),
+        y_test=y_test.astype(np.int64),
         id_test=np.arange(len(y_test), dtype=np.int64),
-        num_classes=10, scale=255.0, files=files,
+        num_classes=10,
+        scale=255.0,
+        files=files,
     )

@@ -97,8 +97,10 @@ def track(folder: str | Path, dvc_file: str | Path = DVC_FILE) -> dict:
         # a record of a folder above this one (the one-record-for-all-data layout) would overlap
         kept = [o for o in outs if not want.startswith(posixpath.normpath(str(o["path"])) + "/")]
         if len(kept) != len(outs):
-            print(f"{dvc_file}: dropped the record of {[o['path'] for o in outs if o not in kept]}, "
-                  f"which held every dataset; each dataset now has its own entry")
+            print(
+                f"{dvc_file}: dropped the record of {[o['path'] for o in outs if o not in kept]}, "
+                f"which held every dataset; each dataset now has its own entry"
+            )
         if not any(posixpath.normpath(str(o["path"])) == want for o in kept):
             kept.append({"path": want})  # a new dataset: a bare entry, which `dvc add` fills in
         if kept != outs:
@@ -107,12 +109,16 @@ def track(folder: str | Path, dvc_file: str | Path = DVC_FILE) -> dict:
         entry = dvc_entry(folder, dvc_file)
     files = folder_files(folder)
     if entry is None or entry.get("md5") != dir_md5(files):
-        raise DataMismatch(f"{dvc_file}: after `dvc add {folder}` its entry is {entry}, "
-                           f"but the folder's digest is {dir_md5(files)}")
+        raise DataMismatch(
+            f"{dvc_file}: after `dvc add {folder}` its entry is {entry}, "
+            f"but the folder's digest is {dir_md5(files)}"
+        )
     record = {"path": folder.as_posix(), "dvc_file": dvc_file.as_posix(), "md5": entry["md5"], "files": files}
     from mudiff.io import write_json
 
-    write_json(record, record_path(folder), provenance=False)  # jobs depend on its content: identical data, same record
+    write_json(
+        record, record_path(folder), provenance=False
+    )  # jobs depend on its content: identical data, same record
     return record
 
 
@@ -131,17 +137,23 @@ def verify(record_file: str | Path) -> dict:
     (data.dvc edited by hand, or another checkout's record)."""
     record = json.loads(Path(record_file).read_text())
     folder = Path(record["path"])
-    repair = (f"rerun `snakemake --forcerun prepare_data` to prepare it again, or restore the recorded "
-              f"version with `dvc checkout {record['dvc_file']}`")
+    repair = (
+        f"rerun `snakemake --forcerun prepare_data` to prepare it again, or restore the recorded "
+        f"version with `dvc checkout {record['dvc_file']}`"
+    )
     actual = folder_files(folder) if folder.is_dir() else {}
     for name in sorted(set(record["files"]) | set(actual)):
         want, got = record["files"].get(name), actual.get(name)
         if want != got:
-            raise DataMismatch(f"{folder / name}: md5 {got or 'missing'}, but {record_file} records "
-                               f"{want or 'no such file'}; the data changed after it was tracked: {repair}")
+            raise DataMismatch(
+                f"{folder / name}: md5 {got or 'missing'}, but {record_file} records "
+                f"{want or 'no such file'}; the data changed after it was tracked: {repair}"
+            )
     entry = dvc_entry(folder, record["dvc_file"])
     if entry is None or entry.get("md5") != record["md5"]:
-        raise DataMismatch(f"{record['dvc_file']}: the entry for {folder} records md5 "
-                           f"{entry.get('md5') if entry else 'nothing'}, but the data there is {record['md5']} "
-                           f"({record_file}); restore data.dvc from git, or {repair}")
+        raise DataMismatch(
+            f"{record['dvc_file']}: the entry for {folder} records md5 "
+            f"{entry.get('md5') if entry else 'nothing'}, but the data there is {record['md5']} "
+            f"({record_file}); restore data.dvc from git, or {repair}"
+        )
     return record

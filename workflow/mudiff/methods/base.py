@@ -7,12 +7,11 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-
 import torch
 from torch import nn
 
-from mudiff.options import SGD, option
 from mudiff.data import DeviceData
+from mudiff.options import SGD, option
 from mudiff.training import Recipe, predict
 
 
@@ -38,7 +37,9 @@ class SGDParams(SGD):
     """SGD hyperparameters of a method, with the number of epochs it runs (constant learning rate)."""
 
     lr: float = option(0.01, "Learning rate (constant).", exclusiveMinimum=0)
-    epochs: int = option(10, "Epochs; one epoch is one pass over the retain set unless the method says otherwise.", minimum=1)
+    epochs: int = option(
+        10, "Epochs; one epoch is one pass over the retain set unless the method says otherwise.", minimum=1
+    )
 
     def recipe(self) -> Recipe:
         return Recipe.of(self, self.epochs)
@@ -60,8 +61,14 @@ def first_non_finite(model: nn.Module) -> tuple[str, str, int, int] | None:
     return None
 
 
-def check_finite(model: nn.Module, data: DeviceData, method: str, params: Any, recipe: Recipe | None = None,
-                 trace: pd.DataFrame | None = None) -> None:
+def check_finite(
+    model: nn.Module,
+    data: DeviceData,
+    method: str,
+    params: Any,
+    recipe: Recipe | None = None,
+    trace: pd.DataFrame | None = None,
+) -> None:
     """Raise DivergedError unless every parameter and buffer of `model`, and its logits on every
     train and test sample, are finite. The message names the method, its hyperparameters (`recipe`:
     the target's, which retrain reuses), the first non-finite tensor, the first epoch at which F's
@@ -76,8 +83,10 @@ def check_finite(model: nn.Module, data: DeviceData, method: str, params: Any, r
             logits = predict(model, data, split)
             rows = (~torch.isfinite(logits)).any(1)
             if rows.any():
-                where = (f"its parameters are finite but its logits are not, on {int(rows.sum())} of {len(rows)} "
-                         f"{split} samples (first: position {int(rows.nonzero()[0, 0])})")
+                where = (
+                    f"its parameters are finite but its logits are not, on {int(rows.sum())} of {len(rows)} "
+                    f"{split} samples (first: position {int(rows.nonzero()[0, 0])})"
+                )
                 break
     if where is None:
         return
@@ -86,10 +95,17 @@ def check_finite(model: nn.Module, data: DeviceData, method: str, params: Any, r
         hyper = {**hyper, "target recipe": asdict(recipe)}
     epoch = ""
     if trace is not None and len(trace):
-        bad_epochs = sorted(set(trace.loc[~np.isfinite(trace["phi"].to_numpy(dtype=float)), "epoch"].tolist()))
+        bad_epochs = sorted(
+            set(trace.loc[~np.isfinite(trace["phi"].to_numpy(dtype=float)), "epoch"].tolist())
+        )
         if bad_epochs:
             epoch = f"; the forget set's phi was first non-finite after epoch {bad_epochs[0]}"
-    advice = ("lower the target's learning rate (train.lr)" if recipe is not None else
-              f"lower its learning rate (unlearn.{method}.lr), or its epochs or the strength of its loss terms")
-    raise DivergedError(f"unlearning method {method!r} diverged: after it ran, the model's {where}{epoch}; "
-                        f"hyperparameters {hyper}; {advice}")
+    advice = (
+        "lower the target's learning rate (train.lr)"
+        if recipe is not None
+        else f"lower its learning rate (unlearn.{method}.lr), or its epochs or the strength of its loss terms"
+    )
+    raise DivergedError(
+        f"unlearning method {method!r} diverged: after it ran, the model's {where}{epoch}; "
+        f"hyperparameters {hyper}; {advice}"
+    )

@@ -16,4 +16,12 @@ class Params(SGDParams):
 
 
 def unlearn(model: nn.Module, task: UnlearnTask, params: Params) -> nn.Module:
-    return fit(model, task.data, task.retain, params.recipe(), task.seed, on_epoch_end=task.on_epoch_end, desc="finetune")
+    return fit(
+        model,
+        task.data,
+        task.retain,
+        params.recipe(),
+        task.seed,
+        on_epoch_end=task.on_epoch_end,
+        desc="finetune",
+    )

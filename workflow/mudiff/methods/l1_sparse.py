@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mudiff.options import option
 from mudiff.methods.base import SGDParams, UnlearnTask
+from mudiff.options import option
 from mudiff.training import fit
 
 
@@ -32,4 +32,13 @@ def unlearn(model: nn.Module, task: UnlearnTask, params: Params) -> nn.Module:
         l1 = torch.stack([p.abs().sum() for p in net.parameters()]).sum()
         return F.cross_entropy(logits.float(), y) + gamma * l1, logits
 
-    return fit(model, task.data, task.retain, params.recipe(), task.seed, objective=objective, on_epoch_end=task.on_epoch_end, desc="l1_sparse")
+    return fit(
+        model,
+        task.data,
+        task.retain,
+        params.recipe(),
+        task.seed,
+        objective=objective,
+        on_epoch_end=task.on_epoch_end,
+        desc="l1_sparse",
+    )

@@ -42,8 +42,9 @@ class MethodName:
         if isinstance(name, MethodName):
             return name
         if "@" in name and not re.match(VARIANT_PATTERN, name):
-            raise ValueError(f"bad method variant {name!r}: write '<method>@<label>', the label of letters, "
-                             "digits, _ or -")
+            raise ValueError(
+                f"bad method variant {name!r}: write '<method>@<label>', the label of letters, digits, _ or -"
+            )
         parsed = cls.read(name)
         body = str(parsed.base)
         if body in METHODS or body == "rum" or (parsed.meta in WRAPPERS and parsed.inner in INNER):

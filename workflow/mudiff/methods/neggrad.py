@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import nn
 
-from mudiff.options import option
 from mudiff.methods.base import SGDParams, UnlearnTask
+from mudiff.options import option
 from mudiff.training import fit
 
 # One epoch is one pass over F, so a meta-algorithm that splits F keeps every step's epochs.
@@ -29,4 +29,13 @@ def ascent(net, x, y):
 
 
 def unlearn(model: nn.Module, task: UnlearnTask, params: Params) -> nn.Module:
-    return fit(model, task.data, task.forget, params.recipe(), task.seed, objective=ascent, on_epoch_end=task.on_epoch_end, desc="neggrad")
+    return fit(
+        model,
+        task.data,
+        task.forget,
+        params.recipe(),
+        task.seed,
+        objective=ascent,
+        on_epoch_end=task.on_epoch_end,
+        desc="neggrad",
+    )

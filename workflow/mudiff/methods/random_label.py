@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mudiff.options import option
 from mudiff.data import DeviceData
 from mudiff.methods.base import SGDParams, UnlearnTask
+from mudiff.options import option
 from mudiff.training import fit
 
 

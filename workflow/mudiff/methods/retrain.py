@@ -18,4 +18,12 @@ class Params:
 
 def unlearn(model: nn.Module, task: UnlearnTask, params: Params) -> nn.Module:
     fresh = build(task.model_name, task.data.shape, task.data.num_classes, seed=task.seed + 1)
-    return fit(fresh, task.data, task.retain, task.target_recipe, task.seed, on_epoch_end=task.on_epoch_end, desc="retrain")
+    return fit(
+        fresh,
+        task.data,
+        task.retain,
+        task.target_recipe,
+        task.seed,
+        on_epoch_end=task.on_epoch_end,
+        desc="retrain",
+    )

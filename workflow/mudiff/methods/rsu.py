@@ -22,9 +22,9 @@ import numpy as np
 from torch import nn
 
 from mudiff import methods
-from mudiff.options import option
 from mudiff.methods import sequential
 from mudiff.methods.base import UnlearnTask
+from mudiff.options import option
 from mudiff.scores import HARDNESS
 from mudiff.training import per_sample, predict
 
@@ -35,10 +35,14 @@ ORDERS = ("easy_to_hard", "hard_to_easy", "random")
 class Params:
     """RSU: k chunks of F ranked by privacy_risk; `inner` holds the wrapped method's hyperparameters."""
 
-    order: Literal[ORDERS] = option("easy_to_hard", "Chunk order: by rising risk, falling risk, or random (seeded).")
+    order: Literal[ORDERS] = option(
+        "easy_to_hard", "Chunk order: by rising risk, falling risk, or random (seeded)."
+    )
     chunks: int = option(3, "k, the number of chunks.", minimum=1)
     score: str = option("privacy_risk", "Column of the scores table that ranks F (high = exposed).")
-    inner: dict = option({}, "Hyperparameters of the wrapped method (each chunk's epochs: see the budget rule).")
+    inner: dict = option(
+        {}, "Hyperparameters of the wrapped method (each chunk's epochs: see the budget rule)."
+    )
 
 
 def risk(model: nn.Module, task: UnlearnTask, score: str) -> np.ndarray:
@@ -76,8 +80,14 @@ def bind(meta: str, inner: str) -> SimpleNamespace:
         else:
             order = ranking(risk(model, task, params.score), params.order, task.seed)
         chunks = sequential.thirds(order, params.chunks)
-        steps = [sequential.Step(f"chunk {i + 1}", task.forget[c], module, hyper) for i, c in enumerate(chunks) if len(c)]
+        steps = [
+            sequential.Step(f"chunk {i + 1}", task.forget[c], module, hyper)
+            for i, c in enumerate(chunks)
+            if len(c)
+        ]
         task.notes["rsu_order"] = params.order
         return sequential.run(model, task, steps)
 
-    return SimpleNamespace(Params=Params, unlearn=unlearn, methods_called=lambda hyper: [inner], __name__=f"{__name__}:{meta}")
+    return SimpleNamespace(
+        Params=Params, unlearn=unlearn, methods_called=lambda hyper: [inner], __name__=f"{__name__}:{meta}"
+    )

@@ -18,9 +18,9 @@ import numpy as np
 from torch import nn
 
 from mudiff import methods
-from mudiff.options import option
 from mudiff.methods import sequential
 from mudiff.methods.base import UnlearnTask
+from mudiff.options import option
 from mudiff.scores import hardness
 
 LEVELS = ("low", "mid", "high")
@@ -32,7 +32,9 @@ class Params:
     """RUM_F: one method at every step; `inner` holds that method's hyperparameters (its defaults otherwise)."""
 
     score: str = option("memorization", "Column of the scores table that refines F into low/mid/high.")
-    inner: dict = option({}, "Hyperparameters of the method run at every step (each step's epochs: see the budget rule).")
+    inner: dict = option(
+        {}, "Hyperparameters of the method run at every step (each step's epochs: see the budget rule)."
+    )
 
 
 @dataclass
@@ -48,7 +50,8 @@ class RumParams:
 
     score: str = option("memorization", "Column of the scores table that refines F into low/mid/high.")
     steps: dict[Literal[LEVELS], Literal[STEP_METHODS]] = option(
-        {"low": "none", "mid": "finetune", "high": "salun"}, "Method per subset; a level left out or 'none' is skipped."
+        {"low": "none", "mid": "finetune", "high": "salun"},
+        "Method per subset; a level left out or 'none' is skipped.",
     )
     inner: dict = option({}, "Method name -> its hyperparameters, for the methods in `steps`.")
 
@@ -58,7 +61,9 @@ def refine(task: UnlearnTask, score: str) -> dict[str, np.ndarray]:
     table = task.forget_scores
     if table is None or score not in table.columns:
         available = [] if table is None else sorted(c for c in table.columns if c not in ("id", "label"))
-        raise ValueError(f"RUM refines F by score {score!r}, which the scores table lacks; available: {available}")
+        raise ValueError(
+            f"RUM refines F by score {score!r}, which the scores table lacks; available: {available}"
+        )
     values = np.asarray(hardness(score, table[score].to_numpy(dtype=float)))
     order = np.argsort(values, kind="stable")
     return dict(zip(LEVELS, sequential.thirds(order)))
@@ -73,7 +78,7 @@ def plan(meta: str, inner: str | None, task: UnlearnTask, params) -> list[sequen
     parts = random_thirds(task) if meta == "shuffle" else refine(task, params.score)
     steps = []
     for level in LEVELS:
-        name = (params.steps.get(level, "none") if meta == "rum" else inner)
+        name = params.steps.get(level, "none") if meta == "rum" else inner
         forget = task.forget[parts[level]]
         if name == "none":
             steps.append(sequential.Step(level, forget, None))
@@ -97,4 +102,6 @@ def bind(meta: str, inner: str | None) -> SimpleNamespace:
         steps = hyper.get("steps", RumParams().steps)
         return sorted({m for m in steps.values() if m != "none"})
 
-    return SimpleNamespace(Params=cls, unlearn=unlearn, methods_called=methods_called, __name__=f"{__name__}:{meta}")
+    return SimpleNamespace(
+        Params=cls, unlearn=unlearn, methods_called=methods_called, __name__=f"{__name__}:{meta}"
+    )

@@ -12,19 +12,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mudiff.options import option
 from mudiff.methods import random_label
 from mudiff.methods.base import UnlearnTask
+from mudiff.options import option
 
 
 @dataclass
 class Params(random_label.Params):
     """random_label with gradients outside the saliency mask zeroed (SPEC: mask = top 50% of |grad CE(F)|; otherwise as random_label)."""
 
-    share: float = option(0.5, "Share of weights in the saliency mask (largest |grad CE(F)|).", exclusiveMinimum=0, maximum=1)
+    share: float = option(
+        0.5, "Share of weights in the saliency mask (largest |grad CE(F)|).", exclusiveMinimum=0, maximum=1
+    )
 
 
-def saliency_mask(model: nn.Module, data, forget: torch.Tensor, share: float, batch_size: int = 1024) -> dict[str, torch.Tensor]:
+def saliency_mask(
+    model: nn.Module, data, forget: torch.Tensor, share: float, batch_size: int = 1024
+) -> dict[str, torch.Tensor]:
     """Boolean mask per parameter: exactly round(share * #weights) entries, those with the largest |grad|."""
     model.zero_grad(set_to_none=True)
     was_training = model.training
@@ -35,7 +39,9 @@ def saliency_mask(model: nn.Module, data, forget: torch.Tensor, share: float, ba
         (F.cross_entropy(model(x).float(), y, reduction="sum") / len(forget)).backward()
     model.train(was_training)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    flat = torch.cat([p.grad.abs().flatten() if p.grad is not None else torch.zeros_like(p).flatten() for _, p in named])
+    flat = torch.cat(
+        [p.grad.abs().flatten() if p.grad is not None else torch.zeros_like(p).flatten() for _, p in named]
+    )
     k = round(share * flat.numel())
     keep = torch.zeros_like(flat, dtype=torch.bool)
     keep[flat.topk(k).indices] = True  # topk, not a threshold: exactly k entries even with ties

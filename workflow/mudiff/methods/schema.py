@@ -9,7 +9,10 @@ from mudiff.methods import VARIANT_PATTERN, inner_params, method_params
 from mudiff.options import dataclass_schema
 
 FORGET_SETS = {
-    "type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True,
+    "type": "array",
+    "items": {"type": "string"},
+    "minItems": 1,
+    "uniqueItems": True,
     "description": "Run only on these forget sets (default: every forget set of the study).",
 }
 

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mudiff.options import option
 from mudiff.methods.base import SGDParams, UnlearnTask
+from mudiff.options import option
 from mudiff.training import fit
 
 
@@ -28,9 +28,14 @@ class Params(SGDParams):
 
     lr: float = option(5e-3, "Learning rate (constant).", exclusiveMinimum=0)
     epochs: int = option(5, "Epochs; each is an optional max pass over F and a min pass over R.", minimum=1)
-    batch_size: int = option(128, "Mini-batch size of the min pass over R (128 in the SCRUB code).", minimum=1)
+    batch_size: int = option(
+        128, "Mini-batch size of the min pass over R (128 in the SCRUB code).", minimum=1
+    )
     forget_batch_size: int = option(
-        32, "Mini-batch size of the max pass over F (the SCRUB code's forget loader takes 32 to 64).", minimum=1)
+        32,
+        "Mini-batch size of the max pass over F (the SCRUB code's forget loader takes 32 to 64).",
+        minimum=1,
+    )
     max_steps: int = option(4, "Epochs that start with a max-step pass over F (the first ones).", minimum=0)
     temperature: float = option(4.0, "Distillation temperature T.", exclusiveMinimum=0)
     gamma: float = option(0.99, "Weight of CE on R in the min-steps.", minimum=0)
@@ -58,7 +63,9 @@ def unlearn(model: nn.Module, task: UnlearnTask, params: Params) -> nn.Module:
         logits = net(x)
         with torch.no_grad():
             target = teacher(x)
-        return params.gamma * F.cross_entropy(logits.float(), y) + params.beta * kl(logits, target, params.temperature), logits
+        return params.gamma * F.cross_entropy(logits.float(), y) + params.beta * kl(
+            logits, target, params.temperature
+        ), logits
 
     one = dataclasses.replace(params.recipe(), epochs=1)  # a pass over R
     one_forget = dataclasses.replace(one, batch_size=params.forget_batch_size)  # a pass over F
@@ -66,10 +73,25 @@ def unlearn(model: nn.Module, task: UnlearnTask, params: Params) -> nn.Module:
     for epoch in range(params.epochs):
         # A fresh optimizer per pass (momentum restarts), as SCRUB alternates two optimisation problems.
         if epoch < params.max_steps:
-            fit(model, task.data, task.forget, one_forget, task.seed + 2 * epoch, objective=maximise, desc="scrub max")
+            fit(
+                model,
+                task.data,
+                task.forget,
+                one_forget,
+                task.seed + 2 * epoch,
+                objective=maximise,
+                desc="scrub max",
+            )
             passes.append("max")
-        fit(model, task.data, task.retain, one, task.seed + 2 * epoch + 1, objective=minimise, desc="scrub min")
+        fit(
+            model,
+            task.data,
+            task.retain,
+            one,
+            task.seed + 2 * epoch + 1,
+            objective=minimise,
+            desc="scrub min",
+        )
         passes.append("min")
         task.on_epoch_end(model, epoch + 1)
     return model
-

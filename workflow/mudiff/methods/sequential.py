@@ -71,10 +71,14 @@ def run(model: nn.Module, task: UnlearnTask, steps: list[Step]) -> nn.Module:
             seen.append(epoch)
             task.on_epoch_end(net, base + epoch)
 
-        sub = dataclasses.replace(task, forget=step.forget, retain=retain, on_epoch_end=on_epoch_end, forget_scores=None)
+        sub = dataclasses.replace(
+            task, forget=step.forget, retain=retain, on_epoch_end=on_epoch_end, forget_scores=None
+        )
         model = step.method.unlearn(model, sub, step.params)
         offset += max(seen, default=0)
-        log.append({**entry, "method": step.method.__name__.rsplit(".", 1)[-1], "epochs": max(seen, default=0)})
+        log.append(
+            {**entry, "method": step.method.__name__.rsplit(".", 1)[-1], "epochs": max(seen, default=0)}
+        )
     return model
 
 

@@ -30,7 +30,9 @@ def model_metrics(predictions: pd.DataFrame, forget_ids: np.ndarray, mia_seed: i
         "FA": 100 * float(correct[in_forget].mean()),
         "RA": 100 * float(correct[~in_forget].mean()),
         "TA": 100 * float(test["correct"].to_numpy(dtype=bool).mean()),
-        "MIA": population_mia(conf[~in_forget], test["p_y"].to_numpy(dtype=np.float64), conf[in_forget], seed=mia_seed),
+        "MIA": population_mia(
+            conf[~in_forget], test["p_y"].to_numpy(dtype=np.float64), conf[in_forget], seed=mia_seed
+        ),
     }
 
 

@@ -17,7 +17,9 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return (np.log(p) - np.log1p(-p))[:, None]
 
 
-def fit_logistic_1d(x: np.ndarray, y: np.ndarray, C: float = 1.0, iterations: int = 50) -> tuple[float, float]:
+def fit_logistic_1d(
+    x: np.ndarray, y: np.ndarray, C: float = 1.0, iterations: int = 50
+) -> tuple[float, float]:
     """(slope, intercept) of an L2-regularised logistic regression on one feature, by Newton's method.
 
     The objective is scikit-learn's default (0.5 * slope^2 + C * log-loss, intercept unpenalised),
@@ -39,7 +41,9 @@ def fit_logistic_1d(x: np.ndarray, y: np.ndarray, C: float = 1.0, iterations: in
     return float(w[0]), float(w[1])
 
 
-def population_mia(conf_retain: np.ndarray, conf_test: np.ndarray, conf_forget: np.ndarray, seed: int = 0) -> float:
+def population_mia(
+    conf_retain: np.ndarray, conf_test: np.ndarray, conf_forget: np.ndarray, seed: int = 0
+) -> float:
     if len(conf_forget) == 0:
         raise ValueError("MIA needs a non-empty forget set")
     rng = np.random.default_rng(seed)

@@ -8,7 +8,9 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, hidden: tuple[int, ...] = (128, 128)):
+    def __init__(
+        self, in_shape: tuple[int, int, int], num_classes: int, hidden: tuple[int, ...] = (128, 128)
+    ):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(in_shape)

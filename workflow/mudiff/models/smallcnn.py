@@ -10,10 +10,15 @@ class SmallCNN(nn.Module):
         super().__init__()
         c, h, w = in_shape
         self.body = nn.Sequential(
-            nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
             nn.Flatten(),
-            nn.Linear(2 * width * (h // 4) * (w // 4), 128), nn.ReLU(),
+            nn.Linear(2 * width * (h // 4) * (w // 4), 128),
+            nn.ReLU(),
         )
         self.head = nn.Linear(128, num_classes)
 

@@ -39,13 +39,26 @@ def agreement_heatmaps(agreement: pd.DataFrame, path: Path) -> Path:
         mat = pd.DataFrame(np.eye(len(methods)), index=methods, columns=methods)
         for r in pairs.itertuples():
             mat.loc[r.method_a, r.method_b] = mat.loc[r.method_b, r.method_a] = r.value
-        sns.heatmap(mat, vmin=-1, vmax=1, center=0, cmap="vlag", annot=True, fmt=".2f", square=True, ax=ax,
-                    cbar_kws={"label": "Spearman ρ", "shrink": 0.8})
+        sns.heatmap(
+            mat,
+            vmin=-1,
+            vmax=1,
+            center=0,
+            cmap="vlag",
+            annot=True,
+            fmt=".2f",
+            square=True,
+            ax=ax,
+            cbar_kws={"label": "Spearman ρ", "shrink": 0.8},
+        )
         w = a[a["stat"] == "kendall_w"].iloc[0]
-        ax.set_title(f"{fs}: Kendall's W = {w.value:.2f} [{w.ci_low:.2f}, {w.ci_high:.2f}]\n(n = {int(w.n_samples)} samples)", fontsize=8)
+        ax.set_title(
+            f"{fs}: Kendall's W = {w.value:.2f} [{w.ci_low:.2f}, {w.ci_high:.2f}]\n(n = {int(w.n_samples)} samples)",
+            fontsize=8,
+        )
         ax.tick_params(axis="x", rotation=45, labelsize=7)
         ax.tick_params(axis="y", rotation=0, labelsize=7)
-    for ax in list(axes.flat)[len(sets):]:
+    for ax in list(axes.flat)[len(sets) :]:
         ax.axis("off")
     if not sets:
         axes.flat[0].text(0.5, 0.5, "fewer than two methods per forget set", ha="center", va="center")
@@ -58,13 +71,29 @@ def factor_heatmap(correlations: pd.DataFrame, verdicts: pd.DataFrame, path: Pat
     sns.set_theme(style="white", context="paper")
     order = verdicts["factor"].tolist()
     rho = correlations.pivot(index="factor", columns="method", values="rho").reindex(order)
-    sig = correlations.pivot(index="factor", columns="method", values="significant").reindex(order).fillna(False).astype(bool)
-    labels = rho.map(lambda v: "" if not np.isfinite(v) else f"{v:+.2f}") + sig.map(lambda s: "*" if s else "")
+    sig = (
+        correlations.pivot(index="factor", columns="method", values="significant")
+        .reindex(order)
+        .fillna(False)
+        .astype(bool)
+    )
+    labels = rho.map(lambda v: "" if not np.isfinite(v) else f"{v:+.2f}") + sig.map(
+        lambda s: "*" if s else ""
+    )
     independent = set(verdicts.loc[verdicts["algorithm_independent"], "factor"])
     rho.index = [f"{f.replace('_', ' ')}{' †' if f in independent else ''}" for f in rho.index]
     fig, ax = plt.subplots(figsize=(2.6 + 1.1 * rho.shape[1], max(3.0, 1.6 + 0.36 * rho.shape[0])))
-    sns.heatmap(rho, vmin=-1, vmax=1, center=0, cmap="vlag", annot=labels.to_numpy(), fmt="", ax=ax,
-                cbar_kws={"label": "Spearman ρ\nwith difficulty"})
+    sns.heatmap(
+        rho,
+        vmin=-1,
+        vmax=1,
+        center=0,
+        cmap="vlag",
+        annot=labels.to_numpy(),
+        fmt="",
+        ax=ax,
+        cbar_kws={"label": "Spearman ρ\nwith difficulty"},
+    )
     ax.set_xlabel("method")
     ax.set_ylabel("score before unlearning")
     ax.set_title("* 95% interval excludes 0;  † algorithm-independent", fontsize=8)
@@ -80,15 +109,21 @@ def roc_curves(predictor: dict, path: Path) -> Path:
     kinds = ["logistic_regression", "gradient_boosting"]
     sets = {"all_features": "all features", "without_bank_features": "without bank features"}
     palette = method_palette(methods)
-    fig, axes = plt.subplots(len(sets), len(kinds), figsize=(3.6 * len(kinds), 3.4 * len(sets)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(sets), len(kinds), figsize=(3.6 * len(kinds), 3.4 * len(sets)), squeeze=False
+    )
     for row, (fs, fs_label) in zip(axes, sets.items()):
         for ax, kind in zip(row, kinds):
             for m in methods:
                 if "skipped" in predictor[m][fs]:
                     continue
                 r = predictor[m][fs][kind]
-                ax.plot(r["roc_fpr"], r["roc_tpr"], color=palette[m],
-                        label=f"{m} (AUC {r['auc']:.2f} [{r['auc_ci_low']:.2f}, {r['auc_ci_high']:.2f}])")
+                ax.plot(
+                    r["roc_fpr"],
+                    r["roc_tpr"],
+                    color=palette[m],
+                    label=f"{m} (AUC {r['auc']:.2f} [{r['auc_ci_low']:.2f}, {r['auc_ci_high']:.2f}])",
+                )
             ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
             ax.set_xlabel("false positive rate")
             ax.set_ylabel("true positive rate")
@@ -101,7 +136,9 @@ def roc_curves(predictor: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def difficulty_distributions(difficulty: pd.DataFrame, path: Path, exclude: tuple[str, ...] = ("retrain",)) -> Path:
+def difficulty_distributions(
+    difficulty: pd.DataFrame, path: Path, exclude: tuple[str, ...] = ("retrain",)
+) -> Path:
     """Left: share of forget samples forgotten by each epoch (curves end below 1 by the censored
     share). Right: U-LiRA residual of the unlearned model per method (0 = as IN- as OUT-like)."""
     sns.set_theme(style="whitegrid", context="paper")
@@ -115,14 +152,28 @@ def difficulty_distributions(difficulty: pd.DataFrame, path: Path, exclude: tupl
         last = int(np.nanmax(g["max_epoch"])) if len(g) else 0
         epochs = np.arange(0, last + 1)
         share = (steps[None, :] <= epochs[:, None]).mean(axis=1)  # NaN (censored or unmeasured) never counts
-        left.step(epochs, 100 * share, where="post", color=palette[m],
-                  label=f"{m} ({100 * g['censored'].mean():.0f}% never)")
+        left.step(
+            epochs,
+            100 * share,
+            where="post",
+            color=palette[m],
+            label=f"{m} ({100 * g['censored'].mean():.0f}% never)",
+        )
     left.set_xlabel("unlearning epoch")
     left.set_ylabel("forget samples forgotten (%)")
     left.set_ylim(0, 100)
     left.legend(fontsize=6, frameon=False, title="method (censored)", title_fontsize=7)
-    sns.boxplot(rows, x="method", y="residual", hue="method", order=methods, palette=palette, ax=right,
-                fliersize=1, legend=False)
+    sns.boxplot(
+        rows,
+        x="method",
+        y="residual",
+        hue="method",
+        order=methods,
+        palette=palette,
+        ax=right,
+        fliersize=1,
+        legend=False,
+    )
     right.axhline(0, color="grey", lw=0.8, ls="--")
     right.set_yscale("symlog", linthresh=1.0)  # far-OUT samples reach ratios of -1e3; the decision is near 0
     right.set_xlabel("method")

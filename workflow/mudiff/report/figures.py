@@ -32,7 +32,10 @@ def method_palette(methods: list[str]) -> dict[str, tuple]:
 def tow_by_level(evaluation: pd.DataFrame, score: str, path: Path) -> Path:
     """ToW and ToW-MIA per method for the low / mid / high / mix forget sets of a score (random for
     reference): bars are means over the seeds, whiskers their 95% t-interval."""
-    rows = evaluation[((evaluation["score"] == score) | (evaluation["forget_set"] == "random")) & (evaluation["method"] != "retrain")].copy()
+    rows = evaluation[
+        ((evaluation["score"] == score) | (evaluation["forget_set"] == "random"))
+        & (evaluation["method"] != "retrain")
+    ].copy()
     rows["level"] = rows["level"].fillna("random")
     levels = [lv for lv in LEVEL_ORDER if lv in set(rows["level"])]
     methods = [m for m in method_palette(list(rows["method"].unique()))]
@@ -42,17 +45,38 @@ def tow_by_level(evaluation: pd.DataFrame, score: str, path: Path) -> Path:
     width = 1.2 + 1.1 * len(levels)
     fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 3.2), squeeze=False)
     for ax, (col, label) in zip(axes.flat, panels):
-        sns.barplot(rows, x="level", y=col, hue="method", order=levels, hue_order=methods, palette=method_palette(methods),
-                    ax=ax, errorbar=t_errorbar, capsize=0.1, err_kws={"linewidth": 1})
+        sns.barplot(
+            rows,
+            x="level",
+            y=col,
+            hue="method",
+            order=levels,
+            hue_order=methods,
+            palette=method_palette(methods),
+            ax=ax,
+            errorbar=t_errorbar,
+            capsize=0.1,
+            err_kws={"linewidth": 1},
+        )
         ax.set_xlabel(f"forget set ({score.replace('_', ' ')} level)")
         ax.set_ylabel(label)
         ax.set_ylim(max(0.0, float(rows[col].min()) - 0.05) if len(rows) else 0.0, 1.0)
         if ax.legend_ is not None:
             ax.legend_.remove()
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="method", frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.legend(
+        handles,
+        labels,
+        title="method",
+        frameon=False,
+        fontsize=8,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+    )
     n = int(evaluation["seed"].nunique()) if "seed" in evaluation else 1
-    fig.suptitle(f"mean over {n} seed{'s' if n > 1 else ''}" + (", 95% t-interval" if n > 1 else ""), fontsize=8)
+    fig.suptitle(
+        f"mean over {n} seed{'s' if n > 1 else ''}" + (", 95% t-interval" if n > 1 else ""), fontsize=8
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=200, bbox_inches="tight")
     plt.close(fig)
@@ -73,8 +97,18 @@ def rum_comparison(evaluation: pd.DataFrame, path: Path) -> Path | None:
     variants = [v for v in ("vanilla", "rum_f", "shuffle", RUM_VARIANT) if v in set(table["variant"])]
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(1.5 + 1.4 * table["inner"].nunique(), 3.2))
-    sns.barplot(table, x="inner", y="ToW", hue="variant", hue_order=variants, ax=ax, palette="colorblind",
-                errorbar=t_errorbar, capsize=0.1, err_kws={"linewidth": 1})
+    sns.barplot(
+        table,
+        x="inner",
+        y="ToW",
+        hue="variant",
+        hue_order=variants,
+        ax=ax,
+        palette="colorblind",
+        errorbar=t_errorbar,
+        capsize=0.1,
+        err_kws={"linewidth": 1},
+    )
     ax.set_xlabel("method (on the mix forget sets, same total budget)")
     ax.set_ylabel("ToW (1 = same as retrain)")
     ax.set_ylim(max(0.0, float(table["ToW"].min()) - 0.1), None)
@@ -90,19 +124,35 @@ def rsu_by_order(evaluation: pd.DataFrame, orders: dict[str, str], path: Path) -
     names = {m: MethodName.read(m) for m in evaluation["method"].unique()}
     rsu = [m for m, n in names.items() if n.meta == "rsu"]
     vanilla = {names[m].inner for m in rsu}
-    rows = evaluation[evaluation["method"].isin([*rsu, *vanilla]) & evaluation["forget_set"].isin(
-        evaluation.loc[evaluation["method"].isin(rsu), "forget_set"].unique())].copy()
+    rows = evaluation[
+        evaluation["method"].isin([*rsu, *vanilla])
+        & evaluation["forget_set"].isin(evaluation.loc[evaluation["method"].isin(rsu), "forget_set"].unique())
+    ].copy()
     shared = {o for o in orders.values() if list(orders.values()).count(o) > 1}
     rows["order"] = [m if orders.get(m) in shared else orders.get(m, "vanilla") for m in rows["method"]]
     rows["wrapped"] = [names[m].inner for m in rows["method"]]
-    order_names = [o for o in ("vanilla", "easy_to_hard", "hard_to_easy", "random") if o in set(rows["order"])]
+    order_names = [
+        o for o in ("vanilla", "easy_to_hard", "hard_to_easy", "random") if o in set(rows["order"])
+    ]
     order_names += sorted(set(rows["order"]) - set(order_names))  # variants that share an order, by name
     sns.set_theme(style="whitegrid", context="paper")
     sets = list(rows["forget_set"].unique())
-    fig, axes = plt.subplots(1, len(sets), figsize=(1.0 + 1.6 * len(order_names) * len(sets), 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(sets), figsize=(1.0 + 1.6 * len(order_names) * len(sets), 3.2), squeeze=False
+    )
     for ax, fs in zip(axes.flat, sets):
-        sns.barplot(rows[rows["forget_set"] == fs], x="order", y="ToW", hue="wrapped", order=order_names, ax=ax,
-                    palette=method_palette(sorted(vanilla)), errorbar=t_errorbar, capsize=0.1, err_kws={"linewidth": 1})
+        sns.barplot(
+            rows[rows["forget_set"] == fs],
+            x="order",
+            y="ToW",
+            hue="wrapped",
+            order=order_names,
+            ax=ax,
+            palette=method_palette(sorted(vanilla)),
+            errorbar=t_errorbar,
+            capsize=0.1,
+            err_kws={"linewidth": 1},
+        )
         ax.set_title(f"forget set {fs}", fontsize=9)
         ax.set_ylim(max(0.0, float(rows["ToW"].min()) - 0.1), None)
         ax.set_xlabel("RSU chunk order (by privacy risk)")
@@ -127,7 +177,7 @@ def proxies_vs_memorization(scores: pd.DataFrame, proxies: list[str], path: Path
         ax.set_title(f"{proxy.replace('_', ' ')}: Spearman ρ = {rho:+.2f}", fontsize=9)
         ax.set_xlabel(proxy.replace("_", " "))
         ax.set_ylabel("memorization")
-    for ax in list(axes.flat)[len(proxies):]:
+    for ax in list(axes.flat)[len(proxies) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=200)
@@ -145,9 +195,18 @@ def _tile(image: np.ndarray, scale: float) -> tuple[np.ndarray, str | None]:
     return (x if x.ndim == 2 else x.mean(axis=0)), "gray"
 
 
-def forget_samples(rows: list[tuple[str, pd.DataFrame]], x_train: np.ndarray, id_train: np.ndarray, y_train: np.ndarray,
-                   scale: float, class_names: list[str], path: Path, gap_after: int | None = None,
-                   headers: tuple[str, str] | None = None, title: str | None = None) -> Path:
+def forget_samples(
+    rows: list[tuple[str, pd.DataFrame]],
+    x_train: np.ndarray,
+    id_train: np.ndarray,
+    y_train: np.ndarray,
+    scale: float,
+    class_names: list[str],
+    path: Path,
+    gap_after: int | None = None,
+    headers: tuple[str, str] | None = None,
+    title: str | None = None,
+) -> Path:
     """A grid of forget samples, one labelled row per entry of `rows` (each a table with id, difficulty
     and, if known, memorization): the image (nearest-neighbour, so 8x8 digits stay pixels), its class
     and id above, its difficulty and memorization below. `gap_after` leaves a gap after that
@@ -161,8 +220,13 @@ def forget_samples(rows: list[tuple[str, pd.DataFrame]], x_train: np.ndarray, id
     if split:
         ratios[gap_after] = 0.25
     sns.set_theme(style="white", context="paper")
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(0.3 + 1.05 * sum(ratios), 1.45 * len(rows)), squeeze=False,
-                             gridspec_kw={"width_ratios": ratios})
+    fig, axes = plt.subplots(
+        len(rows),
+        ncols,
+        figsize=(0.3 + 1.05 * sum(ratios), 1.45 * len(rows)),
+        squeeze=False,
+        gridspec_kw={"width_ratios": ratios},
+    )
     for r, (label, table) in enumerate(rows):
         cells = [c for c in range(ncols) if not (split and c == gap_after)]
         positions = bank_columns(id_train, table["id"].to_numpy()) if len(table) else []
@@ -180,10 +244,15 @@ def forget_samples(rows: list[tuple[str, pd.DataFrame]], x_train: np.ndarray, id
                 spine.set_color("0.6")
                 spine.set_linewidth(0.5)
             y = int(y_train[pos])
-            ax.set_title(f"{class_names[y] if y < len(class_names) else y}\nid {int(sample.id)}", fontsize=7, pad=2)
+            ax.set_title(
+                f"{class_names[y] if y < len(class_names) else y}\nid {int(sample.id)}", fontsize=7, pad=2
+            )
             mem = getattr(sample, "memorization", np.nan)
-            ax.set_xlabel(f"diff {sample.difficulty:.2f}" + ("" if not np.isfinite(mem) else f" · mem {mem:.2f}"),
-                          fontsize=6.5, labelpad=2)
+            ax.set_xlabel(
+                f"diff {sample.difficulty:.2f}" + ("" if not np.isfinite(mem) else f" · mem {mem:.2f}"),
+                fontsize=6.5,
+                labelpad=2,
+            )
         axes[r, cells[0]].set_ylabel(label.replace(":", ":\n"), fontsize=8, rotation=90, labelpad=4)
     if title:
         fig.suptitle(title, fontsize=8)
@@ -199,7 +268,9 @@ def forget_samples(rows: list[tuple[str, pd.DataFrame]], x_train: np.ndarray, id
     return path
 
 
-def proxies_figure(table: pd.DataFrame, path: Path, top_share: float = 0.05, bank_seconds: float | None = None) -> Path:
+def proxies_figure(
+    table: pd.DataFrame, path: Path, top_share: float = 0.05, bank_seconds: float | None = None
+) -> Path:
     """Aligned Spearman with memorization (all samples and the most memorized) against marginal
     compute seconds (log scale), one labelled point per proxy. Scores under
     `MIN_MEASURABLE_SECONDS` sit in a shaded band at its left (not measurable; training-dynamics
@@ -215,18 +286,34 @@ def proxies_figure(table: pd.DataFrame, path: Path, top_share: float = 0.05, ban
         ax.axvline(bank_seconds, color="0.4", ls=":", lw=0.8)
         ax.text(bank_seconds, 0.5, "bank training ", fontsize=6, ha="right", rotation=90, color="0.35")
     ax.scatter(x, rows["aligned_spearman"], s=28, color="#0173b2", label="all samples", zorder=3)
-    ax.scatter(x, rows["direction"] * rows["spearman_top"], s=28, marker="x", color="#de8f05",
-               label=f"top {top_share:.0%} most memorized", zorder=3)
+    ax.scatter(
+        x,
+        rows["direction"] * rows["spearman_top"],
+        s=28,
+        marker="x",
+        color="#de8f05",
+        label=f"top {top_share:.0%} most memorized",
+        zorder=3,
+    )
     # Neighbouring points on the log axis alternate label heights, so that the labels stay legible.
     for k, i in enumerate(np.argsort(x.to_numpy(), kind="stable")):
         xi, yi, name = x.iloc[i], rows["aligned_spearman"].iloc[i], rows["score"].iloc[i]
-        ax.annotate(name.replace("_", " "), (xi, yi), textcoords="offset points", xytext=(4, [6, -12, 16][k % 3]), fontsize=7,
-                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+        ax.annotate(
+            name.replace("_", " "),
+            (xi, yi),
+            textcoords="offset points",
+            xytext=(4, [6, -12, 16][k % 3]),
+            fontsize=7,
+            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5},
+        )
     ax.set_xscale("log")
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_xlim(left=floor / 4)
-    ax.set_xlabel("marginal compute seconds (log; bank scores include the bank's training;\n"
-                  "training-dynamics scores: recorded during target training, no extra training)", fontsize=7)
+    ax.set_xlabel(
+        "marginal compute seconds (log; bank scores include the bank's training;\n"
+        "training-dynamics scores: recorded during target training, no extra training)",
+        fontsize=7,
+    )
     ax.set_ylabel("Spearman ρ with memorization\n(sign-aligned: + = agrees)")
     ax.set_ylim(-1.05, 1.05)
     ax.legend(frameon=False, fontsize=8, loc="lower right")

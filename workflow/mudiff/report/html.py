@@ -35,5 +35,7 @@ def render_html(text: str, base: str | Path, title: str) -> str:
     import markdown
 
     body = markdown.markdown(text, extensions=["tables", "fenced_code"])
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head>\n<body>\n{_inline_images(body, Path(base))}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head>\n<body>\n{_inline_images(body, Path(base))}\n</body></html>\n"
+    )

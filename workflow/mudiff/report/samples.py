@@ -16,8 +16,18 @@ RUN = ["seed", "method", "forget_set"]
 
 # Class names of the datasets that have them (index = label); the others show the label itself.
 CLASS_NAMES = {
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"],
+    "fashion_mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
 }
 
@@ -28,8 +38,12 @@ def class_names(dataset: str, num_classes: int) -> list[str]:
     return list(names) if names and len(names) == num_classes else [str(k) for k in range(num_classes)]
 
 
-def pooled_difficulty(difficulty: pd.DataFrame, exclude: list[str] | tuple[str, ...] = ("retrain",),
-                      inert: set[tuple] | None = None, by_method: bool = False) -> pd.DataFrame:
+def pooled_difficulty(
+    difficulty: pd.DataFrame,
+    exclude: list[str] | tuple[str, ...] = ("retrain",),
+    inert: set[tuple] | None = None,
+    by_method: bool = False,
+) -> pd.DataFrame:
     """Per sample id (and per method if `by_method`): the mean over runs of the run-normalised
     difficulty (`difficulty`, in (0, 1], higher = harder), the runs behind it (`runs`), and the mean
     of `memorization` and the first `label` where the table has them.
@@ -78,8 +92,16 @@ def inert_runs(evaluation: pd.DataFrame) -> set[tuple]:
     return set(zip(seeds.astype(int), rows["method"], rows["forget_set"]))
 
 
-def draw(difficulty: pd.DataFrame, prepared, dataset: str, fig_dir, exclude=("retrain",), inert: set[tuple] | None = None,
-         k: int = 8, k_method: int = 4) -> dict:
+def draw(
+    difficulty: pd.DataFrame,
+    prepared,
+    dataset: str,
+    fig_dir,
+    exclude=("retrain",),
+    inert: set[tuple] | None = None,
+    k: int = 8,
+    k_method: int = 4,
+) -> dict:
     """The report's sample figures: `forget_samples` (k hardest and k easiest, pooled over methods) and
     `forget_samples_by_method` (k_method of each per method); {} when no run measured a difficulty."""
     from pathlib import Path
@@ -92,15 +114,25 @@ def draw(difficulty: pd.DataFrame, prepared, dataset: str, fig_dir, exclude=("re
     if pooled.empty:
         return {}
     hardest, easiest = extremes(pooled, k)
-    out = {"forget_samples": figures.forget_samples([("hardest", hardest), ("easiest", easiest)], *arrays,
-                                                    Path(fig_dir) / "forget_samples.png")}
+    out = {
+        "forget_samples": figures.forget_samples(
+            [("hardest", hardest), ("easiest", easiest)], *arrays, Path(fig_dir) / "forget_samples.png"
+        )
+    }
     per = pooled_difficulty(difficulty, exclude, inert, by_method=True)
     rows = []
     for method in dict.fromkeys(difficulty["method"]):
-        if (per["method"] == method).sum() >= 2 * k_method:  # a full row: k_method hardest, then k_method easiest
+        if (
+            per["method"] == method
+        ).sum() >= 2 * k_method:  # a full row: k_method hardest, then k_method easiest
             h, e = extremes(per[per["method"] == method], k_method)
             rows.append((method, pd.concat([h, e], ignore_index=True)))
     if len(rows) > 1:
         out["forget_samples_by_method"] = figures.forget_samples(
-            rows, *arrays, Path(fig_dir) / "forget_samples_by_method.png", gap_after=k_method, headers=("hardest", "easiest"))
+            rows,
+            *arrays,
+            Path(fig_dir) / "forget_samples_by_method.png",
+            gap_after=k_method,
+            headers=("hardest", "easiest"),
+        )
     return out

@@ -37,7 +37,9 @@ def curvature_one(loss: SampleLoss, x: torch.Tensor, y: torch.Tensor, h: float =
     return (g_h - g).flatten(1).norm(dim=1)
 
 
-def curvature(losses: list[SampleLoss], x: torch.Tensor, y: torch.Tensor, h: float = 0.01, batch_size: int = 1024) -> torch.Tensor:
+def curvature(
+    losses: list[SampleLoss], x: torch.Tensor, y: torch.Tensor, h: float = 0.01, batch_size: int = 1024
+) -> torch.Tensor:
     """Mean over `losses` (one per checkpoint) of each sample's curvature."""
     if not losses:
         raise ValueError("curvature needs at least one checkpoint")

@@ -43,7 +43,10 @@ def input_gradients(loss: SampleLoss, x: torch.Tensor, y: torch.Tensor) -> torch
 
 def grad_norm(loss: SampleLoss, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """||grad_x loss|| per sample; with the cross-entropy loss this is ||grad_x log p_y(x)||."""
-    out = [input_gradients(loss, x[i : i + batch_size], y[i : i + batch_size]).flatten(1).norm(dim=1) for i in range(0, len(x), batch_size)]
+    out = [
+        input_gradients(loss, x[i : i + batch_size], y[i : i + batch_size]).flatten(1).norm(dim=1)
+        for i in range(0, len(x), batch_size)
+    ]
     return torch.cat(out) if out else x.new_empty(0)
 
 

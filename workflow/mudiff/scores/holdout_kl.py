@@ -28,10 +28,12 @@ class Params(SGD):
     """The fine-tuning on held-out data (SPEC: SGD at lr 0.1, at most 30 epochs, patience 4)."""
 
     lr: float = option(
-        0.1, "Learning rate of the fine-tuning on held-out data (SPEC: 0.1).", exclusiveMinimum=0)
+        0.1, "Learning rate of the fine-tuning on held-out data (SPEC: 0.1).", exclusiveMinimum=0
+    )
     max_epochs: int = option(30, "At most this many epochs (SPEC: 30).", minimum=1)
     patience: int = option(
-        4, "Stop after this many epochs without a training-loss gain (SPEC: 4).", minimum=1)
+        4, "Stop after this many epochs without a training-loss gain (SPEC: 4).", minimum=1
+    )
 
 
 def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
@@ -40,9 +42,18 @@ def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor
     return ((la.exp() - lb.exp()) * (la - lb)).sum(1)
 
 
-def finetune_on_holdout(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float = 0.1, max_epochs: int = 30,
-                        patience: int = 4, batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4,
-                        seed: int = 0) -> tuple[nn.Module, int]:
+def finetune_on_holdout(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float = 0.1,
+    max_epochs: int = 30,
+    patience: int = 4,
+    batch_size: int = 64,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    seed: int = 0,
+) -> tuple[nn.Module, int]:
     """A fine-tuned copy of `model` on (x, y) (normalised inputs) and the epochs it ran."""
     tuned = copy.deepcopy(model).train()
     opt = training.SGD(tuned.parameters(), momentum=momentum, weight_decay=weight_decay)
@@ -50,7 +61,9 @@ def finetune_on_holdout(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: 
     best, stale, epoch = float("inf"), 0, 0
     for epoch in range(1, max_epochs + 1):
         order = torch.randperm(len(x), generator=gen).to(x.device)
-        total = torch.zeros((), dtype=torch.float64, device=x.device)  # summed on the device: one sync per epoch
+        total = torch.zeros(
+            (), dtype=torch.float64, device=x.device
+        )  # summed on the device: one sync per epoch
         for i in range(0, len(x), batch_size):
             idx = order[i : i + batch_size]
             loss = F.cross_entropy(tuned(x[idx]).float(), y[idx])
@@ -72,8 +85,18 @@ def compute(inputs: Inputs, params: Params) -> torch.Tensor:
     """Fine-tunes a copy of the target on the test set (seeded by the job's seed), records its epochs."""
     x_test, y_test = inputs.test_set
     tuned, epochs = finetune_on_holdout(
-        inputs.target, x_test, y_test, params.lr, params.max_epochs, params.patience, params.batch_size,
-        params.momentum, params.weight_decay, seed=inputs.seed)
+        inputs.target,
+        x_test,
+        y_test,
+        params.lr,
+        params.max_epochs,
+        params.patience,
+        params.batch_size,
+        params.momentum,
+        params.weight_decay,
+        seed=inputs.seed,
+    )
     inputs.log_metrics({"holdout_kl.epochs": epochs})
-    return symmetric_kl(training.predict(inputs.target, inputs.data, "train"),
-                        training.predict(tuned, inputs.data, "train"))
+    return symmetric_kl(
+        training.predict(inputs.target, inputs.data, "train"), training.predict(tuned, inputs.data, "train")
+    )

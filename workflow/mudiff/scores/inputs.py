@@ -42,8 +42,15 @@ class Inputs:
     `checkpoints`, `bank`, `bank_summary`: those its scores read); `log_metrics` records a score's own
     metrics (holdout_kl's epochs) in the job's run."""
 
-    def __init__(self, paths: dict[str, str], model_name: str, device: torch.device | str = "cpu",
-                 seed: int = 0, log_metrics: Callable[[dict], Any] | None = None, **given: Any):
+    def __init__(
+        self,
+        paths: dict[str, str],
+        model_name: str,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        log_metrics: Callable[[dict], Any] | None = None,
+        **given: Any,
+    ):
         self.paths, self.model_name, self.device, self.seed = paths, model_name, device, seed
         self.log_metrics = log_metrics or (lambda metrics: None)
         self.paid: dict[str, float] = {}  # a shared pass's seconds, by the need it serves
@@ -151,8 +158,9 @@ class Inputs:
         return bank
 
 
-def compute_scores(names: list[str], inputs: Inputs,
-                   scores: dict) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def compute_scores(
+    names: list[str], inputs: Inputs, scores: dict
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Each score of `names` in turn, through the registry: its values (numpy, training-position order)
     and its compute time (`Inputs.seconds`). `scores` is the job's scores section: each score's
     hyperparameters are its block `scores[name]` (its Params' defaults where absent)."""

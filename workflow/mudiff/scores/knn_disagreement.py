@@ -22,8 +22,13 @@ class Params:
     k: int = option(10, "k of knn_disagreement (SPEC: 10).", minimum=1)
 
 
-def knn_disagreement(embeddings: np.ndarray, labels: np.ndarray, k: int = 10, batch_size: int = 2048,
-                     device: torch.device | str = "cpu") -> np.ndarray:
+def knn_disagreement(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    k: int = 10,
+    batch_size: int = 2048,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
     z = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32, device=device)
     y = torch.as_tensor(np.asarray(labels), device=device)
     n = len(z)

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 MIN_STD = 1e-2  # phi is in logit units; a floor keeps a degenerate fit (all models agree) finite
 
 
-def _gaussian_fit(phi: np.ndarray, side: np.ndarray, min_std: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _gaussian_fit(
+    phi: np.ndarray, side: np.ndarray, min_std: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per sample (column): the median of phi over the models on `side`, their standard deviation
     (ddof 0, about their mean, floored at `min_std`) and their count, as the LiRA authors' code
     (`mean_in = np.median(dat_in, 1)`, `std_in = np.std(dat_in, 1)`). Vectorised: the other side
@@ -41,7 +43,9 @@ def gaussian_logpdf(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndar
     return -0.5 * np.log(2 * np.pi * std**2) - (x - mean) ** 2 / (2 * std**2)
 
 
-def lira_log_ratio(phi_query: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray, min_std: float = MIN_STD) -> np.ndarray:
+def lira_log_ratio(
+    phi_query: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray, min_std: float = MIN_STD
+) -> np.ndarray:
     """log N(phi_query_i; IN_i) - log N(phi_query_i; OUT_i) for every sample i.
 
     phi_query: (N,) the queried model's phi; phi_bank: (K, N); mask: (K, N) True where model k
@@ -58,7 +62,9 @@ def lira_log_ratio(phi_query: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray
     return np.where((n_in >= 2) & (n_out >= 2), ratio, np.nan)
 
 
-def privacy_risk(phi_target: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray, min_std: float = MIN_STD) -> np.ndarray:
+def privacy_risk(
+    phi_target: np.ndarray, phi_bank: np.ndarray, mask: np.ndarray, min_std: float = MIN_STD
+) -> np.ndarray:
     """SPEC's privacy_risk: the LiRA log-ratio of the target model (high = exposed)."""
     return lira_log_ratio(phi_target, phi_bank, mask, min_std)
 

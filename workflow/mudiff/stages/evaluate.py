@@ -31,10 +31,16 @@ def run(job: dict) -> None:
         r = model_metrics(read_table(inp["retrain_predictions"]), forget_ids, seed)
         rec_u, rec_r = read_json(inp["record"]), read_json(inp["retrain_record"])
         result = {
-            "seed": job["seed"], "method": wc["method"], "forget_set": wc["forget_set"],
-            **u, **{f"{k}_retrain": v for k, v in r.items()}, **compare(u, r),
-            "seconds": rec_u["seconds"], "seconds_retrain": rec_r["seconds"],
-            "cost_ratio": rec_u["seconds"] / rec_r["seconds"], "peak_memory_mb": rec_u["peak_memory_mb"],
+            "seed": job["seed"],
+            "method": wc["method"],
+            "forget_set": wc["forget_set"],
+            **u,
+            **{f"{k}_retrain": v for k, v in r.items()},
+            **compare(u, r),
+            "seconds": rec_u["seconds"],
+            "seconds_retrain": rec_r["seconds"],
+            "cost_ratio": rec_u["seconds"] / rec_r["seconds"],
+            "peak_memory_mb": rec_u["peak_memory_mb"],
             **forget_movement(read_table(inp["trace"]), p.evaluate.inert_flip_share),
         }
         mlrun.set_tags({"mudiff.inert": str(result["inert"]).lower()})

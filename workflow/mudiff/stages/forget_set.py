@@ -30,10 +30,14 @@ def run(job: dict) -> None:
     name = job["wildcards"]["forget_set"]
     with job_run(job) as mlrun:
         scores = read_table(inp["scores"])
-        check_ids(scores["id"], inp["scores"], "id")  # a null or non-integer id is refused naming the file and rows
+        check_ids(
+            scores["id"], inp["scores"], "id"
+        )  # a null or non-integer id is refused naming the file and rows
         if p.seed is not None:  # each replicate draws its own random sets and tie orders
             p = replace(p, seed=forget_sets.replicate_seed(p.seed, job["seed"]))
-        ids, manifest = forget_sets.build(name, scores, **{k: v for k, v in asdict(p).items() if v is not None})
+        ids, manifest = forget_sets.build(
+            name, scores, **{k: v for k, v in asdict(p).items() if v is not None}
+        )
         forget_sets.validate_ids(ids, scores["id"].to_numpy(), name)
         emb = read_arrays(inp["embeddings"])
         forget = np.isin(emb["id_train"], ids)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mudiff.io import atomic_path, read_json, read_table, write_table
 from mudiff.analysis.proxies import proxy_table
-from mudiff.report.figures import proxies_figure
+from mudiff.io import atomic_path, read_json, read_table, write_table
 from mudiff.options import build
+from mudiff.report.figures import proxies_figure
 from mudiff.tracking import job_run
 
 
@@ -28,7 +28,19 @@ def run(job: dict) -> None:
         with atomic_path(out["csv"]) as tmp:
             table.to_csv(tmp, index=False)
         proxies_figure(table, out["figure"], p.top_share, timings["bank_seconds"])
-        mlrun.log_metrics({f"{col}.{r['score']}": r[col] for r in table.to_dict("records")
-                           for col in ("spearman", "pearson", "spearman_top", "pearson_top", "seconds", "time_ratio_to_bank")
-                           if r[col] == r[col]})
+        mlrun.log_metrics(
+            {
+                f"{col}.{r['score']}": r[col]
+                for r in table.to_dict("records")
+                for col in (
+                    "spearman",
+                    "pearson",
+                    "spearman_top",
+                    "pearson_top",
+                    "seconds",
+                    "time_ratio_to_bank",
+                )
+                if r[col] == r[col]
+            }
+        )
         print(table.to_string(index=False))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-
-from dataclasses import dataclass
 
 from mudiff.io import save_checkpoints, save_model, write_json, write_table
 from mudiff.models import build as build_model
@@ -59,13 +58,27 @@ def run(job: dict) -> None:
                 states[epoch] = {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
 
         start = time.perf_counter()
-        fit(model, data, torch.arange(len(prepared.y_train), device=device), recipe, job["seed"], dynamics=dyn,
-            on_epoch_end=snapshot, desc="target")
+        fit(
+            model,
+            data,
+            torch.arange(len(prepared.y_train), device=device),
+            recipe,
+            job["seed"],
+            dynamics=dyn,
+            on_epoch_end=snapshot,
+            desc="target",
+        )
         seconds = time.perf_counter() - start
-        metrics = {"train_acc": accuracy(model, data, "train"), "test_acc": accuracy(model, data, "test"), "seconds": seconds}
+        metrics = {
+            "train_acc": accuracy(model, data, "train"),
+            "test_acc": accuracy(model, data, "test"),
+            "seconds": seconds,
+        }
         save_model(model, job["output"]["model"])
         save_checkpoints(states, job["output"]["checkpoints"])
         write_table(dynamics_table(prepared.id_train, dyn.numpy()), job["output"]["dynamics"])
         write_json(metrics, job["output"]["metrics"])
         mlrun.log_metrics(metrics)
-        print(f"target {p.model}: train {metrics['train_acc']:.2f}%, test {metrics['test_acc']:.2f}%, {seconds:.1f}s")
+        print(
+            f"target {p.model}: train {metrics['train_acc']:.2f}%, test {metrics['test_acc']:.2f}%, {seconds:.1f}s"
+        )
