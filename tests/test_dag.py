@@ -176,7 +176,7 @@ def test_nothing_changed_nothing_runs_and_no_command_holds_the_checkout_path(tin
     assert dry(tiny) == {}
     out = snakemake(tiny, "-n", "--forceall", "-p", "--configfile", "config/tiny.yaml").stdout
     commands = [line for line in out.splitlines() if "python -m mudiff" in line]
-    assert any(" train " in c for c in commands) and not [c for c in commands if str(tiny) in c]
+    assert any(" train_target " in c for c in commands) and not [c for c in commands if str(tiny) in c]
 
 
 @e2e

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from mudiff.analysis.proxies import proxy_table
 from mudiff.io import atomic_path, read_json, read_table, write_table
 from mudiff.options import build
-from mudiff.report.figures import proxies_figure
+from mudiff.report.proxies import proxies_figure
 from mudiff.tracking import job_run
 
 
