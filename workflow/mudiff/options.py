@@ -7,6 +7,7 @@ typed `Params` never depends on the validation code (`mudiff.config`), which kno
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -18,8 +19,8 @@ T = TypeVar("T")
 
 def option(default: Any, help: str, **constraints: Any) -> Any:
     """A config field: its default, the help text shown in the schema, and JSON-schema limits."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **constraints})
+    if isinstance(default, (list, dict)):  # each instance its own copy, nested values included
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help, **constraints})
     return field(default=default, metadata={"help": help, **constraints})
 
 
