@@ -152,7 +152,7 @@ def test_stage_split_and_dynamics_scores_from_the_registry():
 def test_score_params_and_their_defaults():
     import dataclasses
 
-    from mudiff.options import SGD
+    from mudiff.options import SGDSettings as SGD
     from mudiff.scores import params, params_of
 
     classes = params()

@@ -25,7 +25,7 @@ def option(default: Any, help: str, **constraints: Any) -> Any:
 
 
 @dataclass
-class SGD:
+class SGDSettings:
     """SGD hyperparameters: the one type that the target, the bank, holdout_kl's fine-tuning and every
     unlearning method extend (each with its own defaults and its length of training). SPEC: momentum
     0.9, weight decay 5e-4."""
@@ -37,7 +37,7 @@ class SGD:
 
     def sgd(self) -> dict[str, Any]:
         """The four SGD hyperparameters by name (what `mudiff.training.Recipe` takes besides its length)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(SGD)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(SGDSettings)}
 
 
 def is_section(tp: Any) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mudiff.options import SGD, option
+from mudiff.options import SGDSettings, option
 
 LEVELS = ("low", "mid", "high", "mix")
 
@@ -45,7 +45,7 @@ class DataConfig:
 
 
 @dataclass
-class TrainConfig(SGD):
+class TrainConfig(SGDSettings):
     """Target-model training: SGD over the whole train set."""
 
     lr: float = option(0.05, "Peak learning rate (SGD).", exclusiveMinimum=0)
@@ -60,7 +60,7 @@ class TrainConfig(SGD):
 
 
 @dataclass
-class BankConfig(SGD):
+class BankConfig(SGDSettings):
     """The model bank: K subset models, each trained by SGD with a cosine schedule."""
 
     lr: float = option(0.1, "Peak learning rate (cosine schedule).", exclusiveMinimum=0)

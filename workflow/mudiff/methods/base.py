@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from mudiff.data import DeviceData
-from mudiff.options import SGD, option
+from mudiff.options import SGDSettings, option
 from mudiff.training import Recipe, predict
 
 
@@ -33,7 +33,7 @@ class UnlearnTask:
 
 
 @dataclass
-class SGDParams(SGD):
+class SGDParams(SGDSettings):
     """SGD hyperparameters of a method, with the number of epochs it runs (constant learning rate)."""
 
     lr: float = option(0.01, "Learning rate (constant).", exclusiveMinimum=0)

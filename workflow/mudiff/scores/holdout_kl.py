@@ -17,14 +17,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from mudiff import training
-from mudiff.options import SGD, option
+from mudiff.options import SGDSettings, option
 
 if TYPE_CHECKING:
     from mudiff.scores.inputs import Inputs
 
 
 @dataclass
-class Params(SGD):
+class Params(SGDSettings):
     """The fine-tuning on held-out data (SPEC: SGD at lr 0.1, at most 30 epochs, patience 4)."""
 
     lr: float = option(

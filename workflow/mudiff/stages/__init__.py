@@ -18,11 +18,11 @@ if TYPE_CHECKING:  # torch is imported by the functions that need it: table-only
     from mudiff.training import Recipe
 
 
-def device_of(job: dict) -> torch.device:
-    """The job's device (see `mudiff.device.pick`); the choice is stated in the job's log."""
+def device_of(requested: str) -> torch.device:
+    """The device a job's `device` param asks for (see `mudiff.device.pick`); the choice is stated in
+    the job's log."""
     from mudiff.device import choice_note, pick
 
-    requested = job["params"].get("device", "auto")  # every stage that picks a device passes it
     device = pick(requested)
     print(choice_note(requested, device), flush=True)
     return device

@@ -35,7 +35,7 @@ def run(job: dict) -> None:
     p, inp, out = build(Params, job["params"]), job["input"], job["output"]
     names = [n for n in p.scores["names"] if n not in FROM_BANK]
     with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
-        device = device_of(job)
+        device = device_of(p.device)
         mlrun.set_tags(device_tags(device))
         inputs = Inputs(inp, p.model, device, seed=job["seed"], log_metrics=mlrun.log_metrics)
         inputs.load("data", "target", "x_train", "embeddings")

@@ -26,7 +26,7 @@ def run(job: dict) -> None:
     p = build(Params, job["params"])
     cfg = p.bank
     with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
-        device = device_of(job)
+        device = device_of(p.device)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(job["input"]["arrays"], device)
         bank = train_bank(data, p.model, cfg, seed=job["seed"])

@@ -43,7 +43,7 @@ class Params:
 def run(job: dict) -> None:
     p = build(Params, job["params"])
     with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
-        device = device_of(job)
+        device = device_of(p.device)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(job["input"]["arrays"], device)
         torch.manual_seed(job["seed"])

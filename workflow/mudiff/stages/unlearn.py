@@ -107,7 +107,7 @@ def run(job: dict) -> None:
     method_name = job["wildcards"]["method"]
     params = build(methods.get(method_name).Params, p.hyper)
     with job_run(job) as mlrun:  # a device refusal is then the run's recorded error
-        device = device_of(job)
+        device = device_of(p.device)
         mlrun.set_tags(device_tags(device))
         prepared, data = load_data(inp["arrays"], device)
         forget_ids = validate_ids(read_ids(inp["forget_set"]), prepared.id_train, inp["forget_set"])

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 from torch.optim.sgd import sgd as _functional_sgd
 
-from mudiff.options import SGD as SGDOptions
+from mudiff.options import SGDSettings
 
 
 @dataclass
@@ -26,8 +26,8 @@ class Recipe:
     augment: bool = False
 
     @classmethod
-    def of(cls, sgd: SGDOptions, epochs: int, schedule: str = "constant", augment: bool = False) -> Recipe:
-        """The recipe of a typed config section's SGD hyperparameters (`mudiff.options.SGD`) and its
+    def of(cls, sgd: SGDSettings, epochs: int, schedule: str = "constant", augment: bool = False) -> Recipe:
+        """The recipe of a typed config section's SGD hyperparameters (`mudiff.options.SGDSettings`) and its
         length."""
         return cls(epochs=epochs, schedule=schedule, augment=augment, **sgd.sgd())
 
