@@ -23,10 +23,6 @@ class Facts:
     split: bool = False  # no official split: train and test are cut by `data.test_fraction`
 
 
-def names() -> tuple[str, ...]:
-    return tuple(LOADERS)
-
-
 def facts(dataset: str) -> Facts:
     if dataset not in LOADERS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(LOADERS)}")
