@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from tinydata import cpu, separable
+from torch import nn
 
 from mudiff import bank
 from mudiff.config import BankConfig
@@ -105,38 +106,104 @@ def test_bank_does_not_depend_on_group_size(data, result):
     np.testing.assert_allclose(halves.phi_train, result.phi_train, atol=1e-4)
 
 
-def test_batchnorm_bank_trains_each_model_as_fit_alone_on_its_subset():
-    """The one-at-a-time path that every BatchNorm model takes: each model's rows equal that model
-    (initialised from seed * 100_003 + k) trained alone by `fit` on its own subset, in the batch
-    order of seed * 7919 + k (the stream of `order_generator`, as in a vectorised group)."""
-    from mudiff.training import fit, predict
+def bn_cnn(in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """A tiny CNN with BatchNorm2d and BatchNorm1d, registered as a model for the BatchNorm bank tests."""
+    c, h, w = in_shape
+    return nn.Sequential(
+        nn.Conv2d(c, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * (h // 2) * (w // 2), 8),
+        nn.BatchNorm1d(8),
+        nn.ReLU(),
+        nn.Linear(8, num_classes),
+    )
 
-    tiny = separable(n_train=24, n_test=8, seed=1).to(cpu())
-    cfg = BankConfig(
-        models=3, epochs=2, batch_size=8, fraction=0.5
-    )  # batches of 8 and 4 (BatchNorm needs 2+)
-    result = bank.train_bank(tiny, "resnet18", cfg, seed=SEED)
-    assert result.engine == "one_by_one" and result.group_size == 1
-    np.testing.assert_array_equal(result.mask, bank.inclusion_mask(3, 24, 0.5, SEED))
+
+BN_CFG = BankConfig(models=3, epochs=3, batch_size=8)  # 28 of 40 samples a model: batches of 8, 8, 8, 4
+BN_TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture
+def bn_model(monkeypatch):
+    from mudiff.models.registry import MODELS
+
+    monkeypatch.setitem(MODELS, "bn_cnn", f"{__name__}:bn_cnn")
+    return "bn_cnn"
+
+
+def _train_alone(name: str, data, positions: torch.Tensor, cfg: BankConfig, k: int) -> nn.Module:
+    """Bank model k (seed SEED) trained alone with plain torch: the module in train mode, torch.optim.SGD
+    and the bank's schedule, on the batch order the bank draws for it (`order_generator`)."""
+    n_in = len(positions)
     recipe = Recipe(cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, "cosine")
+    model = build(name, data.shape, data.num_classes, seed=bank.init_seed(SEED, k)).train()
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lr_lambda(recipe, cfg.epochs * math.ceil(n_in / cfg.batch_size))
+    )
+    gen = bank.order_generator(SEED, k)
+    for _ in range(cfg.epochs):
+        order = positions[torch.randperm(n_in, generator=gen)]
+        for i in range(0, n_in, cfg.batch_size):
+            x, y = data.train_batch(order[i : i + cfg.batch_size])
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model
+
+
+def _assert_same_state(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], what: str) -> None:
+    """Parameters and buffers (running mean and variance, batch counts) by name."""
+    assert ours.keys() == theirs.keys(), what
+    for name, ref in theirs.items():
+        if ref.dtype == torch.long:  # num_batches_tracked
+            assert torch.equal(ours[name], ref), f"{what}: {name}"
+        else:
+            torch.testing.assert_close(ours[name], ref, **BN_TOL, msg=lambda m: f"{what}: {name}: {m}")
+
+
+def test_batchnorm_bank_equals_each_model_trained_alone(data, bn_model):
+    """A stacked BatchNorm group: every model's parameters and BatchNorm buffers after training, and its
+    phi and correctness (scored in eval mode, on the running statistics), equal that model trained alone
+    (`_train_alone`) and scored by `predict`; the bank's rows do not depend on the group size."""
+    from mudiff.training import predict
+
+    cfg = BN_CFG
+    mask = bank.inclusion_mask(cfg.models, 40, cfg.fraction, SEED)
+    x_train = data.normalize(data.x_train)
+    group = bank._fit_group(bn_model, data, x_train, mask, 0, cfg, SEED, None, "vmap")
+    steps = cfg.epochs * math.ceil(mask[0].sum() / cfg.batch_size)
+    result = bank.train_bank(data, bn_model, cfg, seed=SEED)  # the whole bank: one group of 3 (auto)
+    assert result.engine == "vmap" and result.vectorized and result.group_size == cfg.models
+    np.testing.assert_array_equal(result.mask, mask)
     for k in range(cfg.models):
-        order_seed = SEED * 7919 + k
-        assert torch.equal(
-            torch.randperm(12, generator=bank.order_generator(SEED, k)),
-            torch.randperm(12, generator=torch.Generator().manual_seed(order_seed)),
-        )
-        model = build("resnet18", tiny.shape, 2, seed=SEED * 100_003 + k)
-        fit(model, tiny, torch.from_numpy(np.flatnonzero(result.mask[k])), recipe, seed=order_seed)
+        state = group.state_dict(k)
+        assert state["1.num_batches_tracked"] == state["6.num_batches_tracked"] == steps
+        assert not torch.allclose(state["1.running_var"], torch.ones(4))  # the statistics have moved
+        alone = _train_alone(bn_model, data, torch.from_numpy(np.flatnonzero(mask[k])), cfg, k)
+        _assert_same_state(state, alone.state_dict(), f"model {k}")
         for split, phi, correct in (
             ("train", result.phi_train, result.correct_train),
             ("test", result.phi_test, result.correct_test),
         ):
-            stats = per_sample(predict(model, tiny, split), tiny.split(split)[1])
-            np.testing.assert_array_equal(phi[k], stats["phi"].numpy(), err_msg=f"model {k}, {split}")
+            stats = per_sample(predict(alone, data, split), data.split(split)[1])
+            np.testing.assert_allclose(phi[k], stats["phi"].numpy(), **BN_TOL, err_msg=f"model {k}, {split}")
             np.testing.assert_array_equal(correct[k], stats["correct"].numpy(), err_msg=f"model {k}, {split}")
+        # group-size independence: model k trained in a group of one is model k of the group of three
+        single = bank._fit_group(bn_model, data, x_train, mask[k : k + 1], k, cfg, SEED, None, "vmap")
+        _assert_same_state(single.state_dict(0), state, f"model {k} alone in its group")
     # the models differ (their own subsets, seeds and orders), so a swap of any of those would show
-    assert not np.array_equal(result.phi_train[0], result.phi_train[1])
-    assert not np.array_equal(result.phi_train[1], result.phi_train[2])
+    assert not np.allclose(result.phi_train[0], result.phi_train[1])
+    assert not torch.allclose(group.state_dict(0)["1.running_mean"], group.state_dict(1)["1.running_mean"])
+    ones = bank.train_bank(data, bn_model, dataclasses.replace(cfg, group_size=1), seed=SEED)
+    assert ones.group_size == 1
+    np.testing.assert_allclose(ones.phi_train, result.phi_train, **BN_TOL)
+    np.testing.assert_allclose(ones.phi_test, result.phi_test, **BN_TOL)
 
 
 def test_the_bank_stage_reads_typed_params_and_writes_the_bank(tmp_path, monkeypatch):

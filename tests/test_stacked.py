@@ -182,3 +182,29 @@ def test_a_group_that_runs_out_of_memory_is_halved_and_gives_the_same_bank(monke
     )
     np.testing.assert_array_equal(halved.mask, whole.mask)
     np.testing.assert_allclose(halved.phi_train, whole.phi_train, atol=1e-4)
+
+
+def test_vmap_engine_steps_the_registry_resnet_with_each_models_own_batchnorm_statistics():
+    """ResNet-18 (every BatchNorm of it, downsample branches included) at 8x8: one engine step gives each
+    model its own autograd gradient (train mode) and its own running statistics and batch count, as the
+    model run alone; scoring uses the running statistics (eval mode) and updates nothing."""
+    torch.set_num_threads(1)
+    models = [build("resnet18", (1, 8, 8), 2, seed=k).train() for k in range(2)]
+    engine = VmapEngine(copy.deepcopy(models), CPU)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 8, 1, 8, 8, generator=gen), torch.randint(0, 2, (2, 8), generator=gen)
+    grads = engine.gradients(x, y)
+    for k, model in enumerate(models):
+        for ours, ref in zip(grads, _autograd_grads(model, x[k], y[k]), strict=True):
+            torch.testing.assert_close(ours[k], ref, atol=1e-5, rtol=1e-3)  # BatchNorm over 8 values at 1x1
+        state, theirs = engine.state_dict(k), model.state_dict()
+        assert state.keys() == theirs.keys()
+        for name, ref in theirs.items():
+            torch.testing.assert_close(state[name], ref, atol=1e-6, rtol=1e-5, msg=name)
+        assert state["body.bn1.num_batches_tracked"] == 1
+    before = [b.clone() for b in engine.buffers]
+    logits = engine.logits(x[0])
+    assert all(torch.equal(a, b) for a, b in zip(before, engine.buffers))  # eval mode: nothing updated
+    with torch.no_grad():
+        for k, model in enumerate(models):
+            torch.testing.assert_close(logits[k], model.eval()(x[0]), atol=1e-5, rtol=1e-4)

@@ -22,7 +22,6 @@ DEVIATIONS = [
     "is on), not from a separate evaluation pass.",
     "MIA: a logistic regression on the logit of the true-class confidence (a monotone transform of it), "
     "classes balanced by subsampling.",
-    "Models with BatchNorm are trained one at a time in the bank (vmap cannot keep running statistics).",
     "The bank's perceptron engine (`mudiff/bank/engines.py`, used for `mlp`) computes in fp32 on every device, also on a GPU "
     "where the vmap engine uses bf16 autocast: the perceptrons are small and their bank is cheap there. Its gradient is "
     "autograd's (tests compare them); the bank's results do not depend on the engine beyond fp32 rounding.",

@@ -2,12 +2,12 @@
 
 Models are trained many at a time by an engine of `mudiff.bank.engines`: their parameters are
 stacked, and one step updates every model of the group, each on its own mini-batch of its own
-subset. Plain perceptrons take the hand-written batched-matmul path (`StackedMLP`); other
-BatchNorm-free models a `torch.func.vmap` over `functional_call` (`VmapEngine`). Summing the
-models' mean losses gives each model exactly its own gradient, and SGD (momentum, weight decay)
-is element-wise, so the stacked run is the same arithmetic as K separate runs. Models with
-BatchNorm cannot be vmapped with running statistics; they are trained one after another (slow,
-but the same estimator).
+subset. Plain perceptrons take the hand-written batched-matmul path (`StackedMLP`); every other
+model, BatchNorm included, a `torch.func.vmap` over `functional_call` (`VmapEngine`: each model's
+BatchNorm buffers stacked and batched with its parameters, running statistics updated per model
+in train mode and used in eval mode when the bank scores). Summing the models' mean losses gives
+each model exactly its own gradient, and SGD (momentum, weight decay) is element-wise, so the
+stacked run is the same arithmetic as K separate runs.
 
 The bank stores the K x N inclusion mask and, for every model and every train and test
 sample, phi = log p_y - log(1 - p_y) and correctness (SPEC, model bank).
@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 
 from mudiff.bank.engines import ENGINES, choose_engine
 from mudiff.data import DeviceData
-from mudiff.models import build, has_batchnorm
+from mudiff.models import build
 from mudiff.sections import BankConfig
-from mudiff.training import SGD, Recipe, fit, lr_lambda, per_sample, predict
+from mudiff.training import SGD, Recipe, lr_lambda, per_sample
 
 
 @dataclass
@@ -40,12 +40,13 @@ class BankResult:
     correct_test: np.ndarray  # (K, M) bool
     seconds: float
     group_size: int
-    engine: str  # stacked_mlp | vmap | one_by_one
+    engine: str  # stacked_mlp | vmap
     group_note: str  # how the group size was chosen
 
     @property
     def vectorized(self) -> bool:
-        return self.engine != "one_by_one"
+        """Always true (every model trains in a stacked group); kept for the bank summary's readers."""
+        return True
 
 
 def inclusion_mask(models: int, n: int, fraction: float, seed: int) -> np.ndarray:
@@ -77,7 +78,8 @@ def per_model_bytes(model: torch.nn.Module, example: torch.Tensor, batch_size: i
     """Memory one model of a group holds in a training step: fp32 parameters, gradients and momentum,
     and the batch's activations (every leaf module's output, `act_bytes` each) kept for the
     backward, with their gradients, and the fp32 input batch. `example` is one normalised sample,
-    batch dimension first."""
+    batch dimension first. The sample runs in eval mode (BatchNorm cannot take a batch of one in train
+    mode; the outputs' sizes are the same), and `model` is left in its mode."""
     outputs = []
     hooks = [
         m.register_forward_hook(
@@ -86,10 +88,12 @@ def per_model_bytes(model: torch.nn.Module, example: torch.Tensor, batch_size: i
         for m in model.modules()
         if not list(m.children())
     ]
+    was_training = model.training
     try:
         with torch.no_grad():
-            model(example[:1].cpu())
+            model.eval()(example[:1].cpu())
     finally:
+        model.train(was_training)
         for h in hooks:
             h.remove()
     params = sum(p.numel() for p in model.parameters())
@@ -131,7 +135,7 @@ def _recipe(cfg: BankConfig) -> Recipe:
     return Recipe.of(cfg, cfg.epochs, "cosine")
 
 
-def _train_group(
+def _fit_group(
     model_name: str,
     data: DeviceData,
     x_train: torch.Tensor,
@@ -141,9 +145,9 @@ def _train_group(
     seed: int,
     bar,
     engine: str,
-) -> tuple:
-    """Train the models `first .. first + len(mask)` at once on the normalised `x_train`; return their
-    phi and correctness."""
+):
+    """Train the models `first .. first + len(mask)` at once on the normalised `x_train`; return the
+    engine that holds them. `bar` (or None) advances by the group's size every epoch."""
     device = data.device
     g = len(mask)
     models = [
@@ -167,11 +171,17 @@ def _train_group(
             pos = order[:, i : i + cfg.batch_size]
             opt.step(cfg.lr * lr_at(step), engine.gradients(x_train[pos], data.y_train[pos]))
             step += 1
-        bar.update(g)
+        if bar is not None:
+            bar.update(g)
+    return engine
 
+
+def _score_group(engine, data: DeviceData, x_train: torch.Tensor, g: int, batch_size: int) -> tuple:
+    """phi and correctness of the engine's `g` models (eval mode) on every train and test sample:
+    (phi_train, correct_train, phi_test, correct_test), each (g, n)."""
     # Scoring holds about two layers' outputs at a time, for `chunk` samples of every model: no more
     # than training's saved activations and their gradients, so a group that trains also scores.
-    chunk = 2 * cfg.batch_size
+    chunk = 2 * batch_size
     outputs = []
     for x_all, y_all in ((x_train, data.y_train), (data.normalize(data.x_test), data.y_test)):
         phi, correct = [], []
@@ -184,22 +194,21 @@ def _train_group(
     return tuple(outputs)
 
 
-def _train_one_by_one(
-    model_name: str, data: DeviceData, mask: np.ndarray, cfg: BankConfig, seed: int, bar
+def _train_group(
+    model_name: str,
+    data: DeviceData,
+    x_train: torch.Tensor,
+    mask: np.ndarray,
+    first: int,
+    cfg: BankConfig,
+    seed: int,
+    bar,
+    engine: str,
 ) -> tuple:
-    """Every model by `fit` on its own subset, seeded as in a group (`init_seed`, `order_seed`): the path of
-    BatchNorm models."""
-    outs: list[list[np.ndarray]] = [[], [], [], []]
-    for k, row in enumerate(mask):
-        model = build(model_name, data.shape, data.num_classes, seed=init_seed(seed, k))
-        positions = torch.from_numpy(np.flatnonzero(row)).to(data.device)
-        fit(model, data, positions, _recipe(cfg), seed=order_seed(seed, k), desc=f"bank model {k}")
-        for j, split in enumerate(("train", "test")):
-            stats = per_sample(predict(model, data, split), data.split(split)[1])
-            outs[2 * j].append(stats["phi"].cpu().numpy())
-            outs[2 * j + 1].append(stats["correct"].cpu().numpy())
-        bar.update(cfg.epochs)
-    return tuple(np.stack(o) for o in outs)
+    """Train the models `first .. first + len(mask)` at once on the normalised `x_train`; return their
+    phi and correctness."""
+    fitted = _fit_group(model_name, data, x_train, mask, first, cfg, seed, bar, engine)
+    return _score_group(fitted, data, x_train, len(mask), cfg.batch_size)
 
 
 def train_bank(
@@ -213,45 +222,37 @@ def train_bank(
     mask = inclusion_mask(cfg.models, n, cfg.fraction, seed)
     probe = build(model_name, data.shape, data.num_classes)
     bar = tqdm(total=cfg.models * cfg.epochs, desc="bank", unit="model-epoch", mininterval=2)
-    if has_batchnorm(probe):
-        parts, group, engine, note = (
-            [_train_one_by_one(model_name, data, mask, cfg, seed, bar)],
-            1,
-            "one_by_one",
-            "BatchNorm: one at a time",
-        )
+    x_train = data.normalize(data.x_train)  # once, before sizing groups: the bank does not augment
+    example = x_train[:1]
+    engine = choose_engine(probe, example, fast)
+    if cfg.group_size:
+        group, note = min(cfg.group_size, cfg.models), f"config: group_size {cfg.group_size}"
     else:
-        x_train = data.normalize(data.x_train)  # once, before sizing groups: the bank does not augment
-        example = x_train[:1]
-        engine = choose_engine(probe, example, fast)
-        if cfg.group_size:
-            group, note = min(cfg.group_size, cfg.models), f"config: group_size {cfg.group_size}"
-        else:
-            act_bytes = 2 if data.device.type == "cuda" and engine == "vmap" else 4  # bf16 autocast on GPU
-            group, note = auto_group_size(
-                cfg.models, per_model_bytes(probe, example, cfg.batch_size, act_bytes), data.device
-            )
-        parts, first = [], 0
-        while first < cfg.models:
-            done, out_of_memory = bar.n, False
-            try:
-                parts.append(
-                    _train_group(
-                        model_name, data, x_train, mask[first : first + group], first, cfg, seed, bar, engine
-                    )
+        act_bytes = 2 if data.device.type == "cuda" and engine == "vmap" else 4  # bf16 autocast on GPU
+        group, note = auto_group_size(
+            cfg.models, per_model_bytes(probe, example, cfg.batch_size, act_bytes), data.device
+        )
+    parts, first = [], 0
+    while first < cfg.models:
+        done, out_of_memory = bar.n, False
+        try:
+            parts.append(
+                _train_group(
+                    model_name, data, x_train, mask[first : first + group], first, cfg, seed, bar, engine
                 )
-                first += group
-            except torch.OutOfMemoryError:
-                if group == 1:
-                    raise
-                out_of_memory = True
-            if out_of_memory:  # outside `except`, so that the failed group's tensors are freed
-                group = max(1, group // 2)  # still too big: halve until a group fits
-                note += f"; out of memory, halved to {group}"
-                bar.n = done  # its epochs are trained again
-                bar.refresh()
-                if data.device.type == "cuda":
-                    torch.cuda.empty_cache()
+            )
+            first += group
+        except torch.OutOfMemoryError:
+            if group == 1:
+                raise
+            out_of_memory = True
+        if out_of_memory:  # outside `except`, so that the failed group's tensors are freed
+            group = max(1, group // 2)  # still too big: halve until a group fits
+            note += f"; out of memory, halved to {group}"
+            bar.n = done  # its epochs are trained again
+            bar.refresh()
+            if data.device.type == "cuda":
+                torch.cuda.empty_cache()
     bar.close()
     phi_train, correct_train, phi_test, correct_test = (
         np.concatenate([p[i] for p in parts]) for i in range(4)

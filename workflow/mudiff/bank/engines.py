@@ -4,8 +4,15 @@ An engine holds the stacked parameters of G models (leading dimension G) and giv
 per model, the gradient of sum_k mean_i CE(model_k(x_ki), y_ki): each model's own mean-loss
 gradient, since the models share no parameter.
 
-- `VmapEngine`: any model without BatchNorm. One `torch.func.vmap` over `functional_call`,
-  differentiated by autograd; bf16 autocast on GPU.
+- `VmapEngine`: any model, BatchNorm included. One `torch.func.vmap` over `functional_call`,
+  differentiated by autograd; bf16 autocast on GPU. The models' buffers (BatchNorm's running mean
+  and variance and its batch count) are stacked like their parameters and vmapped with in_dims=0,
+  so that each model keeps its own: a gradient step runs the models in train mode (batch
+  statistics, and BatchNorm updates each model's running statistics in place, as training it
+  alone does), scoring in eval mode (the running statistics), as `mudiff.training.predict` runs a
+  model alone. (vmap refuses an in-place update of an unbatched tensor by a batched one: buffers
+  shared by the group could not be updated, which is why functorch's "Patching Batch Norm" page
+  suggests dropping running statistics; batched buffers need no patch.)
 - `StackedMLP`: the fast path for a plain perceptron (Flatten, then Linear and ReLU alternating,
   ending in a Linear). A step is one `baddbmm` per layer forward and two `bmm` per layer
   backward, the backward written out by hand; the vmap graph adds biases separately, copies
@@ -40,33 +47,46 @@ def _mean_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class VmapEngine:
-    """G models of any BatchNorm-free architecture, stacked and vmapped; autograd gradients."""
+    """G models of any architecture, stacked and vmapped; autograd gradients. Parameters and buffers
+    (BatchNorm's running statistics) are each model's own, leading dimension G."""
 
     def __init__(self, models: list[nn.Module], device: torch.device):
         params, buffers = stack_module_state(models)
         self.device = device
         self._names = list(params)
         self.params = [params[k].detach().to(device).requires_grad_() for k in self._names]
-        self._buffers = {k: v.to(device) for k, v in buffers.items()}
-        base = copy.deepcopy(models[0]).to("meta")
+        self._buffer_names = list(buffers)
+        # Updated in place by BatchNorm in train mode (through vmap's batched views of them).
+        self.buffers = [buffers[k].detach().to(device) for k in self._buffer_names]
+        self._base = copy.deepcopy(models[0]).to("meta")
 
-        def one(p, x):
-            return functional_call(base, (dict(zip(self._names, p)), self._buffers), (x,))
+        def one(p, b, x):
+            state = (dict(zip(self._names, p)), dict(zip(self._buffer_names, b)))
+            return functional_call(self._base, state, (x,))
 
-        self._own = torch.vmap(one, in_dims=(0, 0))  # each model on its own batch
-        self._shared = torch.vmap(one, in_dims=(0, None))  # every model on the same batch
+        self._own = torch.vmap(one, in_dims=(0, 0, 0))  # each model on its own batch
+        self._shared = torch.vmap(one, in_dims=(0, 0, None))  # every model on the same batch
 
     def gradients(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        """x: (G, B, *image), y: (G, B)."""
+        """x: (G, B, *image), y: (G, B). In train mode: BatchNorm normalises by each model's batch
+        statistics and updates its running statistics, once per call."""
+        self._base.train()
         with autocast(self.device):
-            logits = self._own(self.params, x)
+            logits = self._own(self.params, self.buffers, x)
         return list(torch.autograd.grad(_mean_losses(logits, y).sum(), self.params))
 
     @torch.inference_mode()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(G, B, C) float32 logits of every model on one batch x: (B, *image)."""
+        """(G, B, C) float32 logits of every model on one batch x: (B, *image), in eval mode
+        (BatchNorm's running statistics; nothing is updated)."""
+        self._base.eval()
         with autocast(self.device):
-            return self._shared(self.params, x).float()
+            return self._shared(self.params, self.buffers, x).float()
+
+    def state_dict(self, k: int) -> dict[str, torch.Tensor]:
+        """Model k's parameters and buffers, by name (views of the stacked tensors)."""
+        names = self._names + self._buffer_names
+        return {n: t[k].detach() for n, t in zip(names, self.params + self.buffers)}
 
 
 def perceptron_layers(model: nn.Module) -> list[nn.Linear] | None:

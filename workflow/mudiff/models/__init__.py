@@ -36,7 +36,3 @@ def load(name: str, prepared: Prepared, path: str, device: torch.device) -> nn.M
     model = build(name, prepared.shape, prepared.num_classes)
     model.load_state_dict(load_state_dict(path))
     return model.to(device=device, memory_format=memory_format(device))
-
-
-def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())

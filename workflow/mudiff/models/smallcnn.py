@@ -1,4 +1,4 @@
-"""A small CNN for 28x28 gray images; no BatchNorm, so the bank can vmap it."""
+"""A small CNN for 28x28 gray images (no BatchNorm)."""
 
 from __future__ import annotations
 

@@ -61,8 +61,9 @@ def rsu_table(evaluation: pd.DataFrame, orders: dict[str, str]) -> pd.DataFrame 
 
 
 def _bank_engine(bank: dict) -> str:
-    """How the bank trained, from its summary (older summaries lack the engine)."""
-    if not bank["vectorized"]:
+    """How the bank trained, from its summary (older summaries lack the engine; older BatchNorm banks
+    trained one model at a time, engine "one_by_one")."""
+    if bank.get("engine") == "one_by_one" or not bank.get("vectorized", True):
         return "one model at a time"
     engine = {"stacked_mlp": "stacked perceptrons", "vmap": "vmap"}.get(bank.get("engine"), "vectorized")
     return f"{engine}, groups of {bank['group_size']}"
