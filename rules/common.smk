@@ -51,6 +51,13 @@ os.environ.update(
     **invocation_env(),
     **{ARTIFACTS_ENV: json.dumps(config["tracking"], sort_keys=True)},
 )
+# How many GPU jobs this Snakemake runs at once (`--resources gpu=N`; unset: no bound), for the jobs'
+# share of the GPUs: each CUDA job claims a GPU of its own on this machine (mudiff.device.pick; the
+# variable is mudiff.device.SLOTS_ENV), since Snakemake hands out counts, not device ids.
+# Snakemake 9 gives a Resource, whose value is None when unset.
+_GPU_JOBS = workflow.global_resources.get("gpu")
+_GPU_JOBS = getattr(_GPU_JOBS, "value", _GPU_JOBS)
+os.environ.update(MUDIFF_GPU_SLOTS=str(_GPU_JOBS or ""))
 SEEDS = config["seeds"]
 RESULTS = f"results/{STUDY}"
 LOGS = f"logs/{STUDY}"
@@ -234,10 +241,15 @@ def mudiff(stage):
     )
 
 
+# Before the first job: the MLflow store and experiment, once; and, where jobs run on this machine,
+# the fork server that starts them warm (mudiff.forkserver; MUDIFF_FORKSERVER=off to do without).
 onstart:
+    from mudiff import forkserver
     from mudiff.tracking import init_store, tracking_uri
 
     init_store(STUDY)
+    if workflow.local_exec:
+        os.environ.update(forkserver.start())
     print(
         f"mudiff: MLflow store {tracking_uri()}, experiment '{STUDY}'",
         file=sys.stderr,
@@ -246,6 +258,14 @@ onstart:
 
 # The end of a successful run: the headline ToW table, the report, the audit and how to open MLflow.
 onsuccess:
+    from mudiff import forkserver
     from mudiff.audit import finished_summary
 
+    forkserver.stop()
     print(finished_summary(RESULTS), file=sys.stderr)
+
+
+onerror:
+    from mudiff import forkserver
+
+    forkserver.stop()

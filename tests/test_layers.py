@@ -7,7 +7,7 @@ from mudiff.sources import PACKAGE_ROOT, _imports
 
 # Each room of the package (its top-level module or subpackage) and its layer, lowest first.
 LAYER = {
-    **dict.fromkeys(("options", "io", "device", "sources", "deviations"), 0),  # leaves
+    **dict.fromkeys(("options", "io", "device", "sources", "deviations", "jobclock"), 0),  # leaves
     "sections": 1,  # typed config sections
     **dict.fromkeys(("data", "models"), 2),
     "training": 3,
@@ -15,7 +15,7 @@ LAYER = {
     "analysis": 5,
     "report": 6,  # rendering reads analysis, never the reverse
     "tracking": 7,
-    **dict.fromkeys(("stages", "__main__"), 8),
+    **dict.fromkeys(("stages", "__main__", "forkserver"), 8),  # forkserver: runs __main__ in warm workers
     **dict.fromkeys(("config", "tuning", "audit"), 9),  # commands: validation knows every registry
 }
 

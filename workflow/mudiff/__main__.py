@@ -129,11 +129,8 @@ def die_with_parent(sig: int = signal.SIGTERM, parent_at_start: int | None = Non
     return True
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["audit"]:  # a command for people, not a stage (so by name: no job's code depends on it)
-        sys.exit(importlib.import_module("mudiff.audit").main(argv[1:]))
-    die_with_parent()
+def run_stage(argv: list[str]) -> None:
+    """Run one stage job, `STAGE --job JSON --io JSON`, in this process."""
     parser = argparse.ArgumentParser(prog="python -m mudiff", description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=sorted(STAGES))
     parser.add_argument("--job", required=True, help="JSON: rule, study, wildcards, params")
@@ -141,6 +138,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     module = importlib.import_module(STAGES[args.stage])
     module.run({"input": {}, "output": {}, **json.loads(args.job), **json.loads(args.io)})
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["audit"]:  # a command for people, not a stage (so by name: no job's code depends on it)
+        sys.exit(importlib.import_module("mudiff.audit").main(argv[1:]))
+    from mudiff import forkserver, jobclock
+
+    started = jobclock.process_started()
+    if started is not None:
+        os.environ[jobclock.STARTED_ENV] = repr(started)
+    die_with_parent()
+    status = forkserver.submit(argv)  # a warm worker of this Snakemake run's fork server, if there is one
+    if status is not None:
+        sys.exit(status)
+    run_stage(argv)
 
 
 if __name__ == "__main__":

@@ -336,6 +336,25 @@ class JobRun:
         else:
             self.client.log_artifact(self.run_id, str(path), subdir)
 
+    def log_timing(self, work_began: float, work_ended: float, logged: float) -> dict:
+        """A job's time in three parts: its fixed cost (from its process's start until its own work
+        began: the interpreter, imports, the MLflow run's set-up), its work, and recording its outputs.
+        As metrics `job.startup_s`, `job.work_s`, `job.record_s` and one `mudiff.timing` line in its log
+        (bench/benchmark.py --study tabulates them); the start-up is missing outside a pipeline job."""
+        from mudiff.jobclock import job_started, launch
+
+        started = job_started()
+        timing = {
+            "startup_s": None if started is None else round(work_began - started, 3),
+            "work_s": round(work_ended - work_began, 3),
+            "record_s": round(logged - work_ended, 3),
+            "launch": launch(),
+        }
+        self.log_metrics({f"job.{k}": v for k, v in timing.items() if k != "launch"})
+        self.set_tags({"mudiff.launch": timing["launch"]})
+        print(f"mudiff.timing {json.dumps(timing)}", flush=True)
+        return timing
+
     def log_outputs(self, outputs: dict, policy: dict | None = None) -> dict:
         """Record every output file (path, sha256, size) in OUTPUTS_ARTIFACT, copying into the artifact store
         those the policy copies: models when `models: copy`, anything else up to `max_artifact_mb`."""
@@ -431,9 +450,12 @@ def job_run(job: dict) -> Iterator[JobRun]:
         upstream = input_runs(inputs)
         jr.log_dict(upstream, INPUTS_ARTIFACT)
         jr.set_tags({"mudiff.input_runs": len(set(upstream.values()))})
+        work_began = time.time()
         with current_run(jr.run_id):
             yield jr
+        work_ended = time.time()
         jr.log_outputs(job.get("output", {}))
+        jr.log_timing(work_began, work_ended, time.time())
         status = "FINISHED"
     except Killed:
         status = "KILLED"
