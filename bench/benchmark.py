@@ -14,10 +14,13 @@ printed with the lowest and highest.
    bf16 autocast and channels_last on GPU) against a plain fp32 eager loop fed by a
    `DataLoader`, as published unlearning code does. `smallcnn` on 28x28 and `resnet18` on
    32x32x3, on random data of the right shape (throughput does not depend on the pixels).
-3. Stage wall times of a finished study, from its Snakemake `benchmark:` files (replicates pooled).
+3. Stage wall times of a finished study, from its Snakemake `benchmark:` files (replicates pooled),
+   and beside them each stage's fixed cost (a job's start until its work began) and its work and
+   recording, from the `mudiff.timing` line each job writes into its log.
 
     python bench/benchmark.py                      # CPU or GPU, ~1.5 minutes on 2 CPU cores
     python bench/benchmark.py --study default      # also tabulate results of `snakemake --cores all`
+    python bench/benchmark.py --study default --stages-only   # only that table (seconds)
 """
 
 from __future__ import annotations
@@ -306,20 +309,71 @@ def bench_target(
 # ----------------------------------------------------------------------------------- 3. stages
 
 
+TIMING_PREFIX = "mudiff.timing "  # the line `mudiff.tracking.JobRun.log_timing` writes into a job's log
+TIMING_PARTS = ("startup_s", "work_s", "record_s")
+
+
+def job_timing(log: Path) -> dict | None:
+    """A job's own account of its time (fixed cost until its work began, work, recording), from the
+    last `mudiff.timing` line of its log; None when the log or the line is missing."""
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith(TIMING_PREFIX)]
+    except OSError:
+        return None
+    return json.loads(lines[-1][len(TIMING_PREFIX) :]) if lines else None
+
+
 def stage_times(study: str, root: Path = Path(".")) -> dict[str, dict]:
-    """Per rule: number of jobs and summed wall seconds, from `benchmarks/<study>/**.tsv`."""
+    """Per rule: number of jobs and summed wall seconds, from `benchmarks/<study>/**.tsv`
+    (replicates pooled), and beside the wall time each job's own split of it from its log
+    (`logs/<study>/<same path>.log`): `startup_s` (process start until its work began: interpreter,
+    imports, MLflow set-up), `work_s`, `record_s` (logging outputs), summed over the jobs that
+    wrote one (`timed` of them), and how many started in a fork-server worker (`warm`)."""
     folder = root / "benchmarks" / study
-    totals: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "seconds": 0.0})
+    totals: dict[str, dict] = defaultdict(
+        lambda: {"jobs": 0, "seconds": 0.0, "timed": 0, "warm": 0, **dict.fromkeys(TIMING_PARTS, 0.0)}
+    )
     for tsv in sorted(folder.rglob("*.tsv")):
-        parts = [
-            p for p in tsv.relative_to(folder).parts if not re.fullmatch(r"seed_\d+", p)
-        ]  # replicates pooled
+        rel = tsv.relative_to(folder)
+        parts = [p for p in rel.parts if not re.fullmatch(r"seed_\d+", p)]  # replicates pooled
         rule = parts[0].removesuffix(".tsv")
         with open(tsv) as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
-        totals[rule]["jobs"] += 1
-        totals[rule]["seconds"] += sum(float(r["s"]) for r in rows) / max(1, len(rows))
-    return dict(totals)
+        row = totals[rule]
+        row["jobs"] += 1
+        row["seconds"] += sum(float(r["s"]) for r in rows) / max(1, len(rows))
+        timing = job_timing(root / "logs" / study / rel.with_suffix(".log"))
+        if timing is not None and timing.get("startup_s") is not None:
+            row["timed"] += 1
+            row["warm"] += timing.get("launch") == "fork server"
+            for part in TIMING_PARTS:
+                row[part] += float(timing[part])
+    return {
+        rule: {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+        for rule, row in totals.items()
+    }
+
+
+def stage_table(stages: dict[str, dict]) -> str:
+    """The per-rule table `stage_times` returns, as printed lines: wall time and, where the jobs logged
+    it, their fixed start-up cost beside their work."""
+    total = sum(s["seconds"] for s in stages.values())
+    startup = sum(s["startup_s"] for s in stages.values())
+    lines = [
+        f"per-rule wall time, summed over jobs ({total:.0f} s of job time; {startup:.1f} s of it start-up)",
+        f"  {'rule':<16} {'jobs':>5} {'wall s':>9} {'per job':>8} {'startup s':>10} {'work s':>8} "
+        f"{'record s':>9}  warm",
+    ]
+    for rule, s in sorted(stages.items(), key=lambda kv: -kv[1]["seconds"]):
+        timed = s["timed"] > 0
+        split = "".join(
+            f" {s[p]:>{w}.1f}" if timed else f" {'-':>{w}}" for p, w in zip(TIMING_PARTS, (10, 8, 9))
+        )
+        lines.append(
+            f"  {rule:<16} {s['jobs']:>5} {s['seconds']:>9.1f} {s['seconds'] / s['jobs']:>8.2f}{split}"
+            f"  {s['warm']}/{s['jobs']}"
+        )
+    return "\n".join(lines)
 
 
 def log_to_mlflow(result: dict, path: Path) -> str | None:
@@ -355,6 +409,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("bench_out/benchmark.json"))
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    parser.add_argument(
+        "--stages-only", action="store_true", help="only tabulate the --study folders (no throughput runs)"
+    )
     args = parser.parse_args(argv)
     device = pick(args.device)
     if device.type == "cpu":
@@ -362,27 +419,33 @@ def main(argv: list[str] | None = None) -> None:
     gpu = device.type == "cuda"
     q = 4 if args.quick else 1
     rounds = 1 if args.quick else 3
-    ratios = {
-        **bench_bank(device, models=256 // q, baseline_models=32 // q, epochs=max(1, 10 // q), rounds=rounds),
-        "target_smallcnn_28": bench_target(
-            device,
-            "smallcnn",
-            (1, 28, 28),
-            n=(60_000 if gpu else 4096) // q,
-            epochs=2 if gpu else 1,
-            batch_size=128,
-            rounds=rounds,
-        ),
-        "target_resnet18_32": bench_target(
-            device,
-            "resnet18",
-            (3, 32, 32),
-            n=(50_000 if gpu else 256) // q,
-            epochs=2 if gpu else 1,
-            batch_size=128 if gpu else 64,
-            rounds=rounds,
-        ),
-    }
+    ratios = (
+        {}
+        if args.stages_only
+        else {
+            **bench_bank(
+                device, models=256 // q, baseline_models=32 // q, epochs=max(1, 10 // q), rounds=rounds
+            ),
+            "target_smallcnn_28": bench_target(
+                device,
+                "smallcnn",
+                (1, 28, 28),
+                n=(60_000 if gpu else 4096) // q,
+                epochs=2 if gpu else 1,
+                batch_size=128,
+                rounds=rounds,
+            ),
+            "target_resnet18_32": bench_target(
+                device,
+                "resnet18",
+                (3, 32, 32),
+                n=(50_000 if gpu else 256) // q,
+                epochs=2 if gpu else 1,
+                batch_size=128 if gpu else 64,
+                rounds=rounds,
+            ),
+        }
+    )
     result = {
         "device": describe(device),
         "torch": torch.__version__,
@@ -400,10 +463,7 @@ def main(argv: list[str] | None = None) -> None:
         if not stages:
             print(f"\nstudy {study}: no benchmarks/{study}/ (run `snakemake --cores all` first)")
             continue
-        total = sum(s["seconds"] for s in stages.values())
-        print(f"\nstudy {study}: per-rule wall time (sum over jobs; {total:.0f} s of job time in all)")
-        for rule, s in sorted(stages.items(), key=lambda kv: -kv[1]["seconds"]):
-            print(f"  {rule:<16} {s['jobs']:>4} jobs {s['seconds']:>9.1f} s")
+        print(f"\nstudy {study}: " + stage_table(stages))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     run_id = log_to_mlflow(result, args.out)

@@ -28,19 +28,47 @@ def _tsv(path: Path, seconds: list[float]) -> None:
     path.write_text("s\th:m:s\n" + "".join(f"{s}\t0:00:01\n" for s in seconds))
 
 
-def test_stage_times_pool_seeds_and_jobs_per_rule(bench_module, tmp_path):
-    bench = tmp_path / "benchmarks" / "study"
-    _tsv(bench / "prepare_data.tsv", [2.0])
+def _log(path: Path, *timings: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"some output\nmudiff.timing {json.dumps(t)}\n" for t in timings) + "done\n")
+
+
+def test_stage_times_pool_seeds_and_jobs_per_rule_and_split_each_jobs_time(bench_module, tmp_path):
+    bench, logs = tmp_path / "benchmarks" / "study", tmp_path / "logs" / "study"
+    _tsv(bench / "prepare_data.tsv", [2.0])  # no log: wall time only
     for seed, scale in ((0, 1.0), (1, 2.0)):
         _tsv(bench / f"seed_{seed}" / "train_bank.tsv", [10.0 * scale, 12.0 * scale])  # repeats: their mean
         _tsv(bench / f"seed_{seed}" / "unlearn" / "finetune" / "random.tsv", [3.0 * scale])
         _tsv(bench / f"seed_{seed}" / "unlearn" / "salun" / "random.tsv", [4.0 * scale])
+        warm = {"startup_s": 0.5 * scale, "work_s": 2.0 * scale, "record_s": 0.25, "launch": "fork server"}
+        _log(logs / f"seed_{seed}" / "unlearn" / "finetune" / "random.log", warm)
+        # a job that ran twice: its last line counts
+        cold = {"startup_s": 5.0, "work_s": 1.0, "record_s": 0.5, "launch": "own interpreter"}
+        _log(logs / f"seed_{seed}" / "unlearn" / "salun" / "random.log", warm, cold)
+    _log(
+        logs / "seed_0" / "train_bank.log", {"startup_s": None, "work_s": 9.0, "record_s": 0.1, "launch": "x"}
+    )
     times = bench_module.stage_times("study", tmp_path)
+    untimed = {"timed": 0, "warm": 0, "startup_s": 0.0, "work_s": 0.0, "record_s": 0.0}
     assert times == {
-        "prepare_data": {"jobs": 1, "seconds": 2.0},
-        "train_bank": {"jobs": 2, "seconds": 11.0 + 22.0},
-        "unlearn": {"jobs": 4, "seconds": 3.0 + 4.0 + 6.0 + 8.0},
+        "prepare_data": {"jobs": 1, "seconds": 2.0, **untimed},
+        "train_bank": {"jobs": 2, "seconds": 11.0 + 22.0, **untimed},  # a start-up of None: not timed
+        "unlearn": {
+            "jobs": 4,
+            "seconds": 3.0 + 4.0 + 6.0 + 8.0,
+            "timed": 4,
+            "warm": 2,
+            "startup_s": 0.5 + 1.0 + 5.0 + 5.0,
+            "work_s": 2.0 + 4.0 + 1.0 + 1.0,
+            "record_s": 0.25 + 0.25 + 0.5 + 0.5,
+        },
     }
+    table = bench_module.stage_table(times).splitlines()
+    assert "(56 s of job time; 11.5 s of it start-up)" in table[0]
+    unlearn = next(line.split() for line in table if line.split()[0] == "unlearn")
+    assert unlearn == ["unlearn", "4", "21.0", "5.25", "11.5", "8.0", "1.5", "2/4"]
+    prepare = next(line.split() for line in table if line.split()[0] == "prepare_data")
+    assert prepare[-4:] == ["-", "-", "-", "0/1"]
 
 
 def test_quick_run_writes_every_ratio(bench_module, tmp_path, monkeypatch):
