@@ -202,3 +202,27 @@ def test_process_started_is_when_the_process_started():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_worker_takes_its_jobs_thread_count_for_torch_blas_and_openmp():
+    """In a worker, torch, BLAS and OpenMP loaded in the server: the job's OMP_NUM_THREADS is applied
+    to all of them, as a fresh interpreter would read it."""
+    probe = (
+        "import numpy, torch, sklearn.ensemble\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from mudiff.forkserver import _limit_threads\n"
+        "before = {i['num_threads'] for i in threadpool_info()}\n"
+        "_limit_threads('1')\n"
+        "print(sorted(before), torch.get_num_threads(), sorted({i['num_threads'] for i in threadpool_info()}))\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=environ, capture_output=True, text=True, check=True
+    )
+    before, torch_threads, after = (
+        json.loads(out.stdout.split("] ", 1)[0] + "]"),
+        *out.stdout.rsplit(" ", 2)[1:],
+    )
+    assert torch_threads == "1" and after.strip() == "[1]", out.stdout
+    if os.cpu_count() and os.cpu_count() > 1:
+        assert max(before) > 1  # so the limit changed something

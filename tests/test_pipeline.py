@@ -175,6 +175,15 @@ def test_one_finished_mlflow_run_per_job(study: Path):
         for r in runs
     ]
     assert len(set(keys)) == len(keys), "a job logged more than one run"
+    # every job's time, split: its fixed start-up cost, its work and recording its outputs; the jobs
+    # after the first few start in a warm worker of the study's fork server
+    for run in runs:
+        timing = {k: run.data.metrics.get(f"job.{k}") for k in ("startup_s", "work_s", "record_s")}
+        assert all(v is not None and v >= 0 for v in timing.values()), (run.info.run_name, timing)
+    launches = {r.data.tags["mudiff.rule"]: set() for r in runs}
+    for run in runs:
+        launches[run.data.tags["mudiff.rule"]].add(run.data.tags["mudiff.launch"])
+    assert launches["unlearn"] == launches["evaluate"] == launches["analysis"] == {"fork server"}
     digest = yaml.safe_load((study / "data.dvc").read_text())["outs"][0]["md5"]
     for run in runs:
         if run.data.tags["mudiff.rule"] != "prepare_data":  # data.dvc is written after it

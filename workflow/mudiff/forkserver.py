@@ -219,11 +219,7 @@ def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
         sys.argv = [sys.argv[0], *request["argv"]]
         _die_with(signal.SIGTERM)
         _watch_job(conn)
-        threads = os.environ.get("OMP_NUM_THREADS")
-        if threads and threads.isdigit() and int(threads) > 0:
-            import torch
-
-            torch.set_num_threads(int(threads))
+        _limit_threads(os.environ.get("OMP_NUM_THREADS", ""))
         from mudiff.__main__ import run_stage
 
         try:
@@ -242,6 +238,22 @@ def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _limit_threads(threads: str) -> None:
+    """The job's thread count (Snakemake's `threads`, as OMP_NUM_THREADS): a fresh interpreter reads it
+    when torch, OpenMP and BLAS load, but in a worker they loaded in the server, so torch's pool and
+    every loaded BLAS and OpenMP library are set to it here."""
+    if not (threads.isdigit() and int(threads) > 0):
+        return
+    import torch
+
+    torch.set_num_threads(int(threads))
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn's dependency; without it BLAS keeps the server's count
+        return
+    threadpool_limits(limits=int(threads))
 
 
 def _die_with(sig: int) -> None:
