@@ -36,6 +36,8 @@ def test_empty_config_gives_defaults():
         "momentum": 0.9,
         "weight_decay": 0.0005,
         "group_size": 0,
+        "shards": 1,
+        "model": None,
     }
     assert cfg["forget_sets"]["by_score"] == {"memorization": ["low", "mid", "high", "mix"]}
     assert set(cfg["unlearn"]) == {
@@ -107,8 +109,8 @@ def test_unknown_nested_key():
     msg = _error({"bank": {"foo": 1}})
     assert "'bank'" in msg and "['foo']" in msg
     assert (
-        "allowed: ['batch_size', 'epochs', 'fraction', 'group_size', 'lr', 'models', 'momentum', 'weight_decay']"
-        in msg
+        "allowed: ['batch_size', 'epochs', 'fraction', 'group_size', 'lr', 'model', 'models', 'momentum', "
+        "'shards', 'weight_decay']" in msg
     )
 
 
@@ -123,6 +125,7 @@ def test_wrong_type():
         ({"bank": {"models": -1}}, "bank.models", "minimum of 2"),
         ({"bank": {"fraction": 1.5}}, "bank.fraction", "maximum of 1"),
         ({"bank": {"fraction": 0}}, "bank.fraction", "minimum of 0"),
+        ({"bank": {"shards": 0}}, "bank.shards", "minimum of 1"),
         ({"train": {"lr": 0}}, "train.lr", "minimum of 0"),
     ],
 )
@@ -195,6 +198,40 @@ def test_model_must_fit_dataset():
     msg = _error({"data": {"dataset": "cifar10"}})  # default model mlp on CIFAR
     assert "'mlp' does not fit dataset 'cifar10'" in msg and "['resnet18', 'resnet50']" in msg
     assert validate_named({"data": {"dataset": "mnist"}, "model": "smallcnn"})["model"] == "smallcnn"
+
+
+def test_bank_model_is_a_registered_model_that_fits_the_dataset():
+    msg = _error({"bank": {"model": "vgg"}})
+    assert (
+        "config key 'bank.model': 'vgg' is not one of ['mlp', 'smallcnn', 'resnet18', 'resnet50'] (or null)"
+        in msg
+    )
+    msg = _error({"bank": {"model": "smallcnn"}})
+    assert "config key 'bank.model': 'smallcnn' does not fit dataset 'digits'; allowed: ['mlp']" in msg
+    # another architecture than the target's, where the dataset fits both
+    cfg = validate_named(
+        {"data": {"dataset": "fashion_mnist"}, "model": "smallcnn", "bank": {"model": "mlp"}}
+    )
+    assert cfg["model"] == "smallcnn" and cfg["bank"]["model"] == "mlp"
+
+
+def test_the_bank_jobs_get_their_architecture_named():
+    from mudiff.config import bank_section
+
+    cfg = validate_named({})
+    assert cfg["bank"]["model"] is None and bank_section(cfg)["model"] == "mlp"  # null: the study's model
+    named = validate_named({"bank": {"model": "mlp"}})
+    assert bank_section(named) == bank_section(cfg)  # naming the study's architecture changes no job
+    mixed = validate_named(
+        {"data": {"dataset": "fashion_mnist"}, "model": "smallcnn", "bank": {"model": "mlp"}}
+    )
+    assert bank_section(mixed)["model"] == "mlp"
+
+
+def test_bank_shards_at_most_the_models():
+    assert validate_named({"bank": {"models": 8, "shards": 8}})["bank"]["shards"] == 8
+    msg = _error({"bank": {"models": 8, "shards": 9}})
+    assert "config key 'bank.shards': 9 shards for a bank of 8 models; at most bank.models" in msg
 
 
 def test_semantic_checks():

@@ -61,6 +61,8 @@ def schema() -> dict:
     # the registries' own fragments: every dataset and model by name, every method with its Params
     root["properties"]["data"]["properties"]["dataset"]["enum"] = list(LOADERS)
     root["properties"]["model"]["enum"] = list(MODELS)
+    bank_model = root["properties"]["bank"]["properties"]["model"]["anyOf"]
+    next(b for b in bank_model if b.get("type") == "string")["enum"] = list(MODELS)
     root["properties"]["unlearn"].update(methods_schema.unlearn())
     scores = root["properties"]["scores"]["properties"]
     scores["names"].update(items={"enum": list(SCORES_AVAILABLE)}, default=list(SCORES_AVAILABLE))
@@ -99,6 +101,11 @@ def _explain(error: Any) -> str:
         return f"config key '{where}': '{error.instance}' is not one of {error.schema.get('enum')}"
     if error.validator == "enum":
         return f"config key '{where}': {error.instance!r} is not one of {error.validator_value}"
+    if error.validator == "anyOf":  # a registry's name or null (bank.model): name the allowed names
+        branches = error.validator_value
+        enums = [b["enum"] for b in branches if "enum" in b]
+        if enums and any(b.get("type") == "null" for b in branches):
+            return f"config key '{where}': {error.instance!r} is not one of {enums[0]} (or null)"
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         prefix = "" if where == "<top level>" else f"{where}."
@@ -440,9 +447,15 @@ def _check_semantics(cfg: dict, sch: dict | None = None) -> None:
                 f"config key '{key}': needs score {name!r}, which 'scores.names' does not compute"
             )
     allowed = facts(cfg["data"]["dataset"]).models
-    if cfg["model"] not in allowed:
+    for key, model in (("model", cfg["model"]), ("bank.model", cfg["bank"]["model"])):
+        if model is not None and model not in allowed:
+            raise ConfigError(
+                f"config key '{key}': {model!r} does not fit dataset {cfg['data']['dataset']!r}; allowed: {sorted(allowed)}"
+            )
+    if cfg["bank"]["shards"] > cfg["bank"]["models"]:
         raise ConfigError(
-            f"config key 'model': {cfg['model']!r} does not fit dataset {cfg['data']['dataset']!r}; allowed: {sorted(allowed)}"
+            f"config key 'bank.shards': {cfg['bank']['shards']} shards for a bank of {cfg['bank']['models']} "
+            "models; at most bank.models (each shard trains one model or more)"
         )
     if "retrain" not in cfg["unlearn"]:
         raise ConfigError("config key 'unlearn': 'retrain' is required, every method is judged against it")
@@ -456,6 +469,12 @@ def _check_semantics(cfg: dict, sch: dict | None = None) -> None:
 def method_hyper(hyper: dict) -> dict:
     """A method's hyperparameters from its config block (without `forget_sets`, which says where it runs)."""
     return {k: v for k, v in hyper.items() if k != "forget_sets"}
+
+
+def bank_section(cfg: dict) -> dict:
+    """The bank section of a validated config as the bank's jobs get it: `model` named (null: the
+    study's `model`), so that naming the study's architecture explicitly changes no job."""
+    return {**cfg["bank"], "model": cfg["bank"]["model"] or cfg["model"]}
 
 
 def unlearn_pairs(cfg: dict) -> list[tuple[str, str]]:

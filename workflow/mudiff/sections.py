@@ -76,6 +76,28 @@ class BankConfig(SGDSettings):
         "last-level cache.",
         minimum=0,
     )
+    shards: int = option(
+        1,
+        "Jobs the bank is trained in (at most `models`): shard s trains its contiguous share of the K models "
+        "(about K / shards each, sizing its own groups), each model with the seeds, subset and batch order it "
+        "has in a bank of one job; `merge_bank` joins them into that bank (bit for bit on the CPU; on a GPU, "
+        "batched kernels may round by group size).",
+        minimum=1,
+    )
+    model: str | None = option(
+        None,
+        "Architecture of the bank's models: null = the study's `model`; else one of the model registry's "
+        "that fits the dataset (memorization is then scored by a bank of another architecture).",
+    )
+
+    def shard_models(self, shard: int) -> range:
+        """The models shard `shard` of `shards` trains: a contiguous range, the first K % shards shards
+        one model more than the rest (np.array_split's split)."""
+        if not 0 <= shard < self.shards:
+            raise ValueError(f"bank shard {shard}: the bank has shards 0..{self.shards - 1}")
+        size, extra = divmod(self.models, self.shards)
+        first = shard * size + min(shard, extra)
+        return range(first, first + size + (shard < extra))
 
 
 @dataclass
