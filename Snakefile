@@ -1,6 +1,6 @@
 # mudiff: which training samples are hard to unlearn, why, and what to do about it.
 # The DAG: prepare_data -> track_data -> train_target -> scores_target -+-> scores -> forget_set
-#                                     \-> train_bank -> scores_bank ---/          \-> proxies
+#                                     \-> train_bank (per shard) -> merge_bank -> scores_bank -/  \-> proxies
 #          forget_set -> unlearn (method x forget set) -> evaluate -> analysis -> report (+ proxies)
 from snakemake.utils import min_version
 

@@ -20,6 +20,7 @@ from mudiff import forget_sets as _forget_sets
 from mudiff.__main__ import STAGES
 from mudiff.config import (
     ConfigError,
+    bank_section,
     dataset_dir,
     method_hyper,
     unlearn_pairs,
@@ -79,6 +80,10 @@ DATA_BENCH = f"benchmarks/data/{dataset_dir(config['data'])}"
 # The registry entries this study runs, by name: the jobs that run them depend on their modules and
 # track the entries as params (registries name their members as strings; see mudiff.sources).
 MODEL_ENTRY = {config["model"]: _MODELS[config["model"]]}
+# The bank's section as its jobs get it, its architecture named (`bank.model`, null: the study's model),
+# and that architecture's entry: a bank of another architecture depends on that model's module.
+BANK = bank_section(config)
+BANK_MODEL_ENTRY = {BANK["model"]: _MODELS[BANK["model"]]}
 LOADER_ENTRY = {config["data"]["dataset"]: _LOADERS[config["data"]["dataset"]]}
 FORGET_SETS = _forget_sets.names(config["forget_sets"])
 METHOD_NAMES = list(config["unlearn"])
@@ -113,6 +118,7 @@ _RESOURCES = (
         "track_data": (1000, 10, False),
         "train_target": (2000, 15, True),
         "train_bank": (4000, 60, True),
+        "merge_bank": (1000, 5, False),
         "scores_target": (2000, 20, True),
         "scores_bank": (2000, 10, True),
         "scores": (1000, 5, False),

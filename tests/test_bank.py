@@ -216,23 +216,25 @@ def test_the_bank_stage_reads_typed_params_and_writes_the_bank(tmp_path, monkeyp
     write_arrays(
         tmp_path / "arrays.npz", **{k: np.asarray(v) for k, v in dataclasses.asdict(prepared).items()}
     )
-    params = {"model": "mlp", "device": "cpu", "bank": dataclasses.asdict(CFG)}
+    cfg = dataclasses.replace(CFG, model="mlp")  # the rule names the bank's architecture
+    params = {"device": "cpu", "bank": dataclasses.asdict(cfg), "shard": 0}
     job = {
         "rule": "train_bank",
         "study": "s",
         "seed": SEED,
-        "wildcards": {},
+        "wildcards": {"shard": "0"},
         "params": params,
         "input": {"arrays": str(tmp_path / "arrays.npz")},
-        "output": {"bank": str(tmp_path / "bank.npz"), "summary": str(tmp_path / "summary.json")},
+        "output": {"bank": str(tmp_path / "0.npz"), "summary": str(tmp_path / "0.json")},
     }
     p = stage.build(stage.Params, params)
-    assert p.bank == CFG and (p.model, p.device) == ("mlp", "cpu")
+    assert p.bank == cfg and (p.device, p.shard) == ("cpu", 0)
     stage.run(job)
-    saved, summary = read_arrays(tmp_path / "bank.npz"), read_json(tmp_path / "summary.json")
+    saved, summary = read_arrays(tmp_path / "0.npz"), read_json(tmp_path / "0.json")
     direct = bank.train_bank(prepared.to(cpu()), "mlp", CFG, seed=SEED)
     np.testing.assert_array_equal(saved["mask"], direct.mask)
     np.testing.assert_array_equal(saved["phi_train"], direct.phi_train)
     assert summary["models"] == CFG.models and summary["engine"] == direct.engine
+    assert (summary["first"], summary["stop"], summary["model"]) == (0, CFG.models, "mlp")
     with pytest.raises(TypeError, match="unknown key"):
         stage.run({**job, "params": {**params, "bank_size": 3}})

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from studyrepo import TINY, copy_repo, job_stats, runs, snakemake, write_config
+from studyrepo import TINY, copy_repo, dry_run_jobs, job_stats, runs, snakemake, write_config
 
 from mudiff.data.records import DataMismatch, dir_md5, folder_files, verify
 from mudiff.sources import PACKAGE_ROOT, module_files
@@ -27,6 +27,7 @@ from mudiff.sources import PACKAGE_ROOT, module_files
 PER_SEED = {
     "train_target",
     "train_bank",
+    "merge_bank",
     "scores_target",
     "scores_bank",
     "scores",
@@ -364,6 +365,48 @@ def test_a_changed_split_runs_a_whole_study_in_one_pass_and_leaves_the_first_as_
             assert run.data.tags["mudiff.data_digest"] == outs["data/digits-split1-test0.2"], (
                 run.info.run_name
             )
+
+
+@e2e
+def test_bank_shards_are_jobs_of_their_own_and_rerun_only_the_bank_and_what_follows(tiny, tmp_path):
+    """bank.shards: 2 is two train_bank jobs (shards 0 and 1) and one merge_bank; the change reruns the
+    bank's jobs and what follows from the bank, nothing of the target; the merged bank is the one
+    job's bank, array for array."""
+    config = write_config(tiny, {**TINY, "bank": {**TINY["bank"], "shards": 2}}, "shards.yaml")
+    out = snakemake(tiny, "-n", "--configfile", config).stdout
+    shards = sorted(wc.get("shard") for rule, wc in dry_run_jobs(out) if rule == "train_bank")
+    assert shards == ["0", "1"]
+    # the bank, the bank scores and all that reads them; not the data, the target or its scores
+    assert job_stats(out) == {
+        "train_bank": 2,
+        "merge_bank": 1,
+        "scores_bank": 1,
+        "scores": 1,
+        "proxies": 1,
+        "forget_set": 1,
+        "unlearn": 2,
+        "evaluate": 2,
+        "analysis": 1,
+        "report": 1,
+        "all": 1,
+    }
+    copy = tmp_path / "sharded"
+    shutil.copytree(tiny, copy, symlinks=True)
+    proc = snakemake(copy, "--cores", "2", "--configfile", config, "--until", "merge_bank")
+    assert sorted(re.findall(r"^(?:local)?rule (\w+):$", proc.stderr, re.M)) == [
+        "merge_bank",
+        "train_bank",
+        "train_bank",
+    ]
+    bank = Path("results/tiny/seed_0/bank")
+    with np.load(tiny / bank / "bank.npz") as one, np.load(copy / bank / "bank.npz") as two:
+        assert sorted(one.files) == sorted(two.files)
+        for name in one.files:
+            assert np.array_equal(one[name], two[name]), name
+    summary = json.loads((copy / bank / "summary.json").read_text())
+    assert summary["shards"] == 2 and summary["model"] == "mlp"
+    assert (copy / "logs" / "tiny" / "seed_0" / "train_bank" / "1.log").is_file()
+    assert (copy / "benchmarks" / "tiny" / "seed_0" / "merge_bank.tsv").is_file()
 
 
 def _force_train(repo: Path) -> subprocess.CompletedProcess:

@@ -213,7 +213,7 @@ def test_ctrl_c_during_the_bank_kills_its_run_and_the_rerun_completes(tmp_path):
         proc = subprocess.Popen(
             args, cwd=repo, env=env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        bank_log = repo / "logs" / "tiny" / "seed_0" / "train_bank.log"
+        bank_log = repo / "logs" / "tiny" / "seed_0" / "train_bank" / "0.log"  # its one shard
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
             if bank_log.is_file() and "model-epoch" in bank_log.read_text():

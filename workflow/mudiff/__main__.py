@@ -25,6 +25,7 @@ STAGES = {
     "track_data": "mudiff.stages.track_data",
     "train_target": "mudiff.stages.train_target",
     "train_bank": "mudiff.stages.train_bank",
+    "merge_bank": "mudiff.stages.merge_bank",
     "scores_target": "mudiff.stages.scores_target",
     "scores_bank": "mudiff.stages.scores_bank",
     "scores": "mudiff.stages.scores",

@@ -54,6 +54,12 @@ def digest(data: bytes | str | Path, algorithm: str = "md5") -> str:
     return h.hexdigest()
 
 
+def array_digest(array: np.ndarray) -> str:
+    """The sha256 of an array's dtype, shape and values (the same for equal arrays, whatever their layout)."""
+    a = np.ascontiguousarray(array)
+    return digest(f"{a.dtype.str}{a.shape}".encode() + a.tobytes(), "sha256")
+
+
 def is_temporary(path: Path) -> bool:
     """A file `atomic_path` is still writing (or left behind by a killed job)."""
     return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)

@@ -11,10 +11,17 @@ stacked run is the same arithmetic as K separate runs.
 
 The bank stores the K x N inclusion mask and, for every model and every train and test
 sample, phi = log p_y - log(1 - p_y) and correctness (SPEC, model bank).
+
+A bank can be trained in shards (`BankConfig.shards`): `train_bank(..., models=range)` trains a
+contiguous range of the K models, each with the seeds, subset (its row of the whole K x N mask) and
+batch order it has in the whole bank; a model's arithmetic does not depend on the other models of its
+group (on the CPU, a model alone in its group trains on one thread for that: `_alone_on_one_thread`),
+so the shards' rows, stacked, are the bank of one job, bit for bit (the `merge_bank` stage joins them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -26,6 +33,7 @@ from tqdm.auto import tqdm
 
 from mudiff.bank.engines import ENGINES, choose_engine
 from mudiff.data import DeviceData
+from mudiff.io import array_digest
 from mudiff.models import build
 from mudiff.sections import BankConfig
 from mudiff.training import SGD, Recipe, lr_lambda, per_sample
@@ -33,6 +41,8 @@ from mudiff.training import SGD, Recipe, lr_lambda, per_sample
 
 @dataclass
 class BankResult:
+    """The bank's models `first .. first + len(mask)` (all K of them unless trained as a shard)."""
+
     mask: np.ndarray  # (K, N) bool: model k trained on train position i
     phi_train: np.ndarray  # (K, N) float32
     correct_train: np.ndarray  # (K, N) bool
@@ -42,6 +52,8 @@ class BankResult:
     group_size: int
     engine: str  # stacked_mlp | vmap
     group_note: str  # how the group size was chosen
+    first: int = 0  # the bank's index of the first model (row 0)
+    mask_digest: str = ""  # mudiff.io.array_digest of the whole bank's K x N mask, which every shard shares
 
     @property
     def vectorized(self) -> bool:
@@ -194,6 +206,25 @@ def _score_group(engine, data: DeviceData, x_train: torch.Tensor, g: int, batch_
     return tuple(outputs)
 
 
+@contextlib.contextmanager
+def _alone_on_one_thread(g: int, device: torch.device):
+    """A model alone in its group, on the CPU, trains and scores on one thread. torch computes a batch
+    of one matrix product as one multi-threaded product, which rounds otherwise than its batched kernel
+    rounds each product of a group: measured on the digits perceptron, the head's weight gradient of a
+    lone model differed at 2 and 8 threads, while groups of 2 to 17 gave every model the same bits at
+    1, 2, 4 and 8 threads. On one thread the lone model gets those bits too, so that a model's numbers
+    do not depend on its group (the last, shorter group of a bank; a shard's groups, `models=`)."""
+    threads = torch.get_num_threads()
+    if g > 1 or device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _train_group(
     model_name: str,
     data: DeviceData,
@@ -207,40 +238,50 @@ def _train_group(
 ) -> tuple:
     """Train the models `first .. first + len(mask)` at once on the normalised `x_train`; return their
     phi and correctness."""
-    fitted = _fit_group(model_name, data, x_train, mask, first, cfg, seed, bar, engine)
-    return _score_group(fitted, data, x_train, len(mask), cfg.batch_size)
+    with _alone_on_one_thread(len(mask), data.device):
+        fitted = _fit_group(model_name, data, x_train, mask, first, cfg, seed, bar, engine)
+        return _score_group(fitted, data, x_train, len(mask), cfg.batch_size)
 
 
 def train_bank(
-    data: DeviceData, model_name: str, cfg: BankConfig, seed: int, fast: bool = True
+    data: DeviceData,
+    model_name: str,
+    cfg: BankConfig,
+    seed: int,
+    fast: bool = True,
+    models: range | None = None,
 ) -> BankResult:
     """Train the bank and score every model on every train and test sample.
 
-    `fast=False` trains perceptrons through the generic vmap engine too (tests, benchmark)."""
+    `models` (default: all K): train only these of the bank's models (a shard, `cfg.shard_models`),
+    each as in the whole bank (its row of the K x N mask, `init_seed` and `order_generator`), in groups
+    sized for them; the result holds their rows. `fast=False` trains perceptrons through the generic
+    vmap engine too (tests, benchmark)."""
     start = time.perf_counter()
     n = len(data.y_train)
-    mask = inclusion_mask(cfg.models, n, cfg.fraction, seed)
+    models = range(cfg.models) if models is None else models
+    if models.step != 1 or not 0 <= models.start < models.stop <= cfg.models:
+        raise ValueError(f"bank models {models}: not a non-empty contiguous range of 0..{cfg.models - 1}")
+    whole = inclusion_mask(cfg.models, n, cfg.fraction, seed)
+    mask, count = whole[models.start : models.stop], len(models)
     probe = build(model_name, data.shape, data.num_classes)
-    bar = tqdm(total=cfg.models * cfg.epochs, desc="bank", unit="model-epoch", mininterval=2)
+    bar = tqdm(total=count * cfg.epochs, desc="bank", unit="model-epoch", mininterval=2)
     x_train = data.normalize(data.x_train)  # once, before sizing groups: the bank does not augment
     example = x_train[:1]
     engine = choose_engine(probe, example, fast)
     if cfg.group_size:
-        group, note = min(cfg.group_size, cfg.models), f"config: group_size {cfg.group_size}"
-    else:
+        group, note = min(cfg.group_size, count), f"config: group_size {cfg.group_size}"
+    else:  # sized for this call's models: each shard sizes its own groups, on its own device
         act_bytes = 2 if data.device.type == "cuda" and engine == "vmap" else 4  # bf16 autocast on GPU
         group, note = auto_group_size(
-            cfg.models, per_model_bytes(probe, example, cfg.batch_size, act_bytes), data.device
+            count, per_model_bytes(probe, example, cfg.batch_size, act_bytes), data.device
         )
-    parts, first = [], 0
-    while first < cfg.models:
+    parts, first = [], models.start
+    while first < models.stop:
         done, out_of_memory = bar.n, False
         try:
-            parts.append(
-                _train_group(
-                    model_name, data, x_train, mask[first : first + group], first, cfg, seed, bar, engine
-                )
-            )
+            rows = mask[first - models.start : min(first + group, models.stop) - models.start]
+            parts.append(_train_group(model_name, data, x_train, rows, first, cfg, seed, bar, engine))
             first += group
         except torch.OutOfMemoryError:
             if group == 1:
@@ -267,4 +308,6 @@ def train_bank(
         group_size=group,
         engine=engine,
         group_note=note,
+        first=models.start,
+        mask_digest=array_digest(whole),
     )

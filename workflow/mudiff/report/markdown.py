@@ -69,6 +69,21 @@ def _bank_engine(bank: dict) -> str:
     return f"{engine}, groups of {bank['group_size']}"
 
 
+def bank_text(bank: dict, study_model: str) -> str:
+    """The bank in the report's opening: which architecture scored memorization (the summary's `model`;
+    older summaries lack it and trained the study's model), how many models, and how it trained."""
+    model = bank.get("model") or study_model
+    shards = bank.get("shards", 1)
+    jobs = f", trained in {shards} shards" if shards > 1 else ""
+    return (
+        f"Model bank: memorization scored by a bank of K = {bank['models']} {model} models on "
+        f"p = {bank['fraction']} of train, {bank['epochs']} epochs{jobs}, {bank['seconds']:.1f} s "
+        f"({bank['images_per_second']:.0f} images/s, {_bank_engine(bank)}); accuracy on own training "
+        f"samples {bank['in_acc_mean']:.2f}%, on held-out train samples {bank['out_acc_mean']:.2f}%, "
+        f"on test {bank['test_acc_mean']:.2f}%."
+    )
+
+
 def moved_text(summary: pd.DataFrame, i) -> str:
     """'12.3%', or 'INERT 0.0%' (and 'inert in k of n seeds' when the seeds disagree)."""
     if "forget_flip_share" not in summary or not np.isfinite(summary.at[i, "forget_flip_share"]):
@@ -147,11 +162,7 @@ def render(
         f"model **{study['model']}**, seeds {', '.join(map(str, seeds))}. {over}",
         "",
         f"Seed {seeds[0]}: target accuracy train {target['train_acc']:.2f}%, test {target['test_acc']:.2f}% "
-        f"({target['seconds']:.1f} s). Model bank: K = {bank['models']} models on p = {bank['fraction']} of train, "
-        f"{bank['epochs']} epochs, {bank['seconds']:.1f} s ({bank['images_per_second']:.0f} images/s, "
-        f"{_bank_engine(bank)}); "
-        f"accuracy on own training samples {bank['in_acc_mean']:.2f}%, on held-out train samples {bank['out_acc_mean']:.2f}%, "
-        f"on test {bank['test_acc_mean']:.2f}%.",
+        f"({target['seconds']:.1f} s). {bank_text(bank, study['model'])}",
         "",
         f"Snakemake's report (the DAG, every job's runtime, the code): `snakemake --report results/{study['name']}/"
         f"snakemake-report.html --configfile config/{study['name']}.yaml` writes it as [snakemake-report.html](snakemake-report.html).",
