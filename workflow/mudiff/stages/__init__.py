@@ -19,8 +19,8 @@ if TYPE_CHECKING:  # torch is imported by the functions that need it: table-only
 
 
 def device_of(requested: str) -> torch.device:
-    """The device a job's `device` param asks for (see `mudiff.device.pick`); the choice is stated in
-    the job's log."""
+    """The device a job's `device` param asks for (see `mudiff.device.pick`: a CUDA job claims a GPU
+    of its own); the choice, with the GPU and its CUDA settings, is stated in the job's log."""
     from mudiff.device import choice_note, pick
 
     device = pick(requested)
@@ -45,9 +45,9 @@ def target_recipe(train: TrainConfig) -> Recipe:
 def device_tags(device: torch.device) -> dict:
     import torch
 
-    from mudiff.device import describe
+    from mudiff.device import describe, job_tags
 
-    tags = {"mudiff.device": describe(device), "mudiff.torch": torch.__version__}
+    tags = {"mudiff.device": describe(device), "mudiff.torch": torch.__version__, **job_tags(device)}
     if device.type == "cpu" and not torch.cuda.is_available():
         tags["mudiff.device_note"] = "no CUDA device visible: ran on the CPU"
     return tags
