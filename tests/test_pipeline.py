@@ -152,8 +152,9 @@ def test_every_output_is_there(study: Path):
     assert sorted(trace["epoch"].unique()) == list(range(0, 11))
     report = (results / "report.md").read_text()
     assert "ToW falls as memorization" in report and "Deviations from SPEC" in report
-    assert (study / "logs" / "default" / "seed_0" / "train_bank.log").read_text().strip()
-    assert (study / "benchmarks" / "default" / "seed_0" / "train_bank.tsv").is_file()
+    for rule in ("train_bank/0", "merge_bank"):  # one shard (bank.shards: 1), and its merge
+        assert (study / "logs" / "default" / "seed_0" / f"{rule}.log").read_text().strip()
+        assert (study / "benchmarks" / "default" / "seed_0" / f"{rule}.tsv").is_file()
 
 
 def test_one_finished_mlflow_run_per_job(study: Path):
@@ -162,9 +163,10 @@ def test_one_finished_mlflow_run_per_job(study: Path):
     client = MlflowClient(tracking_uri=f"sqlite:///{study / 'mlflow.db'}")
     exp = client.get_experiment_by_name("default")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
-    # prepare_data, track_data, train_target, train_bank, scores_target, scores_bank, scores, proxies,
-    # a forget_set per forget set, unlearn and evaluate per method x forget set, analysis, report
-    assert len(runs) == 8 + len(FORGET_SETS) + 2 * len(PAIRS) + 2  # ... analysis, report
+    # prepare_data, track_data, train_target, train_bank (one shard), merge_bank, scores_target,
+    # scores_bank, scores, proxies, a forget_set per forget set, unlearn and evaluate per method x
+    # forget set, analysis, report
+    assert len(runs) == 9 + len(FORGET_SETS) + 2 * len(PAIRS) + 2  # ... analysis, report
     assert {r.info.status for r in runs} == {"FINISHED"}
     keys = [
         (
@@ -354,7 +356,8 @@ def test_changing_a_target_score_hyperparameter_does_not_touch_the_bank(study: P
     config["scores"]["knn_disagreement"]["k"] = 5
     (study / "changed.yaml").write_text(yaml.safe_dump(config))
     stats = job_stats(snakemake(study, "-n", "--configfile", "changed.yaml").stdout)
-    assert stats["scores_target"] == 1 and "scores_bank" not in stats and "train_bank" not in stats
+    assert stats["scores_target"] == 1 and "scores_bank" not in stats
+    assert "train_bank" not in stats and "merge_bank" not in stats
 
 
 def test_the_audit_still_passes_after_the_probes_and_names_each_tampering(study: Path):
