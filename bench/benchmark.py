@@ -17,6 +17,10 @@ printed with the lowest and highest.
 3. Stage wall times of a finished study, from its Snakemake `benchmark:` files (replicates pooled),
    and beside them each stage's fixed cost (a job's start until its work began) and its work and
    recording, from the `mudiff.timing` line each job writes into its log.
+4. Figures to set beside a reference implementation's, measured on one H100 (`reference` in the
+   JSON): a bank of 256 small CNNs on 70% of 60,000 28x28 images (474k images/s there), and
+   ResNet-18 on 32x32 in fp32 eager (19.8k images/s there) against bf16 + channels_last (52.7k);
+   beside the latter, what TF32 alone gives. Random data, on the device.
 
     python bench/benchmark.py                      # CPU or GPU, ~1.5 minutes on 2 CPU cores
     python bench/benchmark.py --study default      # also tabulate results of `snakemake --cores all`
@@ -376,6 +380,115 @@ def stage_table(stages: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------- 4. figures to set beside the reference ones
+
+
+def bench_bank_cnn(
+    device: torch.device, n: int, models: int, baseline_models: int, epochs: int, rounds: int = 1
+) -> dict:
+    """The reference bank's shape: K small CNNs (`smallcnn`), each on 70% of n 28x28 images, batch 128,
+    trained and scored by `mudiff.bank`, against the same models one after another with the data on
+    the device. Its images/s (K x 0.7n x epochs / seconds) is the figure to set beside the reference
+    implementation's 474k images/s for 256 models on Fashion-MNIST (one H100)."""
+    prepared = random_images(n, (1, 28, 28))
+    data = prepared.to(device)
+    cfg = BankConfig(models=models, fraction=0.7, epochs=epochs, batch_size=128, lr=0.05)
+    base_cfg = dataclasses.replace(cfg, models=baseline_models)
+    images = int(round(cfg.fraction * n)) * epochs
+    info = {}
+
+    def ours():
+        info["bank"] = train_bank(data, "smallcnn", cfg, seed=0)
+
+    train_bank(data, "smallcnn", dataclasses.replace(cfg, models=min(models, 2), epochs=1), seed=0)  # warm-up
+    bank_one_at_a_time(prepared, device, "smallcnn", dataclasses.replace(cfg, models=1, epochs=1), seed=0)
+    ips = in_rounds(
+        device,
+        {
+            "ours": (models * images, ours),
+            "tight": (
+                baseline_models * images,
+                lambda: bank_one_at_a_time(prepared, device, "smallcnn", base_cfg, seed=0),
+            ),
+        },
+        rounds,
+    )
+    return ratio_row(
+        f"bank: {models} small CNNs on 70% of {n} 28x28 images at once ({info['bank'].engine}, "
+        f"{info['bank'].group_note}), {epochs} epoch(s), batch 128, vs one after another with data on "
+        f"the device ({baseline_models} models)",
+        ips["ours"],
+        ips["tight"],
+    )
+
+
+def bench_precision(device: torch.device, n: int, batch_size: int, rounds: int = 3) -> dict[str, dict]:
+    """ResNet-18 on 32x32x3 with the data on the device, one plain SGD loop run three ways: fp32 with
+    TF32 off, fp32 with TF32 on (a job's CUDA settings, `mudiff.device.cuda_settings`), and bf16
+    autocast with channels_last (what `fit` runs on a GPU). The reference implementation measured
+    19.8k images/s fp32 eager and 52.7k in bf16 + channels_last (one H100). On a CPU the TF32 flags
+    change nothing and bf16 is slow: the rows only show that the code runs."""
+    data = random_images(n, (3, 32, 32)).to(device)
+    x, y = data.normalize(data.x_train).contiguous(), data.y_train
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    ways = {"fp32": (False, False), "tf32": (True, False), "bf16_cl": (False, True)}
+    nets = {}
+    for way, (_, bf16) in ways.items():
+        net = build("resnet18", (3, 32, 32), 10, seed=0).to(device)
+        nets[way] = net.to(memory_format=torch.channels_last) if bf16 else net
+    opts = {
+        way: torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        for way, net in nets.items()
+    }
+
+    def epoch(way: str, count: int) -> None:
+        tf32, bf16 = ways[way]
+        flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+        try:
+            net, opt, xs = nets[way].train(), opts[way], x_cl if bf16 else x
+            for i in range(0, count, batch_size):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = F.cross_entropy(net(xs[i : i + batch_size]), y[i : i + batch_size])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
+
+    for way in ways:  # warm-up, a batch each: kernel selection (cudnn.benchmark), allocator
+        epoch(way, batch_size)
+    ips = in_rounds(device, {way: (n, lambda way=way: epoch(way, n)) for way in ways}, rounds)
+    what = f"ResNet-18 on 32x32x3, {n} images on the device, batch {batch_size}, a plain SGD loop"
+    return {
+        "resnet18_32_bf16_cl_vs_fp32": ratio_row(
+            f"{what}: bf16 autocast + channels_last vs fp32 (TF32 off)", ips["bf16_cl"], ips["fp32"]
+        ),
+        "resnet18_32_tf32_vs_fp32": ratio_row(
+            f"{what}: fp32 with TF32 vs TF32 off", ips["tf32"], ips["fp32"]
+        ),
+    }
+
+
+def bench_reference(device: torch.device, quick: bool) -> dict[str, dict]:
+    """Section 4's rows, sized for the device (one round on a GPU for the bank: it takes the longest)."""
+    gpu = device.type == "cuda"
+    if gpu:
+        bank = dict(n=60_000, models=256, baseline_models=4, epochs=1, rounds=1)
+        precision = dict(n=50_000 // (4 if quick else 1), batch_size=128, rounds=1 if quick else 3)
+    else:
+        bank = dict(
+            n=256 if quick else 1024, models=4 if quick else 8, baseline_models=1 if quick else 2, epochs=1
+        )
+        precision = dict(n=16 if quick else 64, batch_size=8 if quick else 32, rounds=1)
+    if gpu and quick:
+        bank.update(models=64)
+    return {
+        "bank_smallcnn_28_vs_tight_loop": bench_bank_cnn(device, **bank),
+        **bench_precision(device, **precision),
+    }
+
+
 def log_to_mlflow(result: dict, path: Path) -> str | None:
     try:
         from mudiff.tracking import _client, init_store
@@ -394,8 +507,9 @@ def log_to_mlflow(result: dict, path: Path) -> str | None:
     from mudiff.tracking import JobRun
 
     jr = JobRun(client, run.info.run_id)
-    jr.log_metrics({f"{k}.ratio": r["ratio"] for k, r in result["ratios"].items()})
-    jr.log_metrics({f"{k}.ours_images_per_s": r["ours_images_per_s"] for k, r in result["ratios"].items()})
+    rows = {**result["ratios"], **result.get("reference", {})}
+    jr.log_metrics({f"{k}.ratio": r["ratio"] for k, r in rows.items()})
+    jr.log_metrics({f"{k}.ours_images_per_s": r["ours_images_per_s"] for k, r in rows.items()})
     jr.log_artifact(path)
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
@@ -446,15 +560,17 @@ def main(argv: list[str] | None = None) -> None:
             ),
         }
     )
+    reference = {} if args.stages_only else bench_reference(device, args.quick)
     result = {
         "device": describe(device),
         "torch": torch.__version__,
         "ratios": ratios,
+        "reference": reference,
         "stages": {s: stage_times(s) for s in args.study},
     }
     print(f"\ndevice: {result['device']}, torch {torch.__version__}\n")
     print(f"{'benchmark':<36} {'ours img/s':>12} {'baseline img/s':>15} {'ratio':>7}  what")
-    for key, r in ratios.items():
+    for key, r in {**ratios, **reference}.items():
         print(
             f"{key:<36} {r['ours_images_per_s']:>12.0f} {r['baseline_images_per_s']:>15.0f} {r['ratio']:>6.2f}x "
             f"({r['ratio_low']:.2f}-{r['ratio_high']:.2f})  {r['what']}"
