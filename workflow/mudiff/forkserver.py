@@ -103,6 +103,7 @@ def _recv(conn: socket.socket, with_fds: int = 0) -> tuple[dict, list[int]]:
 def _request(argv: list[str]) -> dict:
     return {
         "argv": argv,
+        "program": sys.argv[0],  # .../mudiff/__main__.py: MLflow's mlflow.source.name reads it
         "env": dict(os.environ),
         "cwd": os.getcwd(),
         "executable": sys.executable,
@@ -216,7 +217,7 @@ def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
         os.environ[LAUNCH_ENV] = "fork server"
-        sys.argv = [sys.argv[0], *request["argv"]]
+        sys.argv = [request.get("program") or sys.argv[0], *request["argv"]]
         _die_with(signal.SIGTERM)
         _watch_job(conn)
         _limit_threads(os.environ.get("OMP_NUM_THREADS", ""))
@@ -286,11 +287,28 @@ def _exit_status(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
+def _cuda_loaded() -> bool:
+    """Whether this process has loaded the CUDA driver: a process forked after that cannot use CUDA
+    (torch's "re-initialize CUDA in forked subprocess" error, or the driver's own), so a server that
+    has must serve no GPU job. Warming only imports, which loads no driver; this checks it did not."""
+    import torch
+
+    if torch.cuda.is_initialized():
+        return True
+    try:
+        return "libcuda.so" in Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
+
+
 def serve(path: str, parent: int | None = None) -> None:
     """Listen on the Unix socket `path` and fork a worker per job; return when `parent` (the
     Snakemake process) is gone or on SIGTERM."""
     began = time.perf_counter()
     warm()
+    if _cuda_loaded():
+        print("mudiff fork server: CUDA was initialised while warming; not serving", flush=True)
+        return
     files = _package_files()
     executable, module_path, cwd = sys.executable, list(sys.path), os.getcwd()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
