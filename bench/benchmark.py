@@ -527,7 +527,7 @@ def main(argv: list[str] | None = None) -> None:
         "--stages-only", action="store_true", help="only tabulate the --study folders (no throughput runs)"
     )
     args = parser.parse_args(argv)
-    device = pick(args.device)
+    device = torch.device("cpu") if args.stages_only else pick(args.device)  # tables only: claim no GPU
     if device.type == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads()))
     gpu = device.type == "cuda"

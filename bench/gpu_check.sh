@@ -213,6 +213,7 @@ chmod +x "$WORK/bin/python"
 export PATH="$WORK/bin:$PATH"
 unset MLFLOW_TRACKING_URI # the study's own store, in the copy (copied to OUTDIR at the end)
 export PYTHONUNBUFFERED=1
+export MLFLOW_DISABLE_TELEMETRY=true # an offline machine: no usage reports attempted by every job
 
 copy_repo() {
     local skip=(results logs benchmarks data downloads .snakemake mlflow.db mlartifacts .git .pytest_cache
@@ -222,7 +223,14 @@ copy_repo() {
     for s in "${skip[@]}"; do excludes+=("--exclude=./$s"); done
     case "$OUT/" in "$REPO"/*) excludes+=("--exclude=./${OUT#"$REPO"/}") ;; esac # OUTDIR inside the checkout
     # (a phase's commands run without errexit, as the right side of `||`: each step is chained)
-    tar -C "$REPO" "${excludes[@]}" -cf - . | tar -C "$REPO_COPY" -xf - &&
+    # What git tracks or would track (so no wheels/, venv or other ignored bulk); every file where the
+    # checkout is no git repository.
+    if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git -C "$REPO" ls-files -z -co --exclude-standard |
+            tar -C "$REPO" "${excludes[@]}" --null -T - -cf - | tar -C "$REPO_COPY" -xf -
+    else
+        tar -C "$REPO" "${excludes[@]}" -cf - . | tar -C "$REPO_COPY" -xf -
+    fi &&
         cp "$OUT/config.yaml" "$REPO_COPY/config/$STUDY.yaml" &&
         git -C "$REPO_COPY" init -q &&
         git -C "$REPO_COPY" add -A &&
@@ -246,7 +254,8 @@ phase study run_study
 # Every output against its MLflow run, commit, code and data (python -m mudiff audit).
 run_audit() {
     local status=0
-    (cd "$REPO_COPY" && python -m mudiff audit "results/$STUDY") >"$OUT/audit.log" 2>&1 || status=$?
+    (cd "$REPO_COPY" && PYTHONPATH="$REPO_COPY/workflow${PYTHONPATH:+:$PYTHONPATH}" python -m mudiff audit "results/$STUDY") \
+        >"$OUT/audit.log" 2>&1 || status=$?
     tail -3 "$OUT/audit.log"
     return "$status"
 }

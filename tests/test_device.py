@@ -318,3 +318,21 @@ def test_cuda_settings_on_a_cuda_device_turn_on_tf32_and_the_autotuner(restore_f
     settings = cuda_settings(torch.device("cuda", 1))  # flags only: no CUDA needed
     assert settings == {"matmul_allow_tf32": True, "cudnn_allow_tf32": True, "cudnn_benchmark": True}
     assert _flags() == (True, True, True)
+
+
+def test_full_fp32_turns_tf32_off_inside_and_restores_the_flags():
+    import torch
+
+    from mudiff.device import full_fp32
+
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        with full_fp32():
+            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        with pytest.raises(ValueError), full_fp32():
+            raise ValueError
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

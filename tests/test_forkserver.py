@@ -226,3 +226,25 @@ def test_a_worker_takes_its_jobs_thread_count_for_torch_blas_and_openmp():
     assert torch_threads == "1" and after.strip() == "[1]", out.stdout
     if os.cpu_count() and os.cpu_count() > 1:
         assert max(before) > 1  # so the limit changed something
+
+
+def test_cpu_peak_memory_is_the_computations_not_the_processs():
+    """On the CPU the peak counts from `reset_peak_memory`: a worker, which inherits the server's whole
+    heap, and a fresh interpreter report the same for the same computation."""
+    np = pytest.importorskip("numpy")
+    import torch
+
+    from mudiff.device import peak_memory_mb, reset_peak_memory
+
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("no /proc/self/clear_refs")
+    cpu = torch.device("cpu")
+    reset_peak_memory(cpu)
+    big = np.ones(200 * 2**20 // 8)  # 200 MiB, touched
+    peak = peak_memory_mb(cpu)
+    del big
+    assert 190 <= peak < 400, peak
+    reset_peak_memory(cpu)
+    small = np.ones(2**20)  # 8 MiB
+    assert peak_memory_mb(cpu) < 100  # this test process alone holds more than that (torch, pytest)
+    del small

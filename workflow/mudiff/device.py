@@ -286,6 +286,19 @@ def cuda_settings(device: torch.device) -> dict[str, bool]:
     }
 
 
+@contextlib.contextmanager
+def full_fp32():
+    """TF32 off inside the block (both flags restored after): for per-sample scores computed in fp32
+    without autocast, where TF32's 10-bit products would be noise beside the signal (curvature's
+    finite difference of gradients, gradient norms). A no-op on the CPU."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 autocast on GPU; full fp32 on CPU (bf16 matmuls are slow there)."""
     if device.type == "cuda":
@@ -304,15 +317,47 @@ def describe(device: torch.device) -> str:
     return f"cpu:{torch.get_num_threads()} threads"
 
 
+# The process's resident set (kB) when `reset_peak_memory` last ran on the CPU; None where Linux's
+# peak counter could not be reset there.
+_RSS_AT_RESET: dict[str, int | None] = {"kb": None}
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def reset_peak_memory(device: torch.device) -> None:
+    """Start measuring a computation's peak memory. On the CPU, Linux's peak resident set (VmHWM) is
+    reset to the current one (`/proc/self/clear_refs`), so that the peak is the computation's, not the
+    start-up's: a job in a fork-server worker inherits the server's whole heap, one in its own
+    interpreter only what it imported."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        return
+    _RSS_AT_RESET["kb"] = None
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return
+    _RSS_AT_RESET["kb"] = _status_kb("VmRSS")
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak GPU memory allocated, or the process's peak resident set size on CPU."""
+    """Peak GPU memory allocated since `reset_peak_memory`; on the CPU, the peak resident set since
+    then above the resident set at that moment (Linux), else the process's peak resident set."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    peak, base = _status_kb("VmHWM"), _RSS_AT_RESET["kb"]
+    if peak is not None and base is not None:
+        return max(0, peak - base) / 1024
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -158,13 +158,11 @@ def submit(argv: list[str]) -> int | None:
 
 
 def _package_files() -> dict[str, tuple[int, int]]:
-    """(mtime_ns, size) of every imported module file of the package."""
+    """(mtime_ns, size) of every module file of the package (the server imports them all)."""
     files = {}
-    for module in list(sys.modules.values()):
-        file = getattr(module, "__file__", None)
-        if file and Path(file).resolve().is_relative_to(PACKAGE_DIR):
-            st = os.stat(file)
-            files[file] = (st.st_mtime_ns, st.st_size)
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        st = path.stat()
+        files[str(path)] = (st.st_mtime_ns, st.st_size)
     return files
 
 
@@ -202,14 +200,28 @@ def warm() -> None:
         store.engine.dispose()  # no connection crosses a fork: each worker opens its own
 
 
+def _forget_server_caches() -> None:
+    """What the server's process cached that belongs to a job, not to the server: the temp folder
+    (the job's TMPDIR may differ) and MLflow's run-context caches (the git commit, read when the
+    server warmed up, may have moved since: a commit made during a run)."""
+    tempfile.tempdir = None
+    from mlflow.tracking.context import registry
+
+    for provider in getattr(registry._run_context_provider_registry, "_registry", []):
+        cache = getattr(provider, "_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
+
+
 def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
     """In the forked child: become the job's process and run its stage; never returns. The
     interpreter's own stdout and stderr now write to the job's (its log), buffered as in a fresh
     interpreter writing to a file."""
     code = 1
     try:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
         for target, fd in zip((0, 1, 2), fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -218,6 +230,7 @@ def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
         os.chdir(request["cwd"])
         os.environ[LAUNCH_ENV] = "fork server"
         sys.argv = [request.get("program") or sys.argv[0], *request["argv"]]
+        _forget_server_caches()
         _die_with(signal.SIGTERM)
         _watch_job(conn)
         _limit_threads(os.environ.get("OMP_NUM_THREADS", ""))
@@ -232,7 +245,7 @@ def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
                 print(exit_.code, file=sys.stderr)
     except BaseException:  # noqa: BLE001 - the job's traceback, as its own interpreter would print it
         traceback.print_exc()
-        code = 143 if isinstance(sys.exc_info()[1], KeyboardInterrupt) else 1
+        code = 130 if isinstance(sys.exc_info()[1], KeyboardInterrupt) else 1
     finally:
         try:
             sys.stdout.flush()
@@ -305,16 +318,20 @@ def serve(path: str, parent: int | None = None) -> None:
     """Listen on the Unix socket `path` and fork a worker per job; return when `parent` (the
     Snakemake process) is gone or on SIGTERM."""
     began = time.perf_counter()
+    files = _package_files()  # before importing: a file saved while the server warms is a change
     warm()
     if _cuda_loaded():
         print("mudiff fork server: CUDA was initialised while warming; not serving", flush=True)
         return
-    files = _package_files()
     executable, module_path, cwd = sys.executable, list(sys.path), os.getcwd()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path + ".tmp")
-    os.replace(path + ".tmp", path)  # jobs see the socket only once the server listens on it
+    mask = os.umask(0o077)  # the socket is its owner's alone: whoever connects runs jobs as them
+    try:
+        listener.bind(path + ".tmp")
+    finally:
+        os.umask(mask)
     listener.listen(64)
+    os.replace(path + ".tmp", path)  # jobs see the socket only once the server listens on it
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     workers: dict[int, socket.socket] = {}
@@ -328,38 +345,13 @@ def serve(path: str, parent: int | None = None) -> None:
         while not stopping and (parent is None or os.getppid() == parent):
             for _key, _events in selector.select(_POLL_SECONDS):
                 conn, _ = listener.accept()
-                conn.settimeout(10)
                 try:
-                    request, fds = _recv(conn, with_fds=3)
-                except (OSError, ValueError):
+                    _serve_one(conn, (files, executable, module_path, cwd), (selector, listener), workers)
+                except Exception as err:  # noqa: BLE001 - a bad request or a failed fork ends no other job
+                    print(f"mudiff fork server: a request failed ({type(err).__name__}: {err})", flush=True)
+                    with contextlib.suppress(OSError):
+                        _reply(conn, {"declined": f"the server failed: {type(err).__name__}: {err}"})
                     conn.close()
-                    continue
-                why = None
-                if request.get("cwd") != cwd:
-                    why = "another working directory"
-                elif request.get("executable") != executable or request.get("path") != module_path:
-                    why = "another Python or module path"
-                else:
-                    why = _changed(files)
-                if why or len(fds) != 3:
-                    for fd in fds:
-                        os.close(fd)
-                    _reply(conn, {"declined": why or "no stdio"})
-                    conn.close()
-                    continue
-                sys.stdout.flush()
-                sys.stderr.flush()
-                pid = os.fork()
-                if pid == 0:
-                    selector.close()
-                    listener.close()
-                    for other in workers.values():
-                        other.close()
-                    _worker(conn, request, fds)
-                for fd in fds:
-                    os.close(fd)
-                workers[pid] = conn
-                _reply(conn, {"pid": pid})
             _reap(workers)
     finally:
         listener.close()
@@ -368,6 +360,48 @@ def serve(path: str, parent: int | None = None) -> None:
         for pid in workers:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)
+
+
+def _serve_one(
+    conn: socket.socket, server: tuple, listening: tuple, workers: dict[int, socket.socket]
+) -> None:
+    """Read one job's request from `conn` and fork its worker, or decline it (the job then starts its
+    own interpreter). The job's descriptors are closed here in every case (the worker has its copies)."""
+    files, executable, module_path, cwd = server
+    conn.settimeout(10)
+    try:
+        request, fds = _recv(conn, with_fds=3)
+    except (OSError, ValueError):
+        conn.close()
+        return
+    try:
+        if not isinstance(request, dict):
+            why = "a malformed request"
+        elif request.get("cwd") != cwd:
+            why = "another working directory"
+        elif request.get("executable") != executable or request.get("path") != module_path:
+            why = "another Python or module path"
+        else:
+            why = _changed(files) or (None if len(fds) == 3 else "no stdio")
+        if why:
+            _reply(conn, {"declined": why})
+            conn.close()
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            for closing in listening:
+                closing.close()
+            for other in workers.values():
+                other.close()
+            _worker(conn, request, fds)  # never returns
+        workers[pid] = conn
+        _reply(conn, {"pid": pid})
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _reply(conn: socket.socket, obj: dict) -> None:
@@ -405,9 +439,10 @@ def start() -> dict[str, str]:
         return {}
     import subprocess
 
-    path = os.path.join(
-        tempfile.gettempdir(), f"mudiff-{os.getuid()}-{os.getpid()}-{time.time_ns() % 10**9}.sock"
-    )
+    name = f"mudiff-{os.getuid()}-{os.getpid()}-{time.time_ns() % 10**9}.sock"
+    path = os.path.join(tempfile.gettempdir(), name)
+    if len(os.fsencode(path)) > 100:  # a Unix socket's path holds 107 bytes: a long TMPDIR would not do
+        path = os.path.join("/tmp", name)
     Path(".snakemake").mkdir(exist_ok=True)
     log = open(".snakemake/mudiff-forkserver.log", "w")  # noqa: SIM115 - the server's, kept open by it
     _server = subprocess.Popen(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mudiff.device import full_fp32
 from mudiff.io import write_arrays, write_json, write_table
 from mudiff.options import build
 from mudiff.scores import FROM_BANK, REGISTRY
@@ -42,7 +43,8 @@ def run(job: dict) -> None:
         if any("dynamics" in REGISTRY[n].needs for n in names):
             inputs.load("dynamics")
         table = pd.DataFrame({"id": inputs.ids, "label": inputs.labels})
-        values, seconds = compute_scores(names, inputs, p.scores)
+        with full_fp32():  # the scores' own arithmetic in fp32 on a GPU too (no TF32)
+            values, seconds = compute_scores(names, inputs, p.scores)
         for name in names:
             table[name] = values[name]
         write_table(table, out["scores"])
