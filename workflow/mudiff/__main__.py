@@ -86,6 +86,19 @@ def _watch_wrapper(wrapper: int, its_parent: int, sig: int) -> None:
 _armed = False
 
 
+def death_signal(sig: int) -> bool:
+    """Have the kernel send `sig` to this process when the thread that forked it dies (Linux: prctl
+    PR_SET_PDEATHSIG); False, doing nothing, elsewhere than Linux or where prctl is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def die_with_parent(sig: int = signal.SIGTERM, parent_at_start: int | None = None) -> bool:
     """Have the kernel send `sig` to this process when its parent dies (Linux: prctl PR_SET_PDEATHSIG),
     and, where the parent is a shell wrapper (Snakemake's `bash -c`), when the wrapper's own parent
@@ -101,13 +114,7 @@ def die_with_parent(sig: int = signal.SIGTERM, parent_at_start: int | None = Non
     if _armed:
         return True
     parent_at_start = PARENT_AT_START if parent_at_start is None else parent_at_start
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
-            return False
-    except (OSError, AttributeError):
+    if not death_signal(sig):
         return False
     _armed = True
     if _adopted(

@@ -231,10 +231,11 @@ def _worker(conn: socket.socket, request: dict, fds: list[int]) -> None:
         os.environ[LAUNCH_ENV] = "fork server"
         sys.argv = [request.get("program") or sys.argv[0], *request["argv"]]
         _forget_server_caches()
-        _die_with(signal.SIGTERM)
+        from mudiff.__main__ import death_signal, run_stage
+
+        death_signal(signal.SIGTERM)  # the worker goes with the server
         _watch_job(conn)
         _limit_threads(os.environ.get("OMP_NUM_THREADS", ""))
-        from mudiff.__main__ import run_stage
 
         try:
             run_stage(request["argv"])
@@ -268,14 +269,6 @@ def _limit_threads(threads: str) -> None:
     except ImportError:  # scikit-learn's dependency; without it BLAS keeps the server's count
         return
     threadpool_limits(limits=int(threads))
-
-
-def _die_with(sig: int) -> None:
-    """The worker gets `sig` when the server dies (Linux prctl PR_SET_PDEATHSIG)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)
 
 
 def _watch_job(conn: socket.socket) -> None:
